@@ -1,0 +1,261 @@
+"""The driver interface every instrument implements, and the static description of a driver.
+
+A driver's constructor does no I/O: it stores its transport and options. ``open`` connects,
+``identify`` asks the instrument who it is, ``configure`` / ``set_ranges`` change its state,
+``start`` / ``read_block`` / ``stop`` stream samples, ``close`` releases it.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from station.core.samples import Block, sample_dtype
+
+AUTO: Literal["auto"] = "auto"
+RangeValue = float | Literal["auto"]
+
+
+class InstrumentError(Exception):
+    """An instrument refused, failed or went away. The message is meant for the operator."""
+
+
+class InstrumentDisconnected(InstrumentError):
+    """The connection to the instrument is lost (unplugged, powered off, network down)."""
+
+
+class ConfigurationError(InstrumentError, ValueError):
+    """A setting the instrument does not support (a range it does not have, a bad interval)."""
+
+
+@dataclass(frozen=True)
+class AccuracySpec:
+    """Accuracy of active power as +-(rdg % of reading + rng % of range), per band.
+
+    ``bands`` maps an upper frequency bound in Hz (0 = DC) to (rdg_pct, rng_pct). The range
+    error is multiplied by ``cf_range_factor[crest_factor]`` (Yokogawa doubles it at CF 6).
+    """
+
+    bands: tuple[tuple[float, float, float], ...]  # (f_max_hz, rdg_pct, rng_pct)
+    cf_range_factor: tuple[tuple[float, float], ...] = ((3.0, 1.0), (6.0, 2.0))
+    source: str = ""
+
+    def band_for(self, freq_hz: float) -> tuple[float, float]:
+        """(rdg %, rng %) for a signal at ``freq_hz`` (0 or NaN means DC)."""
+        f = 0.0 if not math.isfinite(freq_hz) else abs(freq_hz)
+        for f_max, rdg, rng in self.bands:
+            if f <= f_max:
+                return rdg, rng
+        _, rdg, rng = self.bands[-1]
+        return rdg, rng
+
+    def relative_uncertainty(
+        self,
+        watts: np.ndarray,
+        v_range: np.ndarray | float,
+        a_range: np.ndarray | float,
+        freq_hz: float = 50.0,
+        crest_factor: float = 3.0,
+    ) -> np.ndarray:
+        """Relative uncertainty of each power reading; NaN where a range is unknown."""
+        rdg, rng = self.band_for(freq_hz)
+        factor = dict(self.cf_range_factor).get(float(crest_factor), 1.0)
+        w = np.abs(np.asarray(watts, dtype=np.float64))
+        p_range = np.asarray(v_range, dtype=np.float64) * np.asarray(a_range, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = (rdg / 100.0) + (rng / 100.0) * factor * p_range / w
+        return np.where(w > 0, u, np.nan)
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """A setting declared with its metadata, so that UIs and validation derive from it."""
+
+    name: str
+    label: str
+    kind: Literal["float", "int", "choice", "bool", "str"]
+    default: Any
+    unit: str = ""
+    choices: tuple = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    help: str = ""
+
+    def validate(self, value: Any) -> Any:
+        """Return ``value`` converted to this setting's type, or raise ConfigurationError."""
+        try:
+            if self.kind == "float":
+                value = float(value)
+            elif self.kind == "int":
+                value = int(value)
+            elif self.kind == "bool":
+                value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "on", "yes")
+            elif self.kind == "str":
+                value = str(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"{self.label}: {value!r} is not a valid {self.kind}") from exc
+        if self.kind == "choice" and value not in self.choices:
+            raise ConfigurationError(
+                f"{self.label}: {value!r} is not one of {', '.join(map(str, self.choices))}"
+            )
+        if self.minimum is not None and value < self.minimum:
+            raise ConfigurationError(f"{self.label}: {value} {self.unit} is below {self.minimum} {self.unit}")
+        if self.maximum is not None and value > self.maximum:
+            raise ConfigurationError(f"{self.label}: {value} {self.unit} is above {self.maximum} {self.unit}")
+        return value
+
+
+@dataclass(frozen=True)
+class Description:
+    """What a driver is and can do, known without talking to an instrument."""
+
+    name: str  # registry name, e.g. "sim", "wt300e"
+    vendor: str
+    models: tuple[str, ...]
+    channels: int
+    quantities: tuple[str, ...]  # e.g. ("w", "v", "a", "pf", "freq")
+    voltage_ranges: tuple[float, ...]  # volts, ascending; () when not settable
+    current_ranges: tuple[float, ...]  # amps, ascending
+    fastest_interval_s: float
+    slowest_interval_s: float
+    accuracy: AccuracySpec | None
+    transports: tuple[str, ...]  # "visa", "serial", "tcp", "none"
+    settings: tuple[SettingSpec, ...] = ()
+    summary: str = ""
+
+    def setting(self, name: str) -> SettingSpec:
+        for spec in self.settings:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def round_up_range(self, kind: Literal["voltage", "current"], value: float) -> float:
+        """Smallest range of ``kind`` that holds ``value``; the largest if none does."""
+        table = self.voltage_ranges if kind == "voltage" else self.current_ranges
+        if not table:
+            raise ConfigurationError(f"{self.name} has no settable {kind} ranges")
+        for r in table:
+            if r >= value:
+                return r
+        return table[-1]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["settings"] = [asdict(s) for s in self.settings]
+        return d
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the connected instrument says it is."""
+
+    vendor: str
+    model: str
+    serial: str = ""
+    firmware: str = ""
+    raw: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Ranges:
+    """The ranges in force. ``auto`` flags tell whether the meter chooses them itself."""
+
+    voltage: float
+    current: float
+    voltage_auto: bool = False
+    current_auto: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Config:
+    """Measurement settings common to power analyzers."""
+
+    update_interval_s: float = 1.0
+    crest_factor: float = 3.0
+    mode: Literal["rms", "dc"] = "rms"
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Driver(ABC):
+    """One instrument. Subclasses set :attr:`description` and implement the abstract methods.
+
+    The constructor must not do I/O; ``open`` does. Drivers are used from one acquisition
+    thread at a time, so they need no locking of their own.
+    """
+
+    description: ClassVar[Description]
+
+    def __init__(self, transport: Any = None, **options: Any) -> None:
+        self.transport = transport
+        self.options = options
+
+    @property
+    def dtype(self) -> np.dtype:
+        return sample_dtype(self.description.channels)
+
+    def open(self) -> None:
+        """Connect the transport. Default: open it if it has an ``open`` method."""
+        if self.transport is not None and hasattr(self.transport, "open"):
+            self.transport.open()
+
+    @abstractmethod
+    def identify(self) -> Identity: ...
+
+    @abstractmethod
+    def configure(self, config: Config) -> None: ...
+
+    @abstractmethod
+    def set_ranges(self, voltage: RangeValue, current: RangeValue) -> None: ...
+
+    @abstractmethod
+    def ranges(self) -> Ranges: ...
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def read_block(self, timeout: float = 0.5) -> Block | None:
+        """The samples measured since the last call, or None if none arrived in ``timeout``.
+
+        Raises InstrumentDisconnected when the instrument is gone.
+        """
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    def close(self) -> None:
+        if self.transport is not None and hasattr(self.transport, "close"):
+            self.transport.close()
+
+    def settings_snapshot(self) -> dict:
+        """Everything needed to tell later how this instrument was set up."""
+        return {"driver": self.description.name, "options": dict(self.options)}
+
+
+def check_range(table: Sequence[float], value: RangeValue, what: str) -> RangeValue:
+    """Validate a range request against a table; return the matching table value or AUTO."""
+    if value == AUTO or (isinstance(value, str) and value.lower() == AUTO):
+        return AUTO
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"{what} range {value!r} is neither a number nor 'auto'") from exc
+    for r in table:
+        if math.isclose(r, v, rel_tol=1e-6):
+            return r
+    listed = ", ".join(f"{r:g}" for r in table)
+    raise ConfigurationError(f"{what} range {v:g} is not one the instrument has ({listed})")

@@ -1,0 +1,1 @@
+"""The Qt-free measurement engine: samples, acquisition, journal, live store, run monitor."""
