@@ -69,10 +69,9 @@ def phase_baseline(samples: int, out: Path) -> dict:
 
 def run_path(seconds: float, pace: bool, out: Path) -> dict:
     """Our data path: session -> live store + recording (journal + monitor)."""
-    from station.core.live_store import LiveStore
-
     from instruments.base import Config
     from station.core.acquisition import InstrumentSession
+    from station.core.live_store import LiveStore
     from station.core.recording import Recording
 
     session = InstrumentSession("inst0", make_driver(pace), Config(update_interval_s=1.0 / RATE))

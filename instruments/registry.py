@@ -25,6 +25,11 @@ ENTRY_POINT_GROUP = "station.instruments"
 # does not stop the others from loading.
 BUILTIN: dict[str, str] = {
     "sim": "instruments.sim:SimulatedAnalyzer",
+    "wt300e": "instruments.yokogawa:WT300E",
+    "wt210": "instruments.yokogawa:WT210",
+    "wt500": "instruments.yokogawa:WT500",
+    "hmc8015": "instruments.rohde_schwarz:HMC8015",
+    "gpm8213": "instruments.gwinstek:GPM8213",
 }
 
 _registered: dict[str, type[Driver]] = {}

@@ -11,6 +11,7 @@ import pytest
 
 from station.cli import main
 from station.core.journal import JournalReader
+from station.core.samples import good_mask
 
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY_KEYS = {"samples", "duration_s", "avg_w", "min_w", "max_w", "energy_j"}
@@ -33,7 +34,9 @@ def test_run_prints_a_json_summary_that_matches_the_journal(tmp_path, capsys):
     assert s["energy_j"] == pytest.approx(s["avg_w"] * s["good_samples"] / 200, rel=1e-9)
     data = JournalReader(tmp_path / "r").samples()
     assert len(data) == 600
-    assert s["avg_w"] == pytest.approx(float(np.mean(data["w"])))
+    good = good_mask(np.asarray(data))
+    assert s["avg_w"] == pytest.approx(float(np.mean(data["w"][good])))
+    assert s["good_samples"] == int(good.sum())
     assert s["state"] == "complete"
 
 
