@@ -38,7 +38,7 @@ from instruments.base import (
     check_range,
 )
 from resources import resource_path
-from station.core.samples import Block, Flag, InstrumentEvent, empty_block, sample_dtype
+from station.core.samples import Block, Flag, InstrumentEvent, sample_dtype
 
 VOLTAGE_RANGES = (6.0, 15.0, 30.0, 60.0, 150.0, 300.0, 600.0)
 CURRENT_RANGES = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
@@ -193,13 +193,19 @@ class SimulatedAnalyzer(Driver):
         dt = self.config.update_interval_s
         if self.pace:
             deadline = time.time() + timeout
+            # Hand out blocks of about 20 ms (or one sample at slow rates): small enough for a
+            # live display and a sub-second journal, large enough that per-block work stays cheap.
+            want = max(1, int(0.02 / dt))
             while True:
                 due = int((time.time() - self._t0) / dt) + 1 - self._index
-                if due > 0:
+                if due >= want:
                     break
-                wait = self._t0 + self._index * dt - time.time()
+                wait = self._t0 + (self._index + want - 1) * dt - time.time()
                 if time.time() + max(wait, 0) > deadline:
                     time.sleep(max(0.0, deadline - time.time()))
+                    due = int((time.time() - self._t0) / dt) + 1 - self._index
+                    if due > 0:
+                        break
                     return None
                 time.sleep(max(wait, 0.0005))
             n = min(due, max(1, int(0.05 / dt)))
@@ -241,34 +247,42 @@ class SimulatedAnalyzer(Driver):
         # beyond its start index, so the same settings give the same samples.
         return np.random.default_rng([self.seed, first])
 
+    def _phase_table(self) -> dict:
+        """The profile's phases as arrays, built once per profile."""
+        if getattr(self, "_table_for", None) is not self._profile:
+            phases = self._profile["phases"]
+            dur = np.array([p["duration_s"] for p in phases], dtype=np.float64)
+            self._table = {
+                "dur": dur,
+                "edges": np.concatenate(([0.0], np.cumsum(dur))),
+                "start_w": np.array([p["start_w"] for p in phases], dtype=np.float64),
+                "slope_w": np.array([p["end_w"] - p["start_w"] for p in phases], dtype=np.float64) / dur,
+                "steady": np.array([bool(p.get("steady")) for p in phases]),
+                "noise": np.array([p.get("noise", 0.02) for p in phases], dtype=np.float64),
+                "bursts": [(i, p["burst"]) for i, p in enumerate(phases) if p.get("burst")],
+                "lo": min(min(p["start_w"], p["end_w"]) for p in phases),
+                "hi": max(max(p["start_w"], p["end_w"]) for p in phases),
+            }
+            self._table_for = self._profile
+        return self._table
+
     def _true_power(self, tau: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Workload power at elapsed times ``tau`` and the steady-window mask."""
-        phases = self._profile["phases"]
-        dur = np.array([p["duration_s"] for p in phases], dtype=np.float64)
-        edges = np.concatenate(([0.0], np.cumsum(dur)))
-        cycle = edges[-1]
-        pos = np.mod(tau, cycle)
-        k = np.clip(np.searchsorted(edges, pos, side="right") - 1, 0, len(phases) - 1)
-        start_w = np.array([p["start_w"] for p in phases])[k]
-        end_w = np.array([p["end_w"] for p in phases])[k]
-        frac = (pos - edges[k]) / dur[k]
-        base = start_w + (end_w - start_w) * frac
-        steady = np.array([bool(p.get("steady")) for p in phases])[k]
-        extra = np.zeros_like(base)
-        for i, p in enumerate(phases):
-            burst = p.get("burst")
-            if burst:
-                sel = k == i
-                if sel.any():
-                    phase_t = pos[sel] - edges[i]
-                    on = np.mod(phase_t, burst["period_s"]) < burst["duty"] * burst["period_s"]
-                    extra[sel] = np.where(on, burst["extra_w"], 0.0)
-        noise_frac = np.array([p.get("noise", 0.02) for p in phases])[k]
+        tb = self._phase_table()
+        edges = tb["edges"]
+        pos = np.mod(tau, edges[-1])
+        k = np.searchsorted(edges, pos, side="right") - 1
+        np.clip(k, 0, len(tb["dur"]) - 1, out=k)
+        into = pos - edges[k]
+        power = tb["start_w"][k] + tb["slope_w"][k] * into
+        for i, burst in tb["bursts"]:
+            on = (k == i) & (np.mod(into, burst["period_s"]) < burst["duty"] * burst["period_s"])
+            power += on * burst["extra_w"]
         # A sample is the mean over its interval: shorter intervals see more of the load's jitter.
         ref = float(self._profile.get("noise_ref_interval_s", 1e-3))
         scale = min(3.0, math.sqrt(ref / self.config.update_interval_s))
-        power = (base + extra) * (1.0 + noise_frac * scale * rng.standard_normal(len(tau)))
-        return np.maximum(power, 0.0), steady
+        power *= 1.0 + tb["noise"][k] * scale * rng.standard_normal(len(tau))
+        return np.maximum(power, 0.0, out=power), tb["steady"][k]
 
     def _make_block(self, first: int, n: int) -> Block:
         dt = self.config.update_interval_s
@@ -293,9 +307,7 @@ class SimulatedAnalyzer(Driver):
         if dc:
             pf = np.ones(n)
         else:
-            phases = self._profile["phases"]
-            lo = min(min(p["start_w"], p["end_w"]) for p in phases)
-            hi = max(max(p["start_w"], p["end_w"]) for p in phases)
+            lo, hi = self._phase_table()["lo"], self._phase_table()["hi"]
             load = np.clip((w - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
             pf = prof["pf_idle"] + (prof["pf_load"] - prof["pf_idle"]) * load
         a = w / (v * pf)
@@ -312,7 +324,8 @@ class SimulatedAnalyzer(Driver):
         if auto:
             flags |= int(Flag.AUTO_RANGE)
         bad = (flags & int(Flag.OVERRANGE | Flag.INVALID)) != 0
-        block = empty_block(n, self.dtype)
+        block = np.empty(n, self.dtype)  # every field is written below
+        block["flags"] = 0
         block["t"] = self._t0 + tau
         block["w"] = np.where(bad, np.nan, w)
         block["v"] = np.where((flags & int(Flag.INVALID)) != 0, np.nan, v)
@@ -324,6 +337,8 @@ class SimulatedAnalyzer(Driver):
             freq = 0.0 if dc else prof["frequency"]
             u = self.description.accuracy.relative_uncertainty(w, v_rng, a_rng, freq, cf)
             block["uncert"] = np.where(bad, np.nan, u)
+        else:
+            block["uncert"] = np.nan
         if self.channels > 1:
             shares = 1.0 + 0.1 * np.arange(self.channels)
             shares = shares / shares.sum()
