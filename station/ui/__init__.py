@@ -1,0 +1,1 @@
+"""The station window (PySide6 + pyqtgraph). The only package of the station that imports Qt."""

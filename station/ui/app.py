@@ -1,0 +1,52 @@
+"""Start the station window: ``station`` (empty) or ``station --demo`` (simulated analyzer, streaming)."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication
+
+import station
+from station.ui.instrument_link import InstrumentRequest
+from station.ui.main_window import MainWindow, default_settings
+
+ORGANIZATION = "station"
+APPLICATION = "station"
+
+
+def make_application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication, created once, high-DPI safe (fractional scale factors pass through)."""
+    app = QApplication.instance()
+    if app is not None:
+        return app
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    app = QApplication(list(argv) if argv is not None else sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationVersion(station.__version__)
+    app.setApplicationDisplayName("Station")
+    return app
+
+
+def demo_request(window: MainWindow) -> InstrumentRequest:
+    """The simulated analyzer with the settings in the panel (defaults: datacenter profile, 1 kHz)."""
+    window.panel.select_driver("sim")
+    return window.panel.request()
+
+
+def create_window(demo: bool = False, settings: QSettings | None = None) -> MainWindow:
+    """The main window; with ``demo`` it connects the simulated analyzer at once and streams."""
+    window = MainWindow(settings if settings is not None else default_settings())
+    if demo:
+        window.connect_instrument(demo_request(window))
+    return window
+
+
+def run_app(demo: bool = False) -> int:
+    """Run the window until it is closed; returns the exit code."""
+    app = make_application()
+    window = create_window(demo)
+    window.show()
+    return int(app.exec())

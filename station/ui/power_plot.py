@@ -1,0 +1,624 @@
+"""The power plot: a pixel-sized min/max band plus the mean, read from a LiveStore.
+
+Each frame asks the store for the visible time window in as many entries as the plot is
+wide in device pixels, so a frame costs the same for a minute or a day of data (the live
+store's pyramid). The band is the min..max of each pixel, the line its mean; stretches with
+overrange or invalid samples are shaded red over the whole height, so a bad reading cannot
+hide inside the band. Time is shown in seconds since the first sample (UTC epoch seconds
+would lose the milliseconds to float rounding in the scene's transforms).
+
+Modes: *follow live* keeps the last ``window_s`` seconds in view; any zoom or pan by the
+operator switches to *paused*, and the view then stays where it was put while data keeps
+arriving. A region (LinearRegionItem) selects a span whose duration, mean/min/max power and
+energy come from ``LiveStore.stats``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from station.core.live_store import LiveStore, RegionStats, Summary
+from station.core.samples import BAD_FLAGS
+from station.ui import units
+from station.ui.theme import LIGHT, Theme, qcolor
+
+MAX_PIXELS = 4096  # entries asked per frame, whatever the screen
+MAX_MARKS = 300
+STATS_INTERVAL_S = 0.25  # region statistics are recomputed at most this often while data flows
+
+
+def band_path(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> QPainterPath:
+    """A fillable path of the band between ``lo`` and ``hi``, broken where either is NaN.
+
+    Each finite run becomes one closed polygon: forward along ``hi``, back along ``lo``.
+    Built with a sort instead of a Python loop over runs.
+    """
+    ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(x)
+    idx = np.flatnonzero(ok)
+    n = len(idx)
+    if n == 0:
+        return QPainterPath()
+    run = np.zeros(n, np.int64)
+    run[1:] = np.cumsum(np.diff(idx) != 1)
+    pos = np.arange(n)
+    key_run = np.concatenate([run, run])
+    key_dir = np.concatenate([np.zeros(n, np.int8), np.ones(n, np.int8)])
+    key_pos = np.concatenate([pos, -pos])
+    order = np.lexsort((key_pos, key_dir, key_run))
+    xs = np.concatenate([x[idx], x[idx]])[order]
+    ys = np.concatenate([hi[idx], lo[idx]])[order]
+    r = key_run[order]
+    connect = np.zeros(2 * n, np.int32)
+    connect[:-1] = r[1:] == r[:-1]
+    return pg.arrayToQPath(xs, ys, connect=connect, finiteCheck=False)
+
+
+def opaque(color: QColor, background: QColor) -> QColor:
+    """``color`` (with its alpha) as it looks over ``background``, as an opaque colour.
+
+    Opaque pens and brushes skip alpha blending, which is most of the cost of a CPU-raster frame.
+    """
+    a = color.alphaF()
+    return QColor(*(round(b + (c - b) * a) for c, b in ((color.red(), background.red()),
+                                                        (color.green(), background.green()),
+                                                        (color.blue(), background.blue()))))
+
+
+class PathItem(pg.GraphicsObject):
+    """A filled QPainterPath in data coordinates (the band, the bad-data shading)."""
+
+    def __init__(self, brush: QColor, pen: QColor | None = None) -> None:
+        super().__init__()
+        self._path = QPainterPath()
+        self._rect = QRectF()
+        self._brush = QBrush(brush)
+        self._pen = QPen(Qt.PenStyle.NoPen) if pen is None else pg.mkPen(pen, width=1, cosmetic=True)
+
+    def set_colors(self, brush: QColor, pen: QColor | None = None) -> None:
+        self._brush = QBrush(brush)
+        self._pen = QPen(Qt.PenStyle.NoPen) if pen is None else pg.mkPen(pen, width=1, cosmetic=True)
+        self.update()
+
+    def set_path(self, path: QPainterPath) -> None:
+        self.prepareGeometryChange()
+        self._path = path
+        self._rect = path.boundingRect()
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt override)
+        return self._rect
+
+    def paint(self, painter, *args) -> None:
+        painter.setPen(self._pen)
+        painter.setBrush(self._brush)
+        painter.drawPath(self._path)
+
+
+class GridLines:
+    """Grid lines at the axes' tick values, drawn as two line items in the view.
+
+    pyqtgraph's own grid (AxisItem.setGrid) cost about 10 ms per frame on a 1600 px CPU-raster
+    plot, more than everything else in a frame together; these lines cost well under 1 ms.
+    Colours are opaque blends of the foreground into the background (no alpha blending).
+    """
+
+    def __init__(self, vb: pg.ViewBox, x_axis: pg.AxisItem, y_axis: pg.AxisItem) -> None:
+        self.vb, self.x_axis, self.y_axis = vb, x_axis, y_axis
+        self.major = pg.PlotCurveItem(connect="pairs")
+        self.minor = pg.PlotCurveItem(connect="pairs")
+        for z, item in ((-20, self.minor), (-19, self.major)):
+            item.setZValue(z)
+            vb.addItem(item, ignoreBounds=True)
+
+    def set_colors(self, fg: QColor, bg: QColor, alpha: float) -> None:
+        for a, item in ((alpha, self.major), (alpha * 0.45, self.minor)):
+            c = QColor(fg)
+            c.setAlphaF(a)
+            item.setPen(pg.mkPen(opaque(c, bg), width=1))
+
+    def update(self) -> None:
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        w, h = max(1.0, self.vb.width()), max(1.0, self.vb.height())
+        xl = self.x_axis.tickValues(x0, x1, w)
+        yl = self.y_axis.tickValues(y0, y1, h)
+        for level, item in ((0, self.major), (1, self.minor)):
+            xs = np.asarray(xl[level][1] if len(xl) > level else [], dtype=np.float64)
+            ys = np.asarray(yl[level][1] if len(yl) > level else [], dtype=np.float64)
+            vx = np.repeat(xs, 2)
+            vy = np.tile([y0, y1], len(xs))
+            hx = np.tile([x0, x1], len(ys))
+            hy = np.repeat(ys, 2)
+            item.setData(np.concatenate([vx, hx]), np.concatenate([vy, hy]), connect="pairs")
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end indices (inclusive) of the runs of True in ``mask``."""
+    m = np.concatenate(([False], mask, [False]))
+    d = np.diff(m.astype(np.int8))
+    return np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1
+
+
+class PowerPlot(QWidget):
+    """Live or recorded power against time, with cursor readout and a measuring region."""
+
+    followChanged = Signal(bool)
+    regionChanged = Signal()
+
+    def __init__(self, parent: QWidget | None = None, theme: Theme = LIGHT) -> None:
+        super().__init__(parent)
+        self.theme = theme
+        self.store: LiveStore | None = None
+        self.origin: float | None = None  # UTC seconds shown as x = 0
+        self.live = True  # the store is being appended to
+        self.window_s = 30.0
+        self.follow = True
+        self.auto_y = True
+        self.last_summary: Summary | None = None
+        self.last_frame_s = 0.0  # time spent in the last refresh (query + setData)
+        self.frames = 0
+        self._x = np.zeros(0)  # x of the drawn entries (relative s), for the cursor
+        self._revision = -1
+        self._dirty = True
+        self._programmatic = 0
+        self._region_stats: RegionStats | None = None
+        self._region_dirty = False
+        self._region_time = 0.0
+        self._marks: list[tuple[float, str, pg.InfiniteLine]] = []
+
+        self.plot = pg.PlotWidget(parent=self)
+        self.plot.setMinimumHeight(220)
+        pi = self.plot.getPlotItem()
+        pi.hideButtons()
+        pi.setMenuEnabled(False)
+        pi.setClipToView(False)
+        pi.setLabel("left", "Power", units="W")
+        pi.setLabel("bottom", "Time since first sample", units="s")
+        for name in ("left", "bottom"):
+            axis = pi.getAxis(name)
+            axis.enableAutoSIPrefix(True)
+        pi.getAxis("left").setWidth(72)
+        self.vb: pg.ViewBox = pi.getViewBox()
+        self.vb.disableAutoRange()
+        self.vb.setMouseEnabled(x=True, y=True)
+        self.vb.setXRange(-self.window_s, 0, padding=0)
+        self.vb.setYRange(0, 1, padding=0)
+
+        self.bad = PathItem(qcolor(theme.bad))
+        self.bad.setZValue(-5)
+        # The band: a filled polygon when entries are sparser than pixels; one vertical min..max
+        # line per entry when they are dense (same look, a tenth of the cost of a fill).
+        self.band = PathItem(qcolor(theme.band), qcolor(theme.band))
+        self.band.setZValue(0)
+        self.band_lines = pg.PlotCurveItem(connect="pairs")
+        self.band_lines.setZValue(0)
+        self.mean = pg.PlotCurveItem(pen=pg.mkPen(qcolor(theme.mean), width=1), connect="finite")
+        self.mean.setZValue(2)
+        self.points = pg.ScatterPlotItem(size=6, pen=None, brush=pg.mkBrush(qcolor(theme.mean)))
+        self.points.setZValue(3)
+        self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(qcolor(theme.cursor), width=1))
+        self.cursor.setZValue(10)
+        self.cursor.hide()
+        self.region = pg.LinearRegionItem(values=(0, 1), brush=pg.mkBrush(qcolor(theme.region)),
+                                          pen=pg.mkPen(qcolor(theme.mark), width=2), swapMode="sort")
+        self.region.setZValue(8)
+        self.region.hide()
+        for item in (self.bad, self.band, self.band_lines, self.mean, self.points, self.cursor, self.region):
+            self.vb.addItem(item, ignoreBounds=True)
+
+        self.grid = GridLines(self.vb, pi.getAxis("bottom"), pi.getAxis("left"))
+
+        self.mode_label = pg.TextItem(anchor=(1, 0))
+        self.mode_label.setParentItem(self.vb)
+        self.mode_label.setZValue(20)
+
+        self.empty_label = QLabel(self.plot)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        f = self.empty_label.font()
+        f.setPointSizeF(f.pointSizeF() * 1.3)
+        self.empty_label.setFont(f)
+        self.empty_label.setText("No data yet.\nChoose an instrument on the left and press Connect (Ctrl+K).")
+
+        self.cursor_label = QLabel("Move the mouse over the plot to read values.")
+        self.cursor_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.cursor_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.cursor_label)
+
+        self.vb.sigRangeChangedManually.connect(self._on_manual_range)
+        self.vb.sigRangeChanged.connect(self._on_range_changed)
+        self.vb.sigResized.connect(self._on_resized)
+        self.region.sigRegionChanged.connect(self._on_region_changed)
+        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.set_theme(theme)
+        self._update_mode_label()
+
+    # -- configuration ----------------------------------------------------------------------------
+    def set_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        self.plot.setBackground(qcolor(theme.plot_bg))
+        pi = self.plot.getPlotItem()
+        for name in ("left", "bottom"):
+            axis = pi.getAxis(name)
+            axis.setPen(pg.mkPen(qcolor(theme.plot_fg)))
+            axis.setTextPen(pg.mkPen(qcolor(theme.plot_fg)))
+        self.grid.set_colors(qcolor(theme.plot_fg), qcolor(theme.plot_bg), theme.grid_alpha)
+        self.bad.set_colors(qcolor(theme.bad))
+        band = opaque(qcolor(theme.band), qcolor(theme.plot_bg))
+        self.band.set_colors(band, band)
+        self.band_lines.setPen(pg.mkPen(band, width=1))
+        self.mean.setPen(pg.mkPen(qcolor(theme.mean), width=1))
+        self.points.setBrush(pg.mkBrush(qcolor(theme.mean)))
+        self.cursor.setPen(pg.mkPen(qcolor(theme.cursor), width=1))
+        self.region.setBrush(pg.mkBrush(qcolor(theme.region)))
+        for line in self.region.lines:
+            line.setPen(pg.mkPen(qcolor(theme.mark), width=2))
+        for _, _, line in self._marks:
+            line.setPen(pg.mkPen(qcolor(theme.mark), width=1, style=Qt.PenStyle.DashLine))
+        self.empty_label.setStyleSheet(f"color: {theme.muted}; background: transparent;")
+        self._update_mode_label()
+        self._dirty = True
+
+    def set_store(self, store: LiveStore | None, live: bool = True, keep_view: bool = False) -> None:
+        """Show ``store`` (live: being appended to). A new store resets the view unless ``keep_view``."""
+        self.store = store
+        self.live = live
+        self._revision = -1
+        self._dirty = True
+        self._region_dirty = True
+        if not keep_view:
+            self.origin = None
+            self.auto_y = True
+            self.set_follow(live)
+            if not live:
+                self.fit_all()
+        self._update_mode_label()
+
+    def set_window(self, seconds: float) -> None:
+        """Length of the followed window; follow resumes."""
+        self.window_s = max(1e-3, float(seconds))
+        self.set_follow(True)
+
+    def set_follow(self, follow: bool) -> None:
+        follow = bool(follow) and self.live
+        if follow and not self.follow:
+            self.auto_y = True
+        changed = follow != self.follow
+        self.follow = follow
+        self._dirty = True
+        self._update_mode_label()
+        if changed:
+            self.followChanged.emit(follow)
+
+    def fit_all(self) -> None:
+        """The whole recording in view, y fitted; follow stops."""
+        span = self.store.span() if self.store is not None else None
+        self.set_follow(False)
+        self.auto_y = True
+        if span is not None and self._ensure_origin():
+            a, b = span[0] - self.origin, span[1] - self.origin
+            pad = max((b - a) * 0.01, (self.store.interval_s or 1e-3))
+            self._set_x(a - pad, b + pad)
+        self._dirty = True
+
+    # -- region -------------------------------------------------------------------------------------
+    @property
+    def region_visible(self) -> bool:
+        return self.region.isVisible()
+
+    def show_region(self, show: bool = True) -> None:
+        """Show the measuring region; when it first appears it spans the middle half of the view."""
+        if show and not self.region.isVisible():
+            (x0, x1), _ = self.vb.viewRange()
+            w = x1 - x0
+            self.region.setRegion((x0 + 0.25 * w, x0 + 0.75 * w))
+        self.region.setVisible(show)
+        self._region_dirty = True
+        self.regionChanged.emit()
+
+    def set_region(self, t0: float, t1: float) -> None:
+        """Region in seconds since the first sample."""
+        self.region.setRegion((t0, t1))
+        if not self.region.isVisible():
+            self.region.show()
+        self._region_dirty = True
+
+    def region_stats(self) -> RegionStats | None:
+        return self._region_stats if self.region.isVisible() else None
+
+    def region_bounds(self) -> tuple[float, float] | None:
+        """Region in UTC seconds, or None."""
+        if not self.region.isVisible() or self.origin is None:
+            return None
+        a, b = self.region.getRegion()
+        return self.origin + a, self.origin + b
+
+    # -- marks ---------------------------------------------------------------------------------------
+    def add_mark(self, t: float, text: str) -> None:
+        line = pg.InfiniteLine(angle=90, movable=False,
+                               pen=pg.mkPen(qcolor(self.theme.mark), width=1, style=Qt.PenStyle.DashLine),
+                               label=text, labelOpts={"position": 0.86, "color": qcolor(self.theme.mark),
+                                                      "anchors": [(0, 0), (0, 0)]})
+        line.setZValue(6)
+        self.vb.addItem(line, ignoreBounds=True)
+        self._marks.append((t, text, line))
+        if len(self._marks) > MAX_MARKS:
+            _, _, old = self._marks.pop(0)
+            self.vb.removeItem(old)
+        self._place_marks()
+
+    def clear_marks(self) -> None:
+        for _, _, line in self._marks:
+            self.vb.removeItem(line)
+        self._marks.clear()
+
+    @property
+    def marks(self) -> list[tuple[float, str]]:
+        return [(t, text) for t, text, _ in self._marks]
+
+    def _place_marks(self) -> None:
+        for t, _, line in self._marks:
+            if self.origin is None:
+                line.hide()
+            else:
+                line.setPos(t - self.origin)
+                line.show()
+
+    # -- frame ------------------------------------------------------------------------------------------
+    def pixels(self) -> int:
+        """Entries to ask for: the view's width in device pixels."""
+        w = self.vb.width() * self.plot.devicePixelRatioF()
+        return int(min(MAX_PIXELS, max(16, w)))
+
+    def refresh(self) -> bool:
+        """Redraw if the data or the view changed; True if something was drawn. Called by the
+        window's frame timer (GUI thread)."""
+        store = self.store
+        if store is None:
+            self.empty_label.setVisible(True)
+            if self._dirty:
+                self._dirty = False
+                self.grid.update()
+            return False
+        rev = store.revision
+        if rev == self._revision and not self._dirty:
+            return False
+        started = time.perf_counter()
+        self._revision = rev
+        self._dirty = False
+        span = store.span()
+        if span is None or not self._ensure_origin():
+            self.empty_label.setVisible(True)
+            self._clear_curves()
+            self.grid.update()
+            return False
+        self.empty_label.setVisible(False)
+        if self.follow:
+            end = span[1] - self.origin
+            self._set_x(end - self.window_s, end + self.window_s * 0.02)
+        (x0, x1), _ = self.vb.viewRange()
+        n = self.pixels()
+        s = store.summary(self.origin + x0, self.origin + x1, n)
+        self._draw(s, x0, x1, n)
+        self.grid.update()
+        if self.region.isVisible():
+            now = time.monotonic()
+            if self._region_dirty or now - self._region_time >= STATS_INTERVAL_S:
+                self._update_region_stats()
+                self._region_time = now
+        self.frames += 1
+        self.last_frame_s = time.perf_counter() - started
+        return True
+
+    def _draw(self, s: Summary, x0: float, x1: float, n: int) -> None:
+        self.last_summary = s
+        if len(s) == 0:
+            self._clear_curves()
+            return
+        x = s.t - self.origin
+        self._x = x
+        lo, hi, mean = s.min, s.max, s.mean
+        if lo.ndim > 1:  # a per-channel field: show the total of the elements' means
+            lo, hi, mean = lo.sum(axis=1), hi.sum(axis=1), mean.sum(axis=1)
+        # Break the lines where samples are missing (a gap wider than the pixel grid shows).
+        interval = self.store.interval_s or 0.0
+        px = (x1 - x0) / max(1, n)
+        min_gap = max(3.0 * interval, 2.0 * px)
+        between = np.flatnonzero((s.t_start[1:] - s.t_end[:-1]) > min_gap) + 1
+        # A coarse entry can hold the hole itself: it is longer than its samples account for.
+        inside = np.flatnonzero((s.t_end - s.t_start) - np.maximum(s.samples - 1, 0) * interval > min_gap)
+        gaps = np.unique(np.concatenate([between, inside, inside + 1]))
+        gaps = gaps[(gaps > 0) & (gaps < len(x))]
+        if len(gaps):
+            x = np.insert(x, gaps, np.nan)
+            lo = np.insert(lo, gaps, np.nan)
+            hi = np.insert(hi, gaps, np.nan)
+            mean = np.insert(mean, gaps, np.nan)
+        self.mean.setData(x, mean, connect="finite")
+        if s.is_raw:
+            self.band.set_path(QPainterPath())
+            self.band_lines.setData([], [])
+            if len(s) <= max(8, n // 4):  # at least 4 px apart: each sample as a dot
+                y = s.mean if s.mean.ndim == 1 else s.mean.sum(axis=1)
+                ok = np.isfinite(y)
+                self.points.setData(self._x[ok], y[ok])
+            else:
+                self.points.setData([], [])
+        else:
+            if len(s) >= 0.6 * n:
+                self.band.set_path(QPainterPath())
+                self.band_lines.setData(np.repeat(x, 2), np.column_stack([lo, hi]).ravel(), connect="pairs")
+            else:
+                self.band_lines.setData([], [])
+                self.band.set_path(band_path(x, lo, hi))
+            self.points.setData([], [])
+        bad = (s.flags & int(BAD_FLAGS)) != 0
+        if bad.any():
+            starts, ends = _runs(bad)
+            (_, _), (y0, y1) = self.vb.viewRange()
+            h = max(abs(y1 - y0), 1e-12)
+            path = QPainterPath()
+            half = 0.5 * interval
+            for a, b in zip(s.t_start[starts] - self.origin - half, s.t_end[ends] - self.origin + half,
+                            strict=True):
+                path.addRect(QRectF(a, y0 - 10 * h, max(b - a, px), 21 * h))
+            self.bad.set_path(path)
+        else:
+            self.bad.set_path(QPainterPath())
+        if self.auto_y:
+            self._fit_y(lo, hi, mean)
+
+    def _fit_y(self, lo: np.ndarray, hi: np.ndarray, mean: np.ndarray) -> None:
+        with np.errstate(all="ignore"):
+            vals_lo = lo[np.isfinite(lo)]
+            vals_hi = hi[np.isfinite(hi)]
+            if not len(vals_lo) or not len(vals_hi):
+                return
+            a, b = float(vals_lo.min()), float(vals_hi.max())
+        h = b - a
+        if h <= 0:
+            h = max(abs(b) * 0.02, 1e-9)
+        target = (a - 0.08 * h, b + 0.08 * h)
+        (_, _), (y0, y1) = self.vb.viewRange()
+        cur = y1 - y0
+        inside = y0 <= target[0] and target[1] <= y1
+        # Keep the scale unless the data leaves it or shrinks to a small part of it: a y axis
+        # that moves every frame cannot be read.
+        if inside and (target[1] - target[0]) >= 0.45 * cur:
+            return
+        self._programmatic += 1
+        try:
+            self.vb.setYRange(target[0] - 0.1 * h, target[1] + 0.1 * h, padding=0)
+        finally:
+            self._programmatic -= 1
+
+    def _clear_curves(self) -> None:
+        self.mean.setData([], [])
+        self.points.setData([], [])
+        self.band.set_path(QPainterPath())
+        self.band_lines.setData([], [])
+        self.bad.set_path(QPainterPath())
+        self._x = np.zeros(0)
+        self.last_summary = None
+
+    def _ensure_origin(self) -> bool:
+        if self.origin is None and self.store is not None:
+            span = self.store.span()
+            if span is None:
+                return False
+            self.origin = span[0]
+            self._place_marks()
+        return self.origin is not None
+
+    def _set_x(self, a: float, b: float) -> None:
+        self._programmatic += 1
+        try:
+            self.vb.setXRange(a, b, padding=0)
+        finally:
+            self._programmatic -= 1
+
+    def _update_region_stats(self) -> None:
+        self._region_dirty = False
+        bounds = self.region_bounds()
+        if bounds is None or self.store is None:
+            self._region_stats = None
+        else:
+            self._region_stats = self.store.stats(*bounds)
+        self.regionChanged.emit()
+
+    # -- interaction --------------------------------------------------------------------------------------
+    def _on_manual_range(self, mask) -> None:
+        # mask: [x changed, y changed]
+        if mask is None or mask[1]:
+            self.auto_y = False
+        if mask is None or mask[0]:
+            self.set_follow(False)
+        self._dirty = True
+
+    def _on_range_changed(self, *args) -> None:
+        if not self._programmatic:
+            self._dirty = True
+
+    def _on_resized(self) -> None:
+        self._dirty = True
+        self._position_overlays()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._position_overlays()
+
+    def _position_overlays(self) -> None:
+        self.empty_label.setGeometry(0, 0, self.plot.width(), self.plot.height())
+        r = self.vb.boundingRect()
+        self.mode_label.setPos(r.right() - 6, r.top() + 4)
+
+    def _on_region_changed(self) -> None:
+        self._region_dirty = True
+        self._dirty = True
+
+    def _update_mode_label(self) -> None:
+        t = self.theme
+        if self.store is None:
+            html = ""
+        elif not self.live:
+            html = f'<span style="color:{t.muted}; font-weight:600">RECORDED RUN</span>'
+        elif self.follow:
+            html = f'<span style="color:{t.ok_fg}; font-weight:700">● LIVE</span>'
+        else:
+            html = (f'<span style="color:{t.warn_bg}; font-weight:700">❚❚ PAUSED</span>'
+                    f'<span style="color:{t.muted}"> — End: follow live</span>')
+        self.mode_label.setHtml(f'<div style="font-size:11pt">{html}</div>')
+        self._position_overlays()
+
+    def _on_mouse_moved(self, pos) -> None:
+        if not self.vb.sceneBoundingRect().contains(pos) or self.origin is None or len(self._x) == 0:
+            self.cursor.hide()
+            return
+        x = self.vb.mapSceneToView(pos).x()
+        self.cursor.setPos(x)
+        self.cursor.show()
+        self.cursor_label.setText(self.readout_at(x))
+
+    def readout_at(self, x: float) -> str:
+        """The cursor readout for x (seconds since the first sample)."""
+        s = self.last_summary
+        if s is None or len(self._x) == 0 or self.origin is None:
+            return ""
+        i = int(np.clip(np.searchsorted(self._x, x), 0, len(self._x) - 1))
+        if i > 0 and abs(self._x[i - 1] - x) < abs(self._x[i] - x):
+            i -= 1
+        mean = s.mean[i] if s.mean.ndim == 1 else s.mean[i].sum()
+        clock = datetime.fromtimestamp(self.origin + x).strftime("%H:%M:%S.%f")[:-3]
+        text = f"t = {x:.4f} s ({clock})   P = {units.si(float(mean), 'W')}"
+        if not s.is_raw and s.samples[i] > 1:
+            lo = s.min[i] if s.min.ndim == 1 else s.min[i].sum()
+            hi = s.max[i] if s.max.ndim == 1 else s.max[i].sum()
+            text += (f"   min {units.si(float(lo), 'W')}   max {units.si(float(hi), 'W')}"
+                     f"   ({int(s.samples[i])} samples)")
+        if s.flags[i] & int(BAD_FLAGS):
+            text += "   OVERRANGE/INVALID samples here"
+        return text
+
+    def visible_range(self) -> tuple[float, float]:
+        (x0, x1), _ = self.vb.viewRange()
+        return x0, x1
+
+    def y_range(self) -> tuple[float, float]:
+        _, (y0, y1) = self.vb.viewRange()
+        return y0, y1
+
+    @staticmethod
+    def finite(x) -> bool:
+        return x is not None and math.isfinite(x)

@@ -1,0 +1,263 @@
+"""The numeric panel and the alarm banners: large enough to read across a bench.
+
+The power figure is the largest thing on the screen. Alarms (overrange, invalid readings,
+lost instrument, recording failure, expired calibration) are full-width banners, white on red,
+that say what is wrong and what to do; they stay up at least :data:`LATCH_S` seconds after
+the condition was last seen, so a short overrange is not missed.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QBoxLayout, QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from station.core.live_store import RegionStats
+from station.ui import units
+from station.ui.readings import Readings
+from station.ui.theme import LIGHT, Theme
+
+LATCH_S = 3.0
+ALARM, WARN = "alarm", "warn"
+
+
+def _font(label: QLabel, scale: float, bold: bool = False) -> None:
+    f = QFont(label.font())
+    f.setPointSizeF(max(6.0, QFont().pointSizeF() * scale))
+    f.setBold(bold)
+    label.setFont(f)
+
+
+class AlarmBanners(QWidget):
+    """A stack of banners, one per active condition, most severe first."""
+
+    def __init__(self, parent: QWidget | None = None, theme: Theme = LIGHT) -> None:
+        super().__init__(parent)
+        self.theme = theme
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(2)
+        self._banners: dict[str, tuple[QLabel, str, float | None]] = {}  # key -> label, level, expires
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+
+    def set_banner(self, key: str, level: str, text: str, latch_s: float | None = None) -> None:
+        """Show (or refresh) the banner ``key``; with ``latch_s`` it stays that long after the last call."""
+        expires = time.monotonic() + latch_s if latch_s else None
+        if key in self._banners:
+            label, old_level, _ = self._banners[key]
+            if label.text() != text:
+                label.setText(text)
+            if old_level != level:
+                self._style(label, level)
+            self._banners[key] = (label, level, expires)
+            return
+        label = QLabel(text, self)
+        label.setObjectName(f"banner_{key}")
+        label.setWordWrap(True)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        _font(label, 1.55, bold=True)
+        self._style(label, level)
+        self._banners[key] = (label, level, expires)
+        self._reorder()
+
+    def clear_banner(self, key: str, force: bool = False) -> None:
+        """Take banner ``key`` down (a latched banner only once its time is over, unless ``force``)."""
+        entry = self._banners.get(key)
+        if entry is None:
+            return
+        label, _, expires = entry
+        if not force and expires is not None and time.monotonic() < expires:
+            return
+        del self._banners[key]
+        self._layout.removeWidget(label)
+        label.deleteLater()
+
+    def active(self) -> dict[str, str]:
+        """Active banners: key -> text."""
+        return {k: v[0].text() for k, v in self._banners.items()}
+
+    def level(self, key: str) -> str | None:
+        entry = self._banners.get(key)
+        return entry[1] if entry else None
+
+    def set_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        for label, level, _ in self._banners.values():
+            self._style(label, level)
+
+    def _style(self, label: QLabel, level: str) -> None:
+        t = self.theme
+        bg, fg = (t.alarm_bg, t.alarm_fg) if level == ALARM else (t.warn_bg, t.warn_fg)
+        label.setStyleSheet(f"QLabel {{ background: {bg}; color: {fg}; padding: 10px 14px; border-radius: 4px; }}")
+
+    def _reorder(self) -> None:
+        order = sorted(self._banners.items(), key=lambda kv: 0 if kv[1][1] == ALARM else 1)
+        for _, (label, _, _) in order:
+            self._layout.removeWidget(label)
+        for _, (label, _, _) in order:
+            self._layout.addWidget(label)
+
+
+class _Cell(QWidget):
+    """A caption above a value."""
+
+    def __init__(self, caption: str, scale: float, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.caption = QLabel(caption, self)
+        _font(self.caption, 0.95)
+        self.value = QLabel(units.DASH, self)
+        _font(self.value, scale, bold=True)
+        self.value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 2, 6, 2)
+        lay.setSpacing(0)
+        lay.addWidget(self.caption)
+        lay.addWidget(self.value)
+
+    def set(self, text: str, tooltip: str = "") -> None:
+        if self.value.text() != text:
+            self.value.setText(text)
+        self.value.setToolTip(tooltip)
+
+
+class ReadoutPanel(QFrame):
+    """Power, voltage, current, power factor, frequency, ranges and uncertainty."""
+
+    def __init__(self, parent: QWidget | None = None, theme: Theme = LIGHT) -> None:
+        super().__init__(parent)
+        self.theme = theme
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.power_caption = QLabel("Power (mean of the last 0.5 s)", self)
+        _font(self.power_caption, 1.0)
+        self.power = QLabel(units.DASH, self)
+        self.power.setObjectName("power_value")
+        self.power.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.power.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        _font(self.power, 4.2, bold=True)
+        self.power.setMinimumWidth(self.power.fontMetrics().horizontalAdvance("-888.88 mW") + 12)
+        self.status = QLabel("", self)
+        _font(self.status, 1.0)
+        left = QVBoxLayout()
+        left.setSpacing(0)
+        left.addWidget(self.power_caption)
+        left.addWidget(self.power)
+        left.addWidget(self.status)
+
+        self.voltage = _Cell("Voltage", 2.0)
+        self.current = _Cell("Current", 2.0)
+        self.pf = _Cell("Power factor", 2.0)
+        self.freq = _Cell("Frequency", 2.0)
+        self.v_range = _Cell("Voltage range", 1.6)
+        self.a_range = _Cell("Current range", 1.6)
+        self.uncert = _Cell("Uncertainty (per sample)", 1.6)
+        self.elements = _Cell("Elements", 1.2)
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(2)
+        for i, cell in enumerate((self.voltage, self.current, self.pf, self.freq)):
+            grid.addWidget(cell, 0, i)
+        grid.addWidget(self.v_range, 1, 0)
+        grid.addWidget(self.a_range, 1, 1)
+        grid.addWidget(self.uncert, 1, 2, 1, 2)
+        grid.addWidget(self.elements, 2, 0, 1, 4)
+        self.elements.hide()
+        lay = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        lay.setContentsMargins(10, 6, 10, 6)
+        lay.setSpacing(18)
+        lay.addLayout(left, 0)
+        lay.addLayout(grid, 1)
+        self._layout = lay
+        self._left, self._grid = left, grid
+        # Side by side when there is room, stacked on a narrow window: the numbers never get cut.
+        self.setMinimumWidth(max(left.minimumSize().width(), grid.minimumSize().width()) + 24)
+        self.set_theme(theme)
+        self.show_readings(None)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        wide = self._left.minimumSize().width() + self._grid.minimumSize().width() + 48
+        direction = (QBoxLayout.Direction.LeftToRight if event.size().width() >= wide
+                     else QBoxLayout.Direction.TopToBottom)
+        if self._layout.direction() != direction:
+            self._layout.setDirection(direction)
+        super().resizeEvent(event)
+
+    def set_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        for lab in (self.power_caption, self.status, *(c.caption for c in self._cells())):
+            lab.setStyleSheet(f"color: {theme.muted};")
+        self.power.setStyleSheet(f"color: {theme.text};")
+
+    def _cells(self) -> tuple[_Cell, ...]:
+        return (self.voltage, self.current, self.pf, self.freq, self.v_range, self.a_range, self.uncert,
+                self.elements)
+
+    def show_readings(self, r: Readings | None, note: str = "") -> None:
+        """Fill the panel; ``None`` empties it (no instrument, no data)."""
+        if r is None or r.samples == 0:
+            self.power.setText(units.DASH)
+            for c in self._cells():
+                c.set(units.DASH)
+            self.status.setText(note or "no data")
+            return
+        bad = r.good == 0
+        self.power.setText("OVERRANGE" if bad and r.overrange else units.si(r.w, "W", 5))
+        self.power.setStyleSheet(f"color: {self.theme.alarm_bg if bad else self.theme.text};")
+        self.voltage.set(units.si(r.v, "V", 5))
+        self.current.set(units.si(r.a, "A", 5))
+        self.pf.set(units.DASH if r.pf is None else f"{r.pf:.4f}")
+        if r.has_freq:
+            self.freq.set(units.si(r.freq, "Hz", 5))
+        else:
+            self.freq.set("n/a", "this instrument's records carry no frequency")
+        auto = " (auto)" if r.auto_range else ""
+        self.v_range.set(units.range_label(r.v_range, "V") + auto)
+        self.a_range.set(units.range_label(r.a_range, "A") + auto)
+        if r.uncert is None:
+            self.uncert.set("unknown", "auto ranging or no accuracy model: uncertainty is not assured; "
+                                       "fix the ranges to know it")
+        else:
+            self.uncert.set(f"±{units.percent(r.uncert)}  (±{units.si(r.uncert_w, 'W', 3)})")
+        if r.channels_w:
+            self.elements.show()
+            self.elements.set("  ".join(f"{i + 1}: {units.si(w, 'W', 4)}" for i, w in enumerate(r.channels_w)))
+        else:
+            self.elements.hide()
+        parts = [f"{r.good} of {r.samples} samples good"]
+        if r.overrange:
+            parts.append(f"{r.overrange} overrange")
+        if r.invalid:
+            parts.append(f"{r.invalid} invalid")
+        if note:
+            parts.append(note)
+        self.status.setText(", ".join(parts))
+
+
+class RegionReadout(QLabel):
+    """One line under the plot: the selected region's duration, power and energy."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("region_readout")
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setWordWrap(True)
+        _font(self, 1.15, bold=False)
+        self.show_stats(None)
+
+    def show_stats(self, s: RegionStats | None) -> None:
+        if s is None:
+            self.setText("Region: off — press R to select a span and read its energy")
+            return
+        if s.samples == 0:
+            self.setText("Region: no samples in the selected span")
+            return
+        text = (f"<b>Region</b> {units.duration(s.duration_s)} · mean <b>{units.si(s.mean_w, 'W')}</b>"
+                f" · min {units.si(s.min_w, 'W')} · max {units.si(s.max_w, 'W')}"
+                f" · energy <b>{units.energy(s.energy_j)}</b> · {s.samples} samples")
+        if s.bad_samples:
+            text += f" · <span style='color:#d32f2f'><b>{s.bad_samples} bad samples excluded</b></span>"
+        if not s.exact:
+            text += " · edges approximate (old data at reduced resolution)"
+        self.setText(text)

@@ -1,0 +1,215 @@
+"""The power plot against synthetic live stores: pixels, band, modes, region, bad-data shading."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+import pyqtgraph as pg  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from station.core.live_store import LiveStore  # noqa: E402
+from station.core.samples import Flag, good_mask  # noqa: E402
+from station.ui.power_plot import PowerPlot, band_path  # noqa: E402
+from tests.conftest import make_block  # noqa: E402
+
+T0 = 1.7e9
+INTERVAL = 1e-3
+
+
+def filled_store(n: int = 120_000, overrange: slice | None = None, gap_at: int | None = None) -> LiveStore:
+    store = LiveStore(interval_s=INTERVAL, window_samples=1 << 18)
+    w = 300 + 100 * np.sin(np.arange(n) / 5000.0) + np.random.default_rng(1).normal(0, 3, n)
+    b = make_block(T0, n, INTERVAL, w)
+    if overrange is not None:
+        b["flags"][overrange] |= int(Flag.OVERRANGE)
+        b["w"][overrange] = np.nan
+    if gap_at is not None:
+        b["t"][gap_at:] += 5.0
+    for i in range(0, n, 10_000):
+        store.append(b[i:i + 10_000])
+    return store
+
+
+@pytest.fixture
+def plot(qtbot):
+    p = PowerPlot()
+    p.resize(1200, 500)
+    p.show()
+    qtbot.waitExposed(p)
+    yield p
+    p.close()
+    p.deleteLater()
+
+
+def test_a_frame_asks_for_at_most_one_entry_per_pixel(plot):
+    store = filled_store()
+    plot.set_store(store, live=True)
+    plot.set_window(120)
+    assert plot.refresh()
+    s = plot.last_summary
+    assert 0 < len(s) <= plot.pixels()
+    assert not s.is_raw
+    # The band spans the per-pixel min..max, the line is the mean.
+    assert np.all(s.min <= s.mean + 1e-9) and np.all(s.mean <= s.max + 1e-9)
+    # Dense entries: one vertical min..max line per entry (a sparse view fills a polygon).
+    xs, ys = plot.band_lines.getData()
+    assert len(xs) == 2 * len(s) and plot.band._path.isEmpty()
+    assert np.nanmax(ys) == pytest.approx(np.nanmax(s.max)) and np.nanmin(ys) == pytest.approx(np.nanmin(s.min))
+    # Nothing new, nothing to draw.
+    assert not plot.refresh()
+
+
+def test_follow_keeps_the_newest_data_in_view_and_y_fits_it(plot):
+    store = filled_store()
+    plot.set_store(store, live=True)
+    plot.set_window(10)
+    plot.refresh()
+    x0, x1 = plot.visible_range()
+    end = store.span()[1] - plot.origin
+    assert x1 >= end >= x1 - 1.0
+    assert x1 - x0 == pytest.approx(10.2, rel=0.01)
+    y0, y1 = plot.y_range()
+    s = plot.last_summary
+    assert y0 <= np.nanmin(s.min) and np.nanmax(s.max) <= y1
+    more = make_block(store.span()[1] + INTERVAL, 5000, INTERVAL, 250.0)
+    store.append(more)
+    plot.refresh()
+    assert plot.visible_range()[1] >= store.span()[1] - plot.origin
+
+
+def test_manual_zoom_pauses_and_the_view_then_stays(plot):
+    store = filled_store()
+    plot.set_store(store, live=True)
+    plot.refresh()
+    plot.vb.setXRange(10, 20, padding=0)
+    plot.vb.sigRangeChangedManually.emit([True, False])
+    assert not plot.follow
+    store.append(make_block(store.span()[1] + INTERVAL, 5000, INTERVAL, 250.0))
+    plot.refresh()
+    assert plot.visible_range() == pytest.approx((10, 20))
+    # Zoomed in to 10 s of 1 kHz data on ~1100 pixels: still one entry per pixel at most.
+    assert len(plot.last_summary) <= plot.pixels()
+    plot.vb.setXRange(10, 10.2, padding=0)
+    plot._dirty = True
+    plot.refresh()
+    assert plot.last_summary.is_raw  # single samples, drawn as points
+    assert len(plot.points.data) > 0
+
+
+def test_fit_all_shows_the_whole_recording(plot):
+    store = filled_store()
+    plot.set_store(store, live=False)
+    plot.refresh()
+    x0, x1 = plot.visible_range()
+    span = store.span()
+    assert x0 <= 0 and x1 >= span[1] - span[0]
+    assert not plot.follow
+
+
+def test_overrange_stretches_are_shaded_and_leave_no_line(plot):
+    store = filled_store(overrange=slice(40_000, 45_000))
+    plot.set_store(store, live=False)
+    plot.refresh()
+    assert not plot.bad._path.isEmpty()
+    r = plot.bad._path.boundingRect()
+    assert r.left() == pytest.approx(40.0, abs=0.2) and r.right() == pytest.approx(45.0, abs=0.2)
+    s = plot.last_summary
+    inside = (s.t_start - plot.origin > 40.1) & (s.t_end - plot.origin < 44.9)
+    assert inside.any() and np.all(np.isnan(s.mean[inside]))
+    assert "OVERRANGE" in plot.readout_at(42.5)
+
+
+def test_a_gap_breaks_the_line(plot):
+    store = filled_store(gap_at=60_000)
+    plot.set_store(store, live=False)
+    plot.refresh()
+    x, _ = plot.mean.getData()
+    assert np.isnan(x).sum() >= 1
+
+
+def test_region_energy_matches_the_samples(plot):
+    store = filled_store(overrange=slice(40_000, 41_000))
+    plot.set_store(store, live=False)
+    plot.refresh()
+    plot.set_region(30.0, 50.0)
+    plot.refresh()
+    s = plot.region_stats()
+    recs = store.latest(store.total_samples)
+    rel = recs["t"] - plot.origin
+    sel = recs[(rel >= 30.0 - 1e-9) & (rel <= 50.0 + 1e-9)]
+    good = sel[good_mask(sel)]
+    assert s.samples == len(sel)
+    assert s.bad_samples == 1000
+    assert s.energy_j == pytest.approx(good["w"].sum() * INTERVAL, rel=1e-9)
+    assert s.min_w == pytest.approx(good["w"].min()) and s.max_w == pytest.approx(good["w"].max())
+
+
+def test_cursor_readout_names_time_and_power(plot):
+    store = filled_store()
+    plot.set_store(store, live=False)
+    plot.refresh()
+    text = plot.readout_at(12.0)
+    assert text.startswith("t = 12.0") and " W" in text and "min" in text and "max" in text
+
+
+def test_marks_sit_on_the_time_axis(plot):
+    store = filled_store()
+    plot.set_store(store, live=False)
+    plot.add_mark(T0 + 7.5, "M1")
+    plot.refresh()
+    (_, _, line), = plot._marks
+    assert line.value() == pytest.approx(7.5)
+
+
+def test_sparse_entries_are_drawn_as_a_filled_band(plot):
+    store = LiveStore(interval_s=1.0, window_samples=64, max_bins_per_level=64)
+    for i in range(0, 20_000, 1000):  # old data only at coarse resolution: fewer entries than pixels
+        store.append(make_block(T0 + i, 1000, 1.0, 100.0 + np.arange(1000.0) % 7))
+    plot.set_store(store, live=False)
+    plot.refresh()
+    assert len(plot.last_summary) < 0.6 * plot.pixels()
+    assert not plot.band._path.isEmpty()
+
+
+def test_band_path_breaks_at_nan_and_closes_each_run():
+    x = np.arange(10.0)
+    lo = np.arange(10.0)
+    hi = lo + 1
+    lo[4] = np.nan
+    path = band_path(x, lo, hi)
+    polys = path.toSubpathPolygons()
+    assert len(polys) == 2  # [0..3] and [5..9]
+    assert len(polys[0]) == 8 and len(polys[1]) == 10
+    assert band_path(x, np.full(10, np.nan), hi).isEmpty()
+
+
+def test_plot_widgets_survive_200_create_destroy_cycles(qtbot):
+    """Guards the PySide6 6.12 / pyqtgraph 0.14 abort (none_dealloc in AxisItem painting)."""
+    store = filled_store(20_000)
+    app = QApplication.instance()
+    for i in range(200):
+        if i % 2:
+            p = PowerPlot()
+            p.resize(640, 320)
+            p.show()
+            p.set_store(store, live=bool(i % 4 == 1))
+            p.refresh()
+            p.plot.viewport().repaint()
+        else:
+            p = pg.PlotWidget()
+            p.resize(640, 320)
+            p.show()
+            p.plot(np.arange(100.0), np.sin(np.arange(100.0)))
+            p.viewport().repaint()
+        p.close()
+        p.deleteLater()
+        app.processEvents()
+        if i % 50 == 0:
+            gc.collect()
+    gc.collect()
+    app.processEvents()

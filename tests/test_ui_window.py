@@ -1,0 +1,568 @@
+"""The station window driven against the simulated analyzer, offscreen.
+
+Every test uses its own QSettings INI file (and the conftest's private STATION_HOME), so
+the user's settings are never read or written.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+
+from instruments import registry  # noqa: E402
+from instruments.base import Identity, InstrumentError  # noqa: E402
+from instruments.sim import SimulatedAnalyzer  # noqa: E402
+from station.core.journal import JournalReader  # noqa: E402
+from station.core.samples import good_mask  # noqa: E402
+from station.ui.app import create_window  # noqa: E402
+from station.ui.main_window import MainWindow  # noqa: E402
+from station.ui.readout_panel import ALARM  # noqa: E402
+
+WAIT = 15000  # ms: generous bounds for a loaded 2-core machine; tests never sleep
+
+
+@pytest.fixture
+def ui_settings(tmp_path):
+    s = QSettings(str(tmp_path / "station-ui-test.ini"), QSettings.Format.IniFormat)
+    yield s
+    s.sync()
+
+
+def _open_window(qtbot, settings, size=(1400, 900)) -> MainWindow:
+    w = MainWindow(settings)
+    if size is not None:
+        w.resize(*size)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def _dispose(w: MainWindow) -> None:
+    w.shutdown()
+    w._close_ready = True
+    w.close()
+    w.deleteLater()
+
+
+@pytest.fixture
+def window(qtbot, ui_settings):
+    w = _open_window(qtbot, ui_settings)
+    yield w
+    _dispose(w)
+
+
+def connect_sim(qtbot, w: MainWindow, **form_values) -> None:
+    """Select the simulated analyzer, set form values, press Connect, wait for data."""
+    w.panel.select_driver("sim")
+    for name, value in form_values.items():
+        w.panel.form.set_value(name, value)
+    qtbot.mouseClick(w.panel.connect_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.link.state == "running", timeout=WAIT)
+    qtbot.waitUntil(lambda: w.link.store is not None and w.link.store.total_samples > 300, timeout=WAIT)
+
+
+def apply_form(qtbot, w: MainWindow, **form_values) -> None:
+    for name, value in form_values.items():
+        w.panel.form.set_value(name, value)
+    assert w.panel.apply_button.isEnabled()
+    qtbot.mouseClick(w.panel.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not w.link.pending and w.link.state == "running", timeout=WAIT)
+
+
+# -- connect and stream ------------------------------------------------------------------------------
+
+
+def test_connect_streams_into_plot_numbers_log_and_status(qtbot, window):
+    w = window
+    assert w.link.state == "disconnected"
+    assert w.readout.power.text() == "—"
+    connect_sim(qtbot, w)
+    # The plot draws pixel-sized summaries of the live store.
+    qtbot.waitUntil(lambda: w.plot.last_summary is not None and len(w.plot.last_summary) > 10, timeout=WAIT)
+    assert len(w.plot.last_summary) <= w.plot.pixels()
+    assert w.plot.follow
+    # Numbers: the datacenter profile idles around 310 W at 230 V.
+    qtbot.waitUntil(lambda: w.readings is not None and w.readings.w is not None, timeout=WAIT)
+    assert 200 < w.readings.w < 2500
+    assert w.readout.power.text().endswith("W")
+    assert w.readout.voltage.value.text().endswith("V")
+    # Event log and status bar.
+    assert any(t.startswith("Connected to station SIM-PA1") for t in w.log.texts())
+    qtbot.waitUntil(lambda: "S/s" in w.rate_label.text(), timeout=WAIT)
+    assert "running" in w.state_label.text()
+    qtbot.waitUntil(lambda: "disk free" in w.disk_label.text(), timeout=WAIT)
+    assert w.panel.connect_button.text() == "Disconnect"
+    assert "SIM" in w.panel.identity_label.text()
+
+
+def test_disconnect_releases_the_instrument_and_keeps_the_last_data(qtbot, window):
+    w = window
+    connect_sim(qtbot, w)
+    session = w.link.session
+    w.connect_action.trigger()  # Ctrl+K toggles
+    qtbot.waitUntil(lambda: w.link.state == "disconnected", timeout=WAIT)
+    assert session.state == "stopped"
+    with pytest.raises(InstrumentError):  # released: the driver answers no more
+        session.driver.identify()
+    assert w.plot.store is not None and w.plot.store.total_samples > 0
+    assert w.panel.connect_button.text() == "Connect"
+    assert any(t.startswith("Instrument released") for t in w.log.texts())
+
+
+def test_connection_failure_is_reported_not_raised(qtbot, window):
+    w = window
+    w.panel.select_driver("wt300e")
+    w.panel.resource_combo.setEditText("tcp://127.0.0.1:1")
+    qtbot.mouseClick(w.panel.connect_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Cannot connect" in w.panel.message.text(), timeout=WAIT)
+    assert w.link.state == "disconnected"
+    assert w.log.entries("error")
+
+
+class _GatedAnalyzer(SimulatedAnalyzer):
+    """The simulated analyzer whose open() waits until the test lets it go."""
+
+    gate = threading.Event()
+
+    def open(self) -> None:
+        if not self.gate.wait(30):
+            raise TimeoutError("gate never opened")
+        super().open()
+
+
+def test_gui_keeps_running_while_an_instrument_takes_its_time_to_connect(qtbot, window):
+    registry.register("gated-sim", _GatedAnalyzer)
+    _GatedAnalyzer.gate.clear()
+    w = window
+    w.panel.drivers = registry.available()
+    w.panel.driver_combo.addItem("gated-sim", "gated-sim")
+    w.panel.select_driver("gated-sim")
+    w.connect_action.trigger()
+    assert w.link.state == "connecting"
+    ticks = w.ticks
+    # The frame timer keeps firing while open() blocks on its worker thread.
+    qtbot.waitUntil(lambda: w.ticks >= ticks + 10, timeout=WAIT)
+    assert w.link.state == "connecting"
+    assert not w.panel.connect_button.isEnabled()
+    _GatedAnalyzer.gate.set()
+    qtbot.waitUntil(lambda: w.link.state == "running", timeout=WAIT)
+
+
+# -- ranges, overrange, uncertainty ---------------------------------------------------------------------
+
+
+def test_fixed_current_range_far_too_small_raises_the_overrange_banner(qtbot, window):
+    w = window
+    connect_sim(qtbot, w)
+    assert "overrange" not in w.banners.active()
+    # ~1.6 A at idle on a 5 mA range.
+    apply_form(qtbot, w, current_range=0.005, voltage_range=300.0)
+    qtbot.waitUntil(lambda: "overrange" in w.banners.active(), timeout=WAIT)
+    assert w.banners.level("overrange") == ALARM
+    assert "OVERRANGE" in w.banners.active()["overrange"]
+    assert "the current exceeds the 5 mA range" in w.banners.active()["overrange"]
+    qtbot.waitUntil(lambda: w.readout.power.text() == "OVERRANGE", timeout=WAIT)
+    assert any(t.startswith("OVERRANGE") for t in w.log.texts())
+    # The plot shades the overrange stretch.
+    qtbot.waitUntil(lambda: not w.plot.bad._path.isEmpty(), timeout=WAIT)
+    banner = w.banners._banners["overrange"][0]
+    assert banner.isVisible() and banner.height() > 30
+    # Back to a suitable range: the alarm goes once its latch time is over.
+    apply_form(qtbot, w, current_range=5.0)
+    qtbot.waitUntil(lambda: "overrange" not in w.banners.active(), timeout=WAIT)
+    assert w.readout.power.text() != "OVERRANGE"
+
+
+def test_changing_ranges_is_logged_and_fixed_ranges_give_an_uncertainty(qtbot, window):
+    w = window
+    connect_sim(qtbot, w)
+    qtbot.waitUntil(lambda: w.readings is not None and w.readings.samples > 0, timeout=WAIT)
+    assert w.readout.uncert.value.text() == "unknown"  # auto ranges: not assured
+    apply_form(qtbot, w, voltage_range=300.0, current_range=10.0)
+    assert any(t.startswith("Settings applied: ranges 300 V, 10 A") for t in w.log.texts())
+    qtbot.waitUntil(lambda: w.readout.a_range.value.text() == "10 A", timeout=WAIT)
+    assert w.readout.v_range.value.text() == "300 V"
+    qtbot.waitUntil(lambda: w.readout.uncert.value.text().startswith("±"), timeout=WAIT)
+    assert w.readings.uncert is not None and 0 < w.readings.uncert < 0.05
+    assert w.link.session.ranges.current == 10.0 and not w.link.session.ranges.current_auto
+
+
+def test_a_refused_setting_keeps_the_old_settings_and_streaming(qtbot, window):
+    w = window
+    connect_sim(qtbot, w)
+    w.panel.form.set_value("update_interval_s", 1e-6)  # below the driver's fastest
+    assert not w.panel.apply_button.isEnabled()
+    assert "Update interval" in w.panel.form.error_label.text()
+    w.panel.form.set_value("update_interval_s", 0.001)
+    assert w.panel.apply_button.isEnabled()
+
+
+def test_new_update_interval_restarts_the_live_view(qtbot, window):
+    w = window
+    connect_sim(qtbot, w)
+    old = w.link.store
+    apply_form(qtbot, w, update_interval_s=0.002)
+    assert w.link.store is not old
+    assert w.link.store.interval_s == pytest.approx(0.002)
+    qtbot.waitUntil(lambda: w.plot.store is w.link.store and w.link.store.total_samples > 50, timeout=WAIT)
+
+
+# -- region ----------------------------------------------------------------------------------------------
+
+
+def test_region_reads_duration_mean_and_energy(qtbot, window):
+    w = window
+    connect_sim(qtbot, w)
+    store = w.link.store
+    qtbot.waitUntil(lambda: store.span() is not None and store.span()[1] - store.span()[0] > 1.5, timeout=WAIT)
+    w.set_follow(False)
+    w.region_action.trigger()  # R
+    assert w.plot.region_visible
+    w.plot.set_region(0.2, 1.2)
+    qtbot.waitUntil(lambda: w.plot.region_stats() is not None and w.plot.region_stats().samples > 0,
+                    timeout=WAIT)
+    s = w.plot.region_stats()
+    t0, t1 = w.plot.region_bounds()
+    recs = store.latest(store.total_samples)
+    sel = recs[(recs["t"] >= t0) & (recs["t"] <= t1)]
+    good = sel[good_mask(sel)]
+    expected_energy = float(good["w"].sum()) * store.interval_s
+    assert s.samples == len(sel)
+    assert s.energy_j == pytest.approx(expected_energy, rel=1e-9)
+    assert s.mean_w == pytest.approx(float(good["w"].mean()), rel=1e-9)
+    assert s.duration_s == pytest.approx(1.0, abs=0.01)
+    text = w.region_readout.text()
+    assert "energy" in text and "J" in text and "1.00" in text
+    # Moving the region changes the reading.
+    w.plot.set_region(0.2, 0.7)
+    qtbot.waitUntil(lambda: w.plot.region_stats().duration_s < 0.6, timeout=WAIT)
+
+
+def test_manual_pan_pauses_and_follow_resumes(qtbot, window):
+    w = window
+    connect_sim(qtbot, w)
+    assert w.plot.follow
+    w.plot.vb.sigRangeChangedManually.emit([True, False])  # as a mouse drag does
+    assert not w.plot.follow and not w.follow_action.isChecked()
+    (x0, x1) = w.plot.visible_range()
+    qtbot.waitUntil(lambda: w.link.store.revision != w.plot._revision or True, timeout=WAIT)
+    w.follow_action.trigger()
+    assert w.plot.follow
+    w.pause_action.trigger()
+    assert not w.plot.follow
+
+
+# -- recording ------------------------------------------------------------------------------------------
+
+
+def test_recording_with_mark_writes_the_journal(qtbot, window, tmp_path):
+    w = window
+    connect_sim(qtbot, w)
+    run_dir = tmp_path / "run-a"
+    assert w.start_recording(run_dir)
+    qtbot.waitUntil(lambda: w.recorder.state == "recording", timeout=WAIT)
+    assert "Stop" in w.record_action.text()
+    qtbot.waitUntil(lambda: (w.recorder.journal_bytes() or 0) > 0, timeout=WAIT)
+    w.setFocus()
+    qtbot.keyClick(w, Qt.Key.Key_M)
+    assert w._mark_count == 1
+    qtbot.waitUntil(lambda: "REC" in w.journal_label.text(), timeout=WAIT)
+    w.record_action.trigger()  # Ctrl+R stops
+    qtbot.waitUntil(lambda: w.recorder.state == "idle", timeout=WAIT)
+    reader = JournalReader(run_dir)
+    assert reader.complete
+    samples = reader.samples()
+    assert len(samples) > 0
+    kinds = [e["kind"] for e in reader.events()]
+    assert "recording_started" in kinds and "recording_finished" in kinds
+    marks = [e for e in reader.events() if e["kind"] == "mark"]
+    assert len(marks) == 1 and marks[0]["label"] == "M1"
+    assert samples["t"][0] <= marks[0]["t"] <= samples["t"][-1] + 1.0
+    assert reader.header["settings"]["command"] == "gui"
+    assert reader.header["settings"]["instrument"]["driver"] == "sim"
+    assert reader.summary_file()["samples"] == len(samples)
+    assert any(t.startswith("Recording complete") for t in w.log.texts())
+
+
+def test_recording_with_a_duration_stops_by_itself(qtbot, window, tmp_path):
+    w = window
+    connect_sim(qtbot, w)
+    w.duration_spin.setValue(1)
+    assert w.start_recording(tmp_path / "run-d")
+    qtbot.waitUntil(lambda: w.recorder.state == "recording", timeout=WAIT)
+    qtbot.waitUntil(lambda: w.recorder.state == "idle", timeout=WAIT)
+    summary = JournalReader(tmp_path / "run-d").summary_file()
+    assert summary["state"] == "complete"
+    assert summary["duration_s"] == pytest.approx(1.0, abs=0.01)
+
+
+def test_mark_without_recording_says_it_is_not_recorded(qtbot, window):
+    w = window
+    connect_sim(qtbot, w)
+    w.mark_action.trigger()
+    assert w.plot.marks and w.plot.marks[0][1] == "M1"
+    assert any("not recorded" in t for t in w.log.texts())
+
+
+def test_recording_into_an_existing_run_is_refused_clearly(qtbot, window, tmp_path):
+    w = window
+    connect_sim(qtbot, w)
+    run_dir = tmp_path / "run-x"
+    assert w.start_recording(run_dir)
+    qtbot.waitUntil(lambda: w.recorder.state == "recording", timeout=WAIT)
+    w.stop_recording()
+    qtbot.waitUntil(lambda: w.recorder.state == "idle", timeout=WAIT)
+    assert w.start_recording(run_dir)
+    qtbot.waitUntil(lambda: "recording" in w.banners.active(), timeout=WAIT)
+    assert "already holds a recorded run" in w.banners.active()["recording"]
+    assert w.recorder.state == "idle"
+
+
+def test_disconnect_while_recording_finishes_the_run_first(qtbot, window, tmp_path):
+    w = window
+    connect_sim(qtbot, w)
+    assert w.start_recording(tmp_path / "run-dc")
+    qtbot.waitUntil(lambda: w.recorder.state == "recording", timeout=WAIT)
+    w.disconnect_instrument()
+    qtbot.waitUntil(lambda: w.link.state == "disconnected", timeout=WAIT)
+    assert JournalReader(tmp_path / "run-dc").complete
+
+
+# -- open a recorded run -------------------------------------------------------------------------------
+
+
+def test_open_a_recording_and_browse_it(qtbot, window, tmp_path):
+    w = window
+    connect_sim(qtbot, w)
+    run_dir = tmp_path / "run-b"
+    w.duration_spin.setValue(2)
+    assert w.start_recording(run_dir)
+    qtbot.waitUntil(lambda: w.recorder.state == "recording", timeout=WAIT)
+    w.mark()
+    qtbot.waitUntil(lambda: w.recorder.state == "idle", timeout=WAIT)
+    reader = JournalReader(run_dir)
+    summary = reader.summary_file()
+
+    w.open_run(run_dir)
+    qtbot.waitUntil(lambda: w.browse is not None, timeout=WAIT)
+    assert w.plot.store is w.browse.store and not w.plot.live
+    assert w.browse.store.total_samples == len(reader.samples())
+    assert "recorded run" in w.windowTitle()
+    assert [m[1] for m in w.plot.marks] == ["M1"]
+    assert any(t.startswith("[run] Recording started") for t in w.log.texts())
+    qtbot.waitUntil(lambda: w.plot.last_summary is not None and len(w.plot.last_summary) > 0, timeout=WAIT)
+    # The whole run in view; a region over all of it reads the run's energy.
+    x0, x1 = w.plot.visible_range()
+    assert x0 < 0.0 and x1 > 1.9
+    w.toggle_region(True)
+    w.plot.set_region(x0, x1)
+    qtbot.waitUntil(lambda: w.plot.region_stats() is not None and w.plot.region_stats().samples > 0,
+                    timeout=WAIT)
+    assert w.plot.region_stats().energy_j == pytest.approx(summary["energy_j"], rel=1e-9)
+    assert w.plot.region_stats().samples == summary["samples"]
+    # Back to live.
+    w.live_action.trigger()
+    assert w.browse is None and w.plot.store is w.link.store and w.plot.live
+
+
+def test_opening_something_that_is_not_a_run_says_so(qtbot, window, tmp_path):
+    w = window
+    w.open_run(tmp_path)
+    qtbot.waitUntil(lambda: "open" in w.banners.active(), timeout=WAIT)
+    assert "holds no recorded run" in w.banners.active()["open"]
+    assert w.browse is None
+
+
+# -- calibration ------------------------------------------------------------------------------------------
+
+
+def test_expired_calibration_is_remembered_per_serial_warned_and_recorded(qtbot, ui_settings, tmp_path):
+    w = _open_window(qtbot, ui_settings)
+    try:
+        connect_sim(qtbot, w)
+        serial = w.link.session.identity.serial
+        assert any("No calibration due date" in t for t in w.log.texts())
+        past = date.today() - timedelta(days=3)
+        w.panel.set_calibration_due(past)
+        assert "calibration" in w.banners.active()
+        assert "EXPIRED" in w.panel.cal_status.text()
+        assert any("expired" in t for t in w.log.texts())
+        assert w.start_recording(tmp_path / "run-cal")
+        qtbot.waitUntil(lambda: w.recorder.state == "recording", timeout=WAIT)
+        w.stop_recording()
+        qtbot.waitUntil(lambda: w.recorder.state == "idle", timeout=WAIT)
+        reader = JournalReader(tmp_path / "run-cal")
+        assert any(e["kind"] == "calibration_expired" for e in reader.events())
+        assert reader.header["settings"]["calibration"] == {"serial": serial, "due": past.isoformat(),
+                                                            "status": "expired"}
+    finally:
+        _dispose(w)
+    # A new window (same settings) knows the date for this serial number.
+    w2 = _open_window(qtbot, ui_settings)
+    try:
+        connect_sim(qtbot, w2)
+        assert "calibration" in w2.banners.active()
+        assert w2.panel.calibration_due() == past
+        w2.panel.set_calibration_due(date.today() + timedelta(days=365))
+        assert "calibration" not in w2.banners.active()
+        assert "Valid until" in w2.panel.cal_status.text()
+    finally:
+        _dispose(w2)
+
+
+# -- settings, themes, shortcuts --------------------------------------------------------------------------
+
+
+def test_window_state_theme_and_instrument_settings_persist(qtbot, ui_settings):
+    w = _open_window(qtbot, ui_settings)
+    w.set_theme("dark")
+    w.window_combo.setCurrentIndex(w.window_combo.findData(60.0))
+    w.panel.select_driver("sim")
+    w.panel.form.set_value("profile", "tiny")
+    w.panel.form.set_value("current_range", 0.05)
+    w.duration_spin.setValue(600)
+    w.resize(760, 640)  # within the offscreen screen (800 x 800), so nothing clamps it
+    w.save_settings()
+    saved_size = w.size()
+    _dispose(w)
+    assert ui_settings.value("ui/theme") == "dark"
+
+    w2 = _open_window(qtbot, ui_settings, size=None)
+    try:
+        assert w2.theme.name == "dark"
+        assert w2.theme_action.isChecked()
+        assert w2.plot.window_s == 60.0
+        assert w2.panel.driver_name == "sim"
+        assert w2.panel.form.values()["profile"] == "tiny"
+        assert w2.panel.form.current_range() == 0.05
+        assert w2.duration_spin.value() == 600
+        assert w2.size() == saved_size
+    finally:
+        _dispose(w2)
+
+
+def test_dark_theme_changes_the_palette_and_the_plot(qtbot, window):
+    from PySide6.QtWidgets import QApplication
+
+    w = window
+    light_bg = QApplication.instance().palette().window().color().name()
+    w.theme_action.trigger()
+    assert w.theme.name == "dark"
+    assert QApplication.instance().palette().window().color().name() != light_bg
+    assert w.plot.plot.backgroundBrush().color().name() == "#0f1215"
+    w.theme_action.trigger()
+    assert w.theme.name == "light"
+
+
+def test_keyboard_shortcuts(window):
+    keys = {a.objectName(): a.shortcut().toString() for a in window.actions()}
+    assert keys["connect"] == "Ctrl+K"
+    assert keys["record"] == "Ctrl+R"
+    assert keys["mark"] == "M"
+    assert keys["pause"] == "P"
+    assert keys["follow"] == "End"
+    assert keys["region"] == "R"
+    assert keys["open"] == "Ctrl+O"
+
+
+def test_demo_window_connects_the_simulator_and_streams(qtbot, ui_settings):
+    w = create_window(demo=True, settings=ui_settings)
+    w.show()
+    try:
+        qtbot.waitUntil(lambda: w.link.state == "running", timeout=WAIT)
+        assert w.link.request.driver == "sim"
+        qtbot.waitUntil(lambda: w.plot.last_summary is not None and len(w.plot.last_summary) > 0, timeout=WAIT)
+    finally:
+        _dispose(w)
+
+
+def test_identity_shown_in_the_panel(qtbot, window):
+    w = window
+    w.panel.set_connection(True, identity=Identity("ACME", "PM-1", "X42", "1.0"))
+    assert "ACME PM-1" in w.panel.identity_label.text() and "X42" in w.panel.identity_label.text()
+
+
+def test_events_from_the_acquisition_thread_reach_the_log_through_the_inbox(qtbot, window):
+    w = window
+    listener = w.inbox.event_listener("inst0")
+    t = threading.Thread(target=lambda: [listener("gap", t=1.0e9 + i, length_s=0.5, missing_samples=499)
+                                         for i in range(5)])
+    t.start()
+    t.join()
+    assert not any("Gap" in x for x in w.log.texts())  # nothing touched the widget from that thread
+    qtbot.waitUntil(lambda: sum("Gap in the data" in x for x in w.log.texts()) == 5, timeout=WAIT)
+    assert "gap" in w.banners.active()
+
+
+def test_readings_average_only_good_samples():
+    from station.ui.readings import compute_readings
+    from tests.conftest import make_block
+
+    b = make_block(0.0, 10, 0.1, np.arange(10.0) + 1)
+    b["flags"][0] = 1  # overrange
+    r = compute_readings(b)
+    assert r.samples == 10 and r.good == 9 and r.overrange == 1
+    assert r.w == pytest.approx(np.mean(np.arange(2.0, 11.0)))
+
+
+# -- failures ---------------------------------------------------------------------------------------------
+
+
+def test_a_lost_instrument_raises_an_alarm_until_it_is_back(qtbot, window):
+    from instruments.base import Config
+    from station.ui.instrument_link import InstrumentRequest
+
+    w = window
+    w.connect_instrument(InstrumentRequest("sim", options={"disconnect_after_s": 0.5, "offline_s": 1.0},
+                                           config=Config(update_interval_s=0.001)))
+    qtbot.waitUntil(lambda: "connection" in w.banners.active(), timeout=WAIT)
+    assert "CONNECTION LOST" in w.banners.active()["connection"]
+    assert w.banners.level("connection") == ALARM
+    qtbot.waitUntil(lambda: "connection" not in w.banners.active(), timeout=WAIT)
+    texts = w.log.texts()
+    assert any(t.startswith("Connection to the instrument lost") for t in texts)
+    assert any(t.startswith("Instrument back") for t in texts)
+    assert w.link.state == "running"
+
+
+def test_a_journal_that_cannot_be_written_stops_the_recording_with_an_alarm(qtbot, window, tmp_path):
+    from station.core.journal import JournalError
+
+    w = window
+    connect_sim(qtbot, w)
+    assert w.start_recording(tmp_path / "run-full")
+    qtbot.waitUntil(lambda: w.recorder.state == "recording", timeout=WAIT)
+    journal = w.recorder.recording.journal
+
+    def full(inst_id, samples):
+        raise JournalError("writing the journal failed (No space left on device)")
+
+    journal.write = full
+    qtbot.waitUntil(lambda: "recording" in w.banners.active(), timeout=WAIT)
+    assert "No space left on device" in w.banners.active()["recording"]
+    qtbot.waitUntil(lambda: w.recorder.state == "idle", timeout=WAIT)
+    assert JournalReader(tmp_path / "run-full").summary_file()["state"] == "failed"
+    assert w.link.state == "running"  # the live view goes on
+
+
+def test_closing_the_window_while_recording_finishes_the_run(qtbot, ui_settings, tmp_path):
+    w = _open_window(qtbot, ui_settings)
+    try:
+        connect_sim(qtbot, w)
+        assert w.start_recording(tmp_path / "run-close")
+        qtbot.waitUntil(lambda: w.recorder.state == "recording", timeout=WAIT)
+        w.close()  # does not block: the run is finished and the instrument released first
+        assert w.isVisible()
+        qtbot.waitUntil(lambda: not w.isVisible(), timeout=WAIT)
+        reader = JournalReader(tmp_path / "run-close")
+        assert reader.complete and reader.summary_file()["state"] == "stopped"
+        assert not w.link.connected
+    finally:
+        _dispose(w)
