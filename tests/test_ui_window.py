@@ -137,21 +137,23 @@ class _GatedAnalyzer(SimulatedAnalyzer):
         super().open()
 
 
-def test_gui_keeps_running_while_an_instrument_takes_its_time_to_connect(qtbot, window):
-    registry.register("gated-sim", _GatedAnalyzer)
+def test_gui_keeps_running_while_an_instrument_takes_its_time_to_connect(qtbot, window, monkeypatch):
+    monkeypatch.setitem(registry._registered, "gated-sim", _GatedAnalyzer)  # removed again after the test
     _GatedAnalyzer.gate.clear()
     w = window
-    w.panel.drivers = registry.available()
-    w.panel.driver_combo.addItem("gated-sim", "gated-sim")
-    w.panel.select_driver("gated-sim")
-    w.connect_action.trigger()
-    assert w.link.state == "connecting"
-    ticks = w.ticks
-    # The frame timer keeps firing while open() blocks on its worker thread.
-    qtbot.waitUntil(lambda: w.ticks >= ticks + 10, timeout=WAIT)
-    assert w.link.state == "connecting"
-    assert not w.panel.connect_button.isEnabled()
-    _GatedAnalyzer.gate.set()
+    try:
+        w.panel.drivers = registry.available()
+        w.panel.driver_combo.addItem("gated-sim", "gated-sim")
+        w.panel.select_driver("gated-sim")
+        w.connect_action.trigger()
+        assert w.link.state == "connecting"
+        ticks = w.ticks
+        # The frame timer keeps firing while open() blocks on its worker thread.
+        qtbot.waitUntil(lambda: w.ticks >= ticks + 10, timeout=WAIT)
+        assert w.link.state == "connecting"
+        assert not w.panel.connect_button.isEnabled()
+    finally:
+        _GatedAnalyzer.gate.set()
     qtbot.waitUntil(lambda: w.link.state == "running", timeout=WAIT)
 
 
@@ -370,6 +372,7 @@ def test_open_a_recording_and_browse_it(qtbot, window, tmp_path):
     # Back to live.
     w.live_action.trigger()
     assert w.browse is None and w.plot.store is w.link.store and w.plot.live
+    assert [m[1] for m in w.plot.marks] == ["M1"]  # the live marks come back with the live view
 
 
 def test_opening_something_that_is_not_a_run_says_so(qtbot, window, tmp_path):
@@ -566,3 +569,19 @@ def test_closing_the_window_while_recording_finishes_the_run(qtbot, ui_settings,
         assert not w.link.connected
     finally:
         _dispose(w)
+
+
+def test_scan_fills_the_resource_list_in_the_background(qtbot, window, monkeypatch):
+    from instruments import discovery
+
+    found = [{"resource": "TCPIP::10.0.0.7::INSTR", "kind": "visa", "description": "VISA instrument"},
+             {"resource": "/dev/ttyUSB3", "kind": "serial", "description": "USB serial"}]
+    monkeypatch.setattr(discovery, "discover", lambda: found)
+    w = window
+    w.panel.select_driver("wt300e")
+    assert w.panel.scan_button.isVisible() and w.panel.scan_button.isEnabled()
+    qtbot.mouseClick(w.panel.scan_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.panel.resource_combo.count() == 2, timeout=WAIT)
+    w.panel.resource_combo.setCurrentIndex(1)
+    assert w.panel.resource == "/dev/ttyUSB3"
+    assert "2 resource(s) found" in w.panel.message.text()

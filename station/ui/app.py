@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from PySide6.QtCore import QSettings, Qt
@@ -49,4 +50,10 @@ def run_app(demo: bool = False) -> int:
     app = make_application()
     window = create_window(demo)
     window.show()
-    return int(app.exec())
+    # Ctrl+C in the terminal closes the window the normal way (the recording is finished first);
+    # the window's frame timer runs Python often enough for the handler to be called.
+    previous = signal.signal(signal.SIGINT, lambda *_: window.close())
+    try:
+        return int(app.exec())
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -95,9 +95,14 @@ def describe(kind: str, detail: dict) -> tuple[str, str]:
         where = "written to the journal" if d.get("recorded") else "not recorded (no recording running)"
         return INFO, f"Mark {d.get('label') or d.get('number', '')} by the operator — {where}"
     if kind == "recording_started":
-        return INFO, f"Recording started into {d.get('directory')}"
+        if d.get("directory"):
+            return INFO, f"Recording started into {d['directory']}"
+        length = f" for {units.duration(d['duration_s'])}" if d.get("duration_s") else " until stopped"
+        return INFO, f"Recording started{length} (instruments: {', '.join(d.get('instruments') or []) or '?'})"
     if kind == "recording_finished":
-        return INFO, f"Recording {d.get('state', 'finished')}: {d.get('text', '')}"
+        state = d.get("state") or "finished"
+        return (ERROR if state == "failed" else INFO), (f"Recording {state}: {d['text']}" if d.get("text")
+                                                       else f"Recording {state}")
     if kind == "calibration_expired":
         return ERROR, (f"Calibration of serial {d.get('serial')} expired on {d.get('due')}: results may not be "
                        "accepted; have the analyzer calibrated")

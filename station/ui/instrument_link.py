@@ -23,7 +23,7 @@ from station.ui.inbox import Inbox, TaskLane
 # Settings a driver declares that are measurement configuration (applied by configure(),
 # changeable while connected); every other declared setting is a driver option, fixed at connect.
 CONFIG_FIELDS = ("update_interval_s", "crest_factor", "mode")
-LIVE_WINDOW_S = 20.0  # raw samples the live store keeps for zoomed-in views (then the pyramid)
+LIVE_WINDOW_S = 120.0  # seconds of raw samples kept (capped below): exact regions and zoom in them
 LIVE_WINDOW_MIN, LIVE_WINDOW_MAX = 1 << 12, 1 << 20
 
 Done = Callable[[Any, BaseException | None], None]

@@ -246,6 +246,11 @@ class InstrumentPanel(QWidget):
         self._update_enabled()
 
     def _update_enabled(self, *args) -> None:
+        key = (self.connected, self.busy, self.recording, self.form, self.driver_name,
+               bool(self.form is not None and self.form.errors()))
+        if key == getattr(self, "_enabled_key", None):
+            return
+        self._enabled_key = key
         form_ok = self.form is not None and not self.form.errors()
         self.driver_combo.setEnabled(not self.connected and not self.busy)
         self.resource_combo.setEnabled(not self.connected and not self.busy

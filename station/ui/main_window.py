@@ -96,7 +96,9 @@ class MainWindow(QMainWindow):
         self.readings: Readings | None = None
         self.cal_status: str | None = None
         self.disk_free: int | None = None
-        self._overrange_seen = 0
+        self._overrange_seen = (None, 0)  # (store, overrange samples seen in it)
+        self._conditions: set[str] = set()  # alarm conditions seen at the last readings update
+        self._folded_invalid = False
         self._rate = (None, 0, time.monotonic(), None)  # store id, samples, time, rate
         self._last_panel = 0.0
         self._last_status = 0.0
@@ -107,6 +109,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._close_ready = False
         self._mark_count = 0
+        self.live_marks: list[tuple[float, str]] = []  # marks on the live data (kept while browsing)
         self._settings_pause_until = 0.0
         self.setWindowTitle("Station — power measurement")
         self.setObjectName("station_main_window")
@@ -315,7 +318,7 @@ class MainWindow(QMainWindow):
         else:
             session = self.link.session
             self.panel.show_message("")
-            self._overrange_seen = 0
+            self.live_marks.clear()
             if self.browse is None:
                 self.plot.set_store(self.link.store, live=True)
                 self.plot.clear_marks()
@@ -506,17 +509,14 @@ class MainWindow(QMainWindow):
 
     def mark(self) -> None:
         """Mark this moment: a line on the plot, an event in the log and (when recording) the journal."""
-        t = time.time()
-        if self.link.store is not None and self.link.store.span() is not None and self.browse is None:
-            last = self.link.store.span()[1]
-            # The instrument's clock stamps the data: put the mark on that time base.
-            if abs(last - t) < 5.0:
-                t = max(t, last)
+        t = time.time()  # samples carry UTC seconds too: the mark lands where the data of this moment is
         self._mark_count += 1
         n = self._mark_count
         label = f"M{n}"
         recorded = self.recorder.mark(t, label)
-        self.plot.add_mark(t, label)
+        self.live_marks.append((t, label))
+        if self.browse is None:
+            self.plot.add_mark(t, label)
         self._log_kind("mark", {"number": n, "label": label, "recorded": recorded}, t=t)
 
     def _check_recording_progress(self) -> None:
@@ -582,6 +582,8 @@ class MainWindow(QMainWindow):
         self.browse = None
         self.plot.set_store(self.link.store, live=self.link.connected)
         self.plot.clear_marks()
+        for t, label in self.live_marks[-300:]:
+            self.plot.add_mark(t, label)
         self.setWindowTitle("Station — power measurement")
         self._refresh_controls()
 
@@ -637,7 +639,7 @@ class MainWindow(QMainWindow):
             self._update_status()
             self._check_recording_progress()
             for key in ("overrange", "invalid", "gap", "open"):
-                if key not in self._active_conditions:
+                if key not in self._conditions:
                     self.banners.clear_banner(key)
 
     def drain(self, limit: int = 2000) -> int:
@@ -672,7 +674,7 @@ class MainWindow(QMainWindow):
                 self._folded_invalid = True
                 return True
             return False
-        if getattr(self, "_folded_invalid", False):
+        if self._folded_invalid:
             self._folded_invalid = False
             return True
         return False
@@ -709,10 +711,6 @@ class MainWindow(QMainWindow):
     def log_event(self, t: float, level: str, text: str) -> None:
         self.log.add(t, level, text)
 
-    @property
-    def _active_conditions(self) -> set[str]:
-        return getattr(self, "_conditions", set())
-
     def _update_readings(self) -> None:
         store = self.browse.store if self.browse is not None else self.link.store
         conditions: set[str] = set()
@@ -727,8 +725,9 @@ class MainWindow(QMainWindow):
         self.readout.show_readings(r, note)
         if self.browse is None and self.link.connected:
             total_over = store.overrange_samples
-            new_over = total_over > self._overrange_seen
-            self._overrange_seen = total_over
+            seen_store, seen = self._overrange_seen
+            new_over = total_over > (seen if seen_store is store else 0)
+            self._overrange_seen = (store, total_over)
             if r.overrange or new_over:
                 conditions.add("overrange")
                 self.banners.set_banner(
@@ -755,7 +754,7 @@ class MainWindow(QMainWindow):
         else:
             state_text = state
         self.state_label.setText(f"● {state_text}" if state == "running" else state_text)
-        self.state_label.setStyleSheet(f"color: {self.theme.ok_fg}; font-weight: 600;" if state == "running"
+        set_style(self.state_label, f"color: {self.theme.ok_fg}; font-weight: 600;" if state == "running"
                                        else (f"color: {self.theme.alarm_bg}; font-weight: 600;"
                                              if state in ("failed", "reconnecting") else ""))
         store = self.link.store
@@ -774,14 +773,14 @@ class MainWindow(QMainWindow):
             size = self.recorder.journal_bytes()
             self.journal_label.setText(f"REC {units.duration(self.recorder.elapsed_s())} · journal "
                                        f"{units.data_size(size)}")
-            self.journal_label.setStyleSheet(f"color: {self.theme.alarm_bg}; font-weight: 700;")
+            set_style(self.journal_label, f"color: {self.theme.alarm_bg}; font-weight: 700;")
         else:
             self.journal_label.setText(self.recorder.state if self.recorder.state != "idle" else "not recording")
-            self.journal_label.setStyleSheet("")
+            set_style(self.journal_label, "")
         if self.disk_free is not None:
             low = self.disk_free < LOW_DISK_BYTES
             self.disk_label.setText(f"disk free {units.data_size(self.disk_free)}")
-            self.disk_label.setStyleSheet(f"color: {self.theme.alarm_bg}; font-weight: 700;" if low else "")
+            set_style(self.disk_label, f"color: {self.theme.alarm_bg}; font-weight: 700;" if low else "")
         if now - self._last_disk_probe >= DISK_PROBE_S and not self.probe_lane.busy:
             self._last_disk_probe = now
             self._probe_disk()
@@ -814,7 +813,7 @@ class MainWindow(QMainWindow):
         self.connect_action.setEnabled(not busy)
         self.record_action.setEnabled(connected and not busy and rec_state in ("idle", "recording"))
         self.record_action.setText("■ Stop recording" if rec_state == "recording" else "● Record")
-        self.record_button.setStyleSheet(
+        set_style(self.record_button,
             f"QToolButton {{ background: {self.theme.alarm_bg}; color: white; padding: 3px 10px; }}"
             if rec_state == "recording" else "QToolButton { color: #c62828; padding: 3px 10px; }")
         self.duration_spin.setEnabled(rec_state == "idle")
@@ -916,6 +915,12 @@ class MainWindow(QMainWindow):
         self.timer.stop()
         for lane in (self.journal_lane, self.instrument_lane, self.probe_lane):
             lane.close(0.5)
+
+
+def set_style(widget: QWidget, css: str) -> None:
+    """setStyleSheet only when it changes: restyling a widget costs a style pass every time."""
+    if widget.styleSheet() != css:
+        widget.setStyleSheet(css)
 
 
 def overrange_cause(r: Readings) -> str:

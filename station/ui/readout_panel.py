@@ -8,6 +8,7 @@ the condition was last seen, so a short overrange is not missed.
 
 from __future__ import annotations
 
+import re
 import time
 
 from PySide6.QtCore import Qt
@@ -20,6 +21,7 @@ from station.ui.readings import Readings
 from station.ui.theme import LIGHT, Theme
 
 LATCH_S = 3.0
+_NUMBER_UNIT = re.compile(r"(\d) (?=[A-Za-zµ%])")
 ALARM, WARN = "alarm", "warn"
 
 
@@ -45,6 +47,7 @@ class AlarmBanners(QWidget):
     def set_banner(self, key: str, level: str, text: str, latch_s: float | None = None) -> None:
         """Show (or refresh) the banner ``key``; with ``latch_s`` it stays that long after the last call."""
         expires = time.monotonic() + latch_s if latch_s else None
+        text = _NUMBER_UNIT.sub("\\1\u00a0", text)  # "300 V" never breaks across lines
         if key in self._banners:
             label, old_level, _ = self._banners[key]
             if label.text() != text:
@@ -76,8 +79,8 @@ class AlarmBanners(QWidget):
         label.deleteLater()
 
     def active(self) -> dict[str, str]:
-        """Active banners: key -> text."""
-        return {k: v[0].text() for k, v in self._banners.items()}
+        """Active banners: key -> text (with plain spaces)."""
+        return {k: v[0].text().replace("\u00a0", " ") for k, v in self._banners.items()}
 
     def level(self, key: str) -> str | None:
         entry = self._banners.get(key)
@@ -204,7 +207,9 @@ class ReadoutPanel(QFrame):
             return
         bad = r.good == 0
         self.power.setText("OVERRANGE" if bad and r.overrange else units.si(r.w, "W", 5))
-        self.power.setStyleSheet(f"color: {self.theme.alarm_bg if bad else self.theme.text};")
+        css = f"color: {self.theme.alarm_bg if bad else self.theme.text};"
+        if self.power.styleSheet() != css:
+            self.power.setStyleSheet(css)
         self.voltage.set(units.si(r.v, "V", 5))
         self.current.set(units.si(r.a, "A", 5))
         self.pf.set(units.DASH if r.pf is None else f"{r.pf:.4f}")

@@ -27,8 +27,8 @@ def _pump(app, seconds: float, until=None) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("out", type=Path, help="directory for the PNG files")
-    ap.add_argument("--width", type=int, default=1440)
-    ap.add_argument("--height", type=int, default=900)
+    ap.add_argument("--width", type=int, default=1400)
+    ap.add_argument("--height", type=int, default=880)
     args = ap.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("STATION_HOME", tempfile.mkdtemp(prefix="station-shots-"))
@@ -82,7 +82,30 @@ def main(argv: list[str] | None = None) -> int:
     _pump(app, 1.0)
     save("region-dark")
 
+    # A recorded run, browsed like a live one, with the cursor readout.
     w.set_theme("light")
+    w.toggle_region(False)
+    run_dir = Path(os.environ["STATION_HOME"]) / "runs" / "run-demo"
+    w.duration_spin.setValue(8)
+    w.start_recording(run_dir)
+    _pump(app, 5, until=lambda: w.recorder.state == "recording")
+    _pump(app, 3.0)
+    w.mark()
+    _pump(app, 30, until=lambda: w.recorder.state == "idle")
+    w.open_run(run_dir)
+    _pump(app, 30, until=lambda: w.browse is not None)
+    _pump(app, 0.5)
+    x0, x1 = w.plot.visible_range()
+    w.toggle_region(True)
+    w.plot.set_region(x0 + 0.2 * (x1 - x0), x0 + 0.6 * (x1 - x0))
+    _pump(app, 0.5)
+    from PySide6.QtCore import QPoint
+    from PySide6.QtTest import QTest
+
+    view = w.plot.plot.viewport()
+    QTest.mouseMove(view, QPoint(int(view.width() * 0.75), int(view.height() * 0.5)))
+    save("recorded-run-light")
+
     w.shutdown()
     w._close_ready = True
     w.close()
