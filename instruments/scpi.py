@@ -307,7 +307,7 @@ def standard_settings(intervals: Sequence[float], crest_factors: Sequence[float]
                          "applied by configure()"),
         SettingSpec("mode", "Measurement mode", "choice", "rms", choices=("rms", "dc"),
                     help="true RMS (AC+DC) or DC mean; applied by configure()"),
-        SettingSpec("query_timeout_s", "Reply timeout", "float", 3.0, unit="s", minimum=0.05, maximum=60.0,
+        SettingSpec("query_timeout_s", "Reply timeout", "float", 1.0, unit="s", minimum=0.05, maximum=60.0,
                     help="how long to wait for a reply before the instrument counts as gone"),
         SettingSpec("model", "Expected model", "str", "",
                     help="refuse to run if the instrument reports another model (empty: any of the family)"),
