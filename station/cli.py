@@ -314,7 +314,8 @@ def cmd_instruments(args) -> int:
         })
     result: dict = {"drivers": drivers, "load_errors": registry.load_errors(), "resources": []}
     if not args.no_discover:
-        result["resources"] = _discover(args.identify)
+        result["discovery_errors"] = []
+        result["resources"] = _discover(args.identify, result["discovery_errors"])
     if args.json:
         print(json.dumps(result, sort_keys=True))
         return EXIT_OK
@@ -341,12 +342,12 @@ def cmd_instruments(args) -> int:
     return EXIT_OK
 
 
-def _discover(identify: bool) -> list[dict]:
+def _discover(identify: bool, problems: list[str]) -> list[dict]:
     try:
         from instruments import discovery
     except ImportError:
         return []
-    found = discovery.discover()
+    found = discovery.discover(problems=problems)
     if identify:
         try:
             from instruments.scpi import recognise
