@@ -22,6 +22,18 @@ from station.core.journal import JournalReader
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def station_run(port: int, out: Path, duration: float) -> list[str]:
+    """`station run` on the WT310E at ``port``: 0.1 s updates, fixed 300 V / 5 A ranges."""
+    return [sys.executable, "-m", "station", "run", "--instrument", "wt300e",
+            "--resource", f"TCPIP::127.0.0.1::{port}::SOCKET", "--interval", "0.1",
+            "--duration", str(duration), "--voltage-range", "300", "--current-range", "5",
+            "--json", "--out", str(out)]
+
+
+def station_env(home: Path) -> dict:
+    return {**os.environ, "STATION_HOME": str(home), "STATION_VISA_BACKEND": "@py"}
+
+
 class WallClock:
     """The fake device's clock, following real time (the station runs in another process)."""
 
@@ -91,13 +103,8 @@ def wt310e_on_lan():
 def test_station_run_over_visa_socket_records_like_the_simulator(wt310e_on_lan, tmp_path, station_home):
     device, port = wt310e_on_lan
     out = tmp_path / "wt"
-    env = {**os.environ, "STATION_HOME": str(station_home), "STATION_VISA_BACKEND": "@py"}
-    res = subprocess.run(
-        [sys.executable, "-m", "station", "run", "--instrument", "wt300e",
-         "--resource", f"TCPIP::127.0.0.1::{port}::SOCKET", "--interval", "0.1", "--duration", "2",
-         "--voltage-range", "300", "--current-range", "5", "--json", "--out", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )
+    res = subprocess.run(station_run(port, out, duration=2), cwd=ROOT, env=station_env(station_home),
+                         capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
     for key in ("samples", "duration_s", "avg_w", "min_w", "max_w", "energy_j"):
@@ -119,13 +126,8 @@ def test_station_run_over_visa_socket_records_like_the_simulator(wt310e_on_lan, 
 def test_unplugged_analyzer_is_a_gap_with_events_and_the_run_goes_on(wt310e_on_lan, tmp_path, station_home):
     device, port = wt310e_on_lan
     out = tmp_path / "wt"
-    env = {**os.environ, "STATION_HOME": str(station_home), "STATION_VISA_BACKEND": "@py"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "station", "run", "--instrument", "wt300e",
-         "--resource", f"TCPIP::127.0.0.1::{port}::SOCKET", "--interval", "0.1", "--duration", "8",
-         "--voltage-range", "300", "--current-range", "5", "--json", "--out", str(out)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    proc = subprocess.Popen(station_run(port, out, duration=8), cwd=ROOT, env=station_env(station_home),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     data_file = out / "samples-inst0.bin"
     while time.monotonic() < deadline and not (data_file.exists() and data_file.stat().st_size > 20 * 40):

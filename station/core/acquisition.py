@@ -40,6 +40,11 @@ SampleSink = Callable[[np.ndarray], None]
 EventListener = Callable[..., None]  # listener(kind, t=..., **detail)
 
 
+def describe(exc: Exception) -> str:
+    """An error as the operator reads it: instrument errors speak for themselves."""
+    return str(exc) if isinstance(exc, InstrumentError) else f"{type(exc).__name__}: {exc}"
+
+
 class InstrumentSession:
     """A driver with its settings, its listeners and (when started) its acquisition thread."""
 
@@ -111,15 +116,15 @@ class InstrumentSession:
     # -- instrument control ------------------------------------------------------------------
     def connect(self) -> Identity:
         """Open, identify and configure the instrument (blocking I/O)."""
-        self.driver.open()
-        self.identity = self.driver.identify()
-        self._apply_settings()
+        self._open_and_configure()
         self.state = "connected"
         self.emit("connected", identity=self.identity.to_dict(), ranges=self.ranges.to_dict(),
                   config=self.config.to_dict())
         return self.identity
 
-    def _apply_settings(self) -> None:
+    def _open_and_configure(self) -> None:
+        self.driver.open()
+        self.identity = self.driver.identify()
         self.driver.configure(self.config)
         self.driver.set_ranges(self.voltage_range, self.current_range)
         self.ranges = self.driver.ranges()
@@ -130,9 +135,7 @@ class InstrumentSession:
             self.driver.close()
         except Exception:
             pass
-        self.driver.open()
-        self.identity = self.driver.identify()
-        self._apply_settings()
+        self._open_and_configure()
         self.driver.start()
 
     def start(self) -> None:
@@ -228,7 +231,7 @@ class AcquisitionWorker(threading.Thread):
                 self.delivered += len(samples)
         except Exception as exc:  # any failure ends this worker, said clearly, never silently
             s.state = "failed"
-            s.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, InstrumentError) else str(exc)
+            s.error = describe(exc)
             s.emit("error", message=s.error)
             log.exception("acquisition of %s failed", s.inst_id)
         finally:
@@ -246,13 +249,9 @@ class AcquisitionWorker(threading.Thread):
             attempt += 1
             try:
                 s.reconnect()
-            except InstrumentError as exc:
-                if attempt == 1 or attempt % 10 == 0:
-                    s.emit("reconnecting", attempt=attempt, message=str(exc))
-                continue
             except Exception as exc:
                 if attempt == 1 or attempt % 10 == 0:
-                    s.emit("reconnecting", attempt=attempt, message=f"{type(exc).__name__}: {exc}")
+                    s.emit("reconnecting", attempt=attempt, message=describe(exc))
                 continue
             s.state = "running"
             s.emit("reconnected", attempt=attempt)

@@ -114,15 +114,11 @@ class RunMonitor:
     def _check_ranges(self, samples: np.ndarray) -> None:
         vr = samples["v_range"]
         ar = samples["a_range"]
-        pairs = np.stack([vr, ar], axis=1)
-        if self._last_ranges is not None:
-            pairs = np.concatenate(([self._last_ranges], pairs))
-        else:
+        if self._last_ranges is None:
             self._last_ranges = (float(vr[0]), float(ar[0]))
-            pairs = np.concatenate(([self._last_ranges], pairs))
+        pairs = np.concatenate(([self._last_ranges], np.stack([vr, ar], axis=1)))
         a, b = pairs[:-1], pairs[1:]
-        both_nan = np.isnan(a) & np.isnan(b)
-        diff = np.any((a != b) & ~both_nan, axis=1)
+        diff = np.any((a != b) & ~(np.isnan(a) & np.isnan(b)), axis=1)
         for i in np.flatnonzero(diff):
             self._emit(
                 "range", float(samples["t"][i]),
