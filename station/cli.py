@@ -97,7 +97,23 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print one JSON object")
     i.add_argument("--no-discover", action="store_true", help="list drivers only, do not scan for resources")
     i.add_argument("--identify", action="store_true", help="ask each VISA resource for *IDN? and recognise it")
+
+    for module in _command_modules():
+        module.add_parser(sub)
     return p
+
+
+# Further subcommands live in their own modules under station/commands. Each module has
+# ``add_parser(subparsers)`` (which sets ``func=run`` as a default on its parser) and
+# ``run(args) -> int`` (exit status). Add a module by naming it here.
+COMMAND_MODULES: tuple[str, ...] = (
+)
+
+
+def _command_modules():
+    import importlib
+
+    return [importlib.import_module(f"station.commands.{name}") for name in COMMAND_MODULES]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_recover(args)
         if args.command == "instruments":
             return cmd_instruments(args)
+        if getattr(args, "func", None) is not None:
+            return args.func(args)
         return cmd_gui(args)
     except UsageError as exc:
         print(f"station: error: {exc}", file=sys.stderr)
