@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ``add_parser(subparsers)`` (which sets ``func=run`` as a default on its parser) and
 # ``run(args) -> int`` (exit status). Add a module by naming it here.
 COMMAND_MODULES: tuple[str, ...] = (
+    "export",
 )
 
 

@@ -1,0 +1,1 @@
+"""Audited result bundles: export of a measurement session, its manifest, audit chain and signature."""

@@ -1,0 +1,224 @@
+"""The human report of a bundle: one self-contained HTML page with SVG plots (no Qt, no network).
+
+The PDF (``station.ui.pdf_report``) renders the same page and the same SVG plots with Qt's own
+writer, so both say the same thing.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from station.core.samples import good_mask
+
+PLOT_W, PLOT_H = 900, 260
+MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 70, 20, 26, 40
+
+
+@dataclass
+class RunPlot:
+    """What one run's plot needs: decimated power envelope, windows, ranges."""
+
+    title: str
+    t0: float
+    t: np.ndarray  # bin centres, seconds since t0
+    w_mean: np.ndarray
+    w_min: np.ndarray
+    w_max: np.ndarray
+    windows: list[tuple[float, float, str]] = field(default_factory=list)  # absolute UTC seconds
+    notes: list[str] = field(default_factory=list)
+
+
+def envelope(samples: np.ndarray, bins: int = 600) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-bin mean / min / max of good power readings; bins without good samples are NaN."""
+    good = samples[good_mask(samples)] if len(samples) else samples
+    if len(good) == 0:
+        empty = np.zeros(0)
+        return empty, empty, empty, empty
+    t = np.asarray(good["t"], dtype=np.float64)
+    w = np.asarray(good["w"], dtype=np.float64)
+    t0, t1 = float(t[0]), float(t[-1])
+    span = max(t1 - t0, 1e-9)
+    n = int(min(bins, max(1, len(t))))
+    idx = np.minimum(((t - t0) / span * n).astype(np.int64), n - 1)
+    counts = np.bincount(idx, minlength=n)
+    sums = np.bincount(idx, weights=w, minlength=n)
+    mins = np.full(n, np.inf)
+    maxs = np.full(n, -np.inf)
+    np.minimum.at(mins, idx, w)
+    np.maximum.at(maxs, idx, w)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    mins[counts == 0] = np.nan
+    maxs[counts == 0] = np.nan
+    centres = (np.arange(n) + 0.5) * span / n
+    return centres, mean, mins, maxs
+
+
+def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if not math.isfinite(lo) or not math.isfinite(hi) or hi <= lo:
+        return [lo] if math.isfinite(lo) else []
+    raw = (hi - lo) / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), default=10 * mag)
+    start = math.ceil(lo / step) * step
+    out = []
+    v = start
+    while v <= hi + step * 1e-9:
+        out.append(v)
+        v += step
+    return out
+
+
+def _fmt_w(v: float) -> str:
+    a = abs(v)
+    if a >= 1000:
+        return f"{v / 1000:.3g} kW"
+    if a >= 1 or a == 0:
+        return f"{v:.4g} W"
+    if a >= 1e-3:
+        return f"{v * 1e3:.4g} mW"
+    return f"{v * 1e6:.4g} µW"
+
+
+def svg_plot(plot: RunPlot) -> str:
+    """An SVG line plot of the power envelope with the workload windows shaded."""
+    iw, ih = PLOT_W - MARGIN_L - MARGIN_R, PLOT_H - MARGIN_T - MARGIN_B
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{PLOT_W}" height="{PLOT_H}" '
+             f'viewBox="0 0 {PLOT_W} {PLOT_H}" font-family="sans-serif" font-size="12">',
+             f'<rect width="{PLOT_W}" height="{PLOT_H}" fill="white"/>',
+             f'<text x="{MARGIN_L}" y="16" font-size="14" font-weight="bold">{html.escape(plot.title)}</text>']
+    finite = np.isfinite(plot.w_min) & np.isfinite(plot.w_max)
+    if len(plot.t) == 0 or not finite.any():
+        parts.append(f'<text x="{PLOT_W / 2}" y="{PLOT_H / 2}" text-anchor="middle">no valid samples</text>')
+        parts.append("</svg>")
+        return "".join(parts)
+    x_hi = float(plot.t[-1] + (plot.t[1] - plot.t[0]) / 2) if len(plot.t) > 1 else 1.0
+    y_lo, y_hi = float(np.min(plot.w_min[finite])), float(np.max(plot.w_max[finite]))
+    pad = (y_hi - y_lo) * 0.08 or max(abs(y_hi) * 0.05, 1e-9)
+    y_lo, y_hi = y_lo - pad, y_hi + pad
+
+    def sx(x: float) -> float:
+        return MARGIN_L + (x / x_hi) * iw
+
+    def sy(y: float) -> float:
+        return MARGIN_T + ih - (y - y_lo) / (y_hi - y_lo) * ih
+
+    for t_begin, t_end, label in plot.windows:
+        a, b = max(0.0, t_begin - plot.t0), min(x_hi, t_end - plot.t0)
+        if b > a:
+            parts.append(f'<rect x="{sx(a):.1f}" y="{MARGIN_T}" width="{sx(b) - sx(a):.1f}" height="{ih}" '
+                         f'fill="#2e7d32" fill-opacity="0.12"/>'
+                         f'<text x="{sx(a) + 4:.1f}" y="{MARGIN_T + 14}" fill="#2e7d32">{html.escape(label)}</text>')
+    for y in _nice_ticks(y_lo, y_hi):
+        parts.append(f'<line x1="{MARGIN_L}" x2="{MARGIN_L + iw}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" '
+                     f'stroke="#ddd"/><text x="{MARGIN_L - 6}" y="{sy(y) + 4:.1f}" text-anchor="end">'
+                     f'{html.escape(_fmt_w(y))}</text>')
+    for x in _nice_ticks(0.0, x_hi):
+        parts.append(f'<line x1="{sx(x):.1f}" x2="{sx(x):.1f}" y1="{MARGIN_T + ih}" y2="{MARGIN_T + ih + 4}" '
+                     f'stroke="#333"/><text x="{sx(x):.1f}" y="{MARGIN_T + ih + 18}" text-anchor="middle">'
+                     f'{x:g}</text>')
+    parts.append(f'<text x="{MARGIN_L + iw / 2}" y="{PLOT_H - 6}" text-anchor="middle">seconds</text>')
+    parts.append(f'<rect x="{MARGIN_L}" y="{MARGIN_T}" width="{iw}" height="{ih}" fill="none" stroke="#333"/>')
+    band_top = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(plot.t[finite], plot.w_max[finite], strict=True))
+    band_bot = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in
+                        zip(plot.t[finite][::-1], plot.w_min[finite][::-1], strict=True))
+    parts.append(f'<polygon points="{band_top} {band_bot}" fill="#1565c0" fill-opacity="0.18" stroke="none"/>')
+    mean_ok = np.isfinite(plot.w_mean)
+    line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(plot.t[mean_ok], plot.w_mean[mean_ok], strict=True))
+    parts.append(f'<polyline points="{line}" fill="none" stroke="#0d47a1" stroke-width="1.5"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+_STATUS_COLOUR = {"pass": "#2e7d32", "warn": "#b26a00", "fail": "#c62828"}
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return f'<table class="kv">{body}</table>'
+
+
+def _value(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, dict):
+        if "value" in v and "unit" in v:
+            return f"{_value(v['value'])} {v['unit']}"
+        return ", ".join(f"{k}: {_value(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return ", ".join(_value(x) for x in v)
+    return "—" if v is None else str(v)
+
+
+def build_html(manifest: dict, plots: list[RunPlot], svgs: list[str] | None = None) -> str:
+    """The report page. ``svgs`` replaces the inline plots (the PDF writer passes image tags)."""
+    svgs = svgs if svgs is not None else [svg_plot(p) for p in plots]
+    session = manifest.get("session") or {}
+    valid = manifest.get("valid")
+    verdict = ("VALID" if valid else "NOT VALID") if valid is not None else "NOT REVIEWED"
+    colour = "#2e7d32" if valid else "#c62828"
+    metric = manifest.get("metric") or {}
+    head = [
+        ("Bundle", str(manifest.get("bundle_id"))),
+        ("Created (UTC)", str(manifest.get("created_utc"))),
+        ("Operator", _value(session.get("operator"))),
+        ("System under test", _value(session.get("sut"))),
+        ("Benchmark / scenario", f"{_value(session.get('benchmark'))} / {_value(session.get('scenario'))}"),
+        ("Rule set", _value((manifest.get("rules") or {}).get("name"))),
+        ("Station", _value((manifest.get("station") or {}).get("version"))),
+    ]
+    instruments = []
+    for inst in manifest.get("instruments") or []:
+        ident = inst.get("identity") or {}
+        instruments.append((
+            str(inst.get("id") or inst.get("name") or inst.get("driver")),
+            f"{_value(ident.get('manufacturer'))} {_value(ident.get('model'))}, serial "
+            f"{_value(ident.get('serial'))}, firmware {_value(ident.get('firmware'))}; calibration due "
+            f"{_value(inst.get('calibration_due'))}",
+        ))
+    checks_rows = "".join(
+        f'<tr><td>{html.escape(str(c.get("name")))}</td>'
+        f'<td style="color:{_STATUS_COLOUR.get(c.get("status"), "#000")};font-weight:bold">'
+        f'{html.escape(str(c.get("status", "")).upper())}</td>'
+        f'<td>{html.escape(_value(c.get("evidence")))}</td>'
+        f'<td>{html.escape(_value(c.get("source")))}</td></tr>'
+        for c in manifest.get("checks") or []
+    )
+    metrics_rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_value(v))}</td></tr>"
+        for k, v in (manifest.get("metrics") or {}).items()
+    )
+    runs_html = "".join(
+        f'<h3>{html.escape(p.title)}</h3><div class="plot">{s}</div>'
+        + "".join(f"<p>{html.escape(n)}</p>" for n in p.notes)
+        for p, s in zip(plots, svgs, strict=True)
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Station report {html.escape(str(manifest.get("bundle_id")))}</title>
+<style>
+body {{ font-family: sans-serif; margin: 24px; color: #111; }}
+h1 {{ font-size: 22px; }} h2 {{ font-size: 18px; margin-top: 28px; }} h3 {{ font-size: 15px; }}
+table {{ border-collapse: collapse; margin: 8px 0; }}
+th, td {{ border: 1px solid #bbb; padding: 4px 8px; text-align: left; vertical-align: top; }}
+table.kv th {{ background: #f2f2f2; }}
+.verdict {{ font-size: 20px; font-weight: bold; color: {colour}; }}
+</style></head><body>
+<h1>Energy measurement report</h1>
+<p class="verdict">{verdict}</p>
+<p>Metric: <b>{html.escape(_value(metric) if metric else "—")}</b></p>
+{_table(head)}
+<h2>Instruments</h2>
+{_table(instruments) if instruments else "<p>none recorded</p>"}
+<h2>Metrics</h2>
+<table class="kv">{metrics_rows or "<tr><td>none</td></tr>"}</table>
+<h2>Checks</h2>
+<table><tr><th>Check</th><th>Verdict</th><th>Evidence</th><th>Source</th></tr>{checks_rows}</table>
+<h2>Runs</h2>
+{runs_html or "<p>no runs</p>"}
+</body></html>
+"""

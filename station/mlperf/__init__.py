@@ -1,0 +1,1 @@
+"""MLPerf Power files and methodology: reading and writing the MLCommons formats, checks, metrics."""

@@ -1,0 +1,232 @@
+"""Bundles: export of a session, the audit chain, signatures, and verify catching any change."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from station.bundle import audit, signing
+from station.bundle.export import ExportError, export_session
+from station.bundle.manifest import MANIFEST, PUBLIC_KEY, SIGNATURE
+from station.bundle.verify import verify_bundle
+from station.core.journal import InstrumentEntry, JournalWriter
+from station.core.samples import SAMPLE_DTYPE, Flag
+from tests.conftest import make_block
+
+T0 = 1_764_360_000.0
+
+
+def _journal(run_dir: Path, watts, t0: float, interval: float = 0.1, flags=0) -> np.ndarray:
+    n = len(watts)
+    block = make_block(t0, n, interval, np.asarray(watts, dtype=float), flags=flags)
+    w = JournalWriter(run_dir, [InstrumentEntry("sim-1", "sim", SAMPLE_DTYPE, interval,
+                                                {"identity": {"manufacturer": "station", "model": "SIM",
+                                                              "serial": "SIM-0001", "firmware": "1"}})])
+    w.event("connected", t=t0)
+    w.write("sim-1", block)
+    w.event("stopped", t=t0 + n * interval)
+    w.close({"state": "complete", "instruments": {"sim-1": {"samples": n}}})
+    return block
+
+
+def make_session(root: Path) -> Path:
+    s = root / "session"
+    s.mkdir()
+    rng = np.random.default_rng(7)
+    _journal(s / "ranging", 100 + rng.normal(0, 2, 300), T0)
+    _journal(s / "testing_1", 98 + rng.normal(0, 2, 600), T0 + 60)
+    (s / "testing_1" / "workload-output.txt").write_text("inference done\n")
+    (s / "session.json").write_text(json.dumps({
+        "session_id": "s-1", "operator": "Ada", "sut": "test box", "benchmark": "resnet50",
+        "scenario": "Offline", "instruments": [{"id": "sim-1", "calibration_due": "2027-06-30"}],
+        "settings": {"voltage_range": 300, "current_range": 1},
+    }))
+    (s / "rules.json").write_text(json.dumps({"name": "lab", "rules": []}))
+    (s / "review.json").write_text(json.dumps({
+        "valid": True,
+        "checks": [{"name": "uncertainty", "status": "pass", "evidence": "max 0.5 %", "source": "lab"}],
+        "metrics": {"average_power_w": 98.0}, "metric": {"value": 98.0, "unit": "W"},
+        "windows": [{"run": "testing_1", "begin": T0 + 62, "end": T0 + 118, "label": "workload"}],
+    }))
+    with open(s / "events.jsonl", "w") as f:
+        for i, kind in enumerate(["setup", "ranging-start", "ranging-done", "testing-start", "review"]):
+            f.write(json.dumps({"t": T0 + i * 30, "kind": kind}) + "\n")
+    return s
+
+
+@pytest.fixture
+def session(tmp_path):
+    return make_session(tmp_path)
+
+
+def test_export_writes_every_part_and_verifies(session, tmp_path):
+    res = export_session(session, tmp_path / "bundle", sign=True)
+    b = res.directory
+    for rel in ("manifest.json", "manifest.json.sha256", SIGNATURE, PUBLIC_KEY, "audit.jsonl",
+                "report.html", "session/session.json", "session/review.json", "runs/testing_1/header.json",
+                "runs/testing_1/workload-output.txt", "samples/ranging/sim-1.npy", "samples/testing_1/sim-1.npy"):
+        assert (b / rel).is_file(), rel
+    # a scientist loads the samples in one line and gets what was recorded
+    samples = np.load(b / "samples/testing_1/sim-1.npy")
+    assert len(samples) == 600 and samples.dtype.names[:2] == ("t", "w")
+    assert samples["t"][0] == pytest.approx(T0 + 60)
+    m = json.loads((b / MANIFEST).read_text())
+    assert m["bundle_id"] == res.bundle_id and m["session"]["operator"] == "Ada"
+    assert m["instruments"][0]["identity"]["serial"] == "SIM-0001"
+    assert m["instruments"][0]["calibration_due"] == "2027-06-30"
+    assert "samples/testing_1/sim-1.npy" in m["files"] and MANIFEST not in m["files"]
+    assert m["libraries"]["numpy"] == np.__version__
+    html = (b / "report.html").read_text()
+    assert "VALID" in html and "<svg" in html and "uncertainty" in html
+    result = verify_bundle(b)
+    assert result["valid"], result["checks"]
+    assert result["metric"] == {"value": 98.0, "unit": "W"}
+    assert any(c["name"] == "signature" and c["status"] == "warn" for c in result["checks"])
+    trusted = signing.public_pem(signing.load_or_create_key())
+    assert {c["name"]: c["status"] for c in verify_bundle(b, trusted_key=trusted)["checks"]}["signature"] == "pass"
+    # the zip holds the same files under one top folder
+    with zipfile.ZipFile(res.zip_path) as zf:
+        names = zf.namelist()
+    assert all(n.startswith("bundle/") for n in names) and "bundle/manifest.json" in names
+
+
+def test_audit_log_holds_every_event_in_order(session, tmp_path):
+    b = export_session(session, tmp_path / "bundle", make_zip=False).directory
+    lines = [json.loads(x) for x in (b / "audit.jsonl").read_text().splitlines()]
+    kinds = [e["kind"] for e in lines]
+    assert kinds.count("connected") == 2 and "review" in kinds and "ranging-start" in kinds
+    assert [e["seq"] for e in lines] == list(range(len(lines)))
+    assert [e["t"] for e in lines] == sorted(e["t"] for e in lines)
+
+
+def test_any_changed_byte_in_any_file_fails_and_names_the_file(session, tmp_path):
+    b = export_session(session, tmp_path / "bundle", sign=True, make_zip=False).directory
+    files = sorted(p for p in b.rglob("*") if p.is_file())
+    assert len(files) >= 12
+    for p in files:
+        original = p.read_bytes()
+        pos = len(original) // 2
+        p.write_bytes(original[:pos] + bytes([original[pos] ^ 0x01]) + original[pos + 1:])
+        try:
+            result = verify_bundle(b)
+        finally:
+            p.write_bytes(original)
+        rel = p.relative_to(b).as_posix()
+        assert not result["valid"], rel
+        failed = " ".join(f"{c['name']} {c['evidence']}" for c in result["checks"] if c["status"] == "fail")
+        assert rel in failed or p.name in failed, (rel, failed)
+    assert verify_bundle(b)["valid"]
+
+
+def test_added_removed_and_unsigned_files_are_named(session, tmp_path):
+    b = export_session(session, tmp_path / "bundle", sign=True, make_zip=False).directory
+    (b / "runs" / "extra.txt").write_text("added later")
+    r = verify_bundle(b)
+    assert not r["valid"] and any("runs/extra.txt" in c["evidence"] for c in r["checks"])
+    (b / "runs" / "extra.txt").unlink()
+    (b / "samples/ranging/sim-1.npy").unlink()
+    r = verify_bundle(b)
+    assert any(c["name"] == "file samples/ranging/sim-1.npy" and "missing" in c["evidence"] for c in r["checks"])
+
+
+def test_signature_removed_or_by_another_key_fails(session, tmp_path):
+    b = export_session(session, tmp_path / "bundle", sign=True, make_zip=False).directory
+    other = signing.public_pem(signing.load_or_create_key(tmp_path / "other.pem"))
+    r = verify_bundle(b, trusted_key=other)
+    sig = {c["name"]: c for c in r["checks"]}["signature"]
+    assert sig["status"] == "fail" and "not by the trusted key" in sig["evidence"]
+    (b / SIGNATURE).unlink()
+    r = verify_bundle(b)
+    assert not r["valid"] and "signature was removed" in {c["name"]: c for c in r["checks"]}["signature"]["evidence"]
+
+
+def test_station_key_is_kept_per_station_and_private(tmp_path):
+    k1 = signing.load_or_create_key()
+    k2 = signing.load_or_create_key()
+    assert signing.public_pem(k1) == signing.public_pem(k2)
+    assert (signing.key_path().stat().st_mode & 0o777) == 0o600
+
+
+def test_audit_chain_detects_edits_removals_and_reordering(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    with audit.AuditLog(path) as log:
+        for i in range(5):
+            log.append("step", t=T0 + i, n=i)
+    assert audit.verify_chain(path) == (5, [])
+    # continuing an existing log keeps the chain
+    with audit.AuditLog(path) as log:
+        log.append("step", t=T0 + 5, n=5)
+    assert audit.verify_chain(path)[0] == 6
+    lines = path.read_text().splitlines(keepends=True)
+    for broken, what in [
+        (lines[:2] + lines[3:], "removed"),
+        (lines[:1] + [lines[2], lines[1]] + lines[3:], "moved"),
+        (lines[:3] + [lines[3].replace('"n":3', '"n":4')] + lines[4:], "changed"),
+    ]:
+        path.write_text("".join(broken))
+        n, problems = audit.verify_chain(path)
+        assert problems and "audit.jsonl:" in problems[0], what
+    path.write_text("".join(lines)[:-5])
+    assert "cut short" in audit.verify_chain(path)[1][0]
+    with pytest.raises(audit.AuditError):
+        audit.AuditLog(path)
+
+
+def test_export_refuses_bad_sessions_and_leaves_nothing(session, tmp_path):
+    (session / "review.json").unlink()
+    with pytest.raises(ExportError, match="review"):
+        export_session(session, tmp_path / "b1")
+    assert not (tmp_path / "b1").exists() and not list(tmp_path.glob(".b1*")) and not (tmp_path / "b1.zip").exists()
+    with pytest.raises(ExportError, match="not a session"):
+        export_session(tmp_path / "nowhere", tmp_path / "b2")
+
+
+def test_export_does_not_overwrite(session, tmp_path):
+    export_session(session, tmp_path / "bundle")
+    with pytest.raises(ExportError, match="already exists"):
+        export_session(session, tmp_path / "bundle")
+
+
+def test_cancelled_runs_are_not_exported(session, tmp_path):
+    _journal(session / "testing_2", [1.0] * 10, T0 + 200)
+    summary = session / "testing_2" / "summary.json"
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "state": "cancelled"}))
+    b = export_session(session, tmp_path / "bundle", make_zip=False).directory
+    assert not (b / "samples" / "testing_2").exists()
+    assert json.loads((b / MANIFEST).read_text())["runs"] == ["ranging", "testing_1"]
+
+
+def test_invalid_samples_stay_out_of_the_report_plot(tmp_path):
+    from station.bundle.report import envelope
+
+    block = make_block(T0, 100, 0.1, np.full(100, 5.0))
+    block["w"][10:20] = 1e6
+    block["flags"][10:20] = int(Flag.OVERRANGE)
+    t, mean, lo, hi = envelope(block, bins=10)
+    assert np.nanmax(hi) == pytest.approx(5.0)
+
+
+def test_pdf_report_is_written_by_qt(session, tmp_path):
+    pytest.importorskip("PySide6.QtSvg")
+    from station.ui.pdf_report import write_pdf
+
+    b = export_session(session, tmp_path / "bundle", make_zip=False, pdf_writer=write_pdf).directory
+    pdf = (b / "report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 5000
+    m = json.loads((b / MANIFEST).read_text())
+    assert "report.pdf" in m["files"]
+
+
+def test_station_export_command(session, tmp_path, capsys):
+    from station.cli import main
+
+    assert main(["export", str(session), "--out", str(tmp_path / "bundle"), "--sign", "--no-pdf", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["signed"] and Path(out["zip"]).is_file() and out["files"] >= 10
+    assert verify_bundle(tmp_path / "bundle")["valid"]
+    assert main(["export", str(tmp_path / "missing")]) == 2
+    assert "not a session directory" in capsys.readouterr().err
