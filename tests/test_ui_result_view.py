@@ -1,0 +1,50 @@
+"""The result view: a bundle opened in the window shows its verdict, checks, metric and plots."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from station.bundle.export import export_session
+from station.bundle.result_model import ResultError, load_result
+from station.ui.result_view import ResultView
+from tests.test_bundle import make_session
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    return export_session(make_session(tmp_path), tmp_path / "bundle", make_zip=False).directory
+
+
+def test_bundle_shows_verdict_checks_metric_and_plots(qtbot, bundle, tmp_path):
+    model = load_result(bundle)
+    view = ResultView(model)
+    qtbot.addWidget(view)
+    view.resize(1100, 800)
+    view.show()
+    assert "VALID" in view.verdict.text() and "NOT" not in view.verdict.text()
+    assert "98 W" in view.metric_label.text()
+    names = [view.checks_table.item(r, 0).text() for r in range(view.checks_table.rowCount())]
+    assert "files" in names and "audit chain" in names and "rule: uncertainty" in names
+    assert len(view.plots) == 2
+    # the testing plot draws the recorded power, with the workload window shaded
+    items = view.plots[1].getPlotItem().listDataItems()
+    ys = np.concatenate([i.getData()[1] for i in items if i.getData()[1] is not None])
+    assert 85 < np.nanmin(ys) and np.nanmax(ys) < 110
+    view.grab().save(str(tmp_path / "result.png"))
+
+
+def test_tampered_bundle_shows_not_valid_with_the_failing_check_first(qtbot, bundle):
+    npy = bundle / "samples/testing_1/sim-1.npy"
+    data = bytearray(npy.read_bytes())
+    data[-3] ^= 0xFF
+    npy.write_bytes(bytes(data))
+    view = ResultView(load_result(bundle))
+    qtbot.addWidget(view)
+    assert "NOT VALID" in view.verdict.text()
+    assert view.checks_table.item(0, 1).text() == "FAIL"
+
+
+def test_a_directory_without_a_result_is_refused_clearly(tmp_path):
+    with pytest.raises(ResultError, match="neither a station bundle"):
+        load_result(tmp_path)
