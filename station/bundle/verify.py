@@ -182,11 +182,14 @@ def _audit_check(root: Path, manifest: dict) -> dict:
     n, problems = audit.verify_chain(path)
     if problems:
         return _check("audit chain", "fail", "; ".join(problems))
-    head = (manifest.get("audit") or {}).get("head")
+    info = manifest.get("audit")
+    head = info.get("head") if isinstance(info, dict) else None
+    if not isinstance(info, dict) or not isinstance(head, str):
+        return _check("audit chain", "fail", f"{MANIFEST} does not record the head of {AUDIT_FILE}")
     last = audit.GENESIS
     if n:
         last = json.loads(path.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1])["hash"]
-    if head is not None and head != last:
+    if head != last:
         return _check("audit chain", "fail", f"{AUDIT_FILE} ends at {last[:16]}…, the manifest recorded "
                                              f"{str(head)[:16]}… (entries were cut off or added)")
     return _check("audit chain", "pass", f"{n} entries, each chained to the one before")

@@ -283,7 +283,7 @@ class JournalReader:
             self.header = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise JournalError(f"the run header {path} is unreadable: {exc}") from exc
-        if self.header.get("format") != FORMAT:
+        if not isinstance(self.header, dict) or self.header.get("format") != FORMAT:
             raise JournalError(f"{path} is not a station journal")
         if self.header.get("format_version", 0) > FORMAT_VERSION:
             raise JournalError(
@@ -291,11 +291,15 @@ class JournalReader:
                 f"{self.header.get('format_version')}); update the station to read it"
             )
         self.instruments: dict[str, InstrumentEntry] = {}
-        for item in self.header.get("instruments", []):
-            info = {k: v for k, v in item.items() if k not in ("id", "driver", "dtype", "interval_s", "file")}
-            self.instruments[item["id"]] = InstrumentEntry(
-                item["id"], item["driver"], dtype_from_json(item["dtype"]), float(item["interval_s"]), info
-            )
+        try:
+            for item in self.header.get("instruments", []):
+                info = {k: v for k, v in item.items() if k not in ("id", "driver", "dtype", "interval_s", "file")}
+                self.instruments[item["id"]] = InstrumentEntry(
+                    item["id"], item["driver"], dtype_from_json(item["dtype"]), float(item["interval_s"]), info
+                )
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise JournalError(f"the run header {path} describes its instruments wrongly: "
+                               f"{type(exc).__name__}: {exc}") from exc
 
     @property
     def run_id(self) -> str:

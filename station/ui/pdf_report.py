@@ -14,7 +14,6 @@ from PySide6.QtSvg import QSvgRenderer
 
 from station.bundle.report import PLOT_H, PLOT_W, RunPlot, build_html, svg_plot
 
-
 _app: QGuiApplication | None = None
 
 

@@ -1,0 +1,40 @@
+"""Fuzzing of every parser with hypothesis: inputs tried per parser are counted and reported.
+
+``STATION_FUZZ_EXAMPLES`` sets how many inputs each test tries (default 300; the nightly /
+soak setting is 20000). The counts are printed at the end of the run and, with
+``STATION_FUZZ_REPORT=path.json``, written to that file (docs/reliability.md quotes them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+
+from hypothesis import HealthCheck, settings
+
+EXAMPLES = int(os.environ.get("STATION_FUZZ_EXAMPLES", "300"))
+settings.register_profile(
+    "station-fuzz", max_examples=EXAMPLES, deadline=None, derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile("station-fuzz")
+
+TRIED: Counter = Counter()
+
+
+def tried(parser: str) -> None:
+    """Count one input given to ``parser``."""
+    TRIED[parser] += 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not TRIED:
+        return
+    terminalreporter.section("fuzzing: inputs tried per parser")
+    for name, n in sorted(TRIED.items()):
+        terminalreporter.write_line(f"{name:40s} {n:>8,}")
+    path = os.environ.get("STATION_FUZZ_REPORT")
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(dict(sorted(TRIED.items())), f, indent=1)
