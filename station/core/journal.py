@@ -223,19 +223,26 @@ class JournalWriter:
         self._stop.set()
         if self._flusher.is_alive() and threading.current_thread() is not self._flusher:
             self._flusher.join()
-        self.sync()
+        try:
+            self.sync()
+        except JournalError:
+            pass  # the failure is kept in self.error; what reached the disk before it stays there
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            for f in self._files.values():
-                f.close()
-            self._events.close()
-        if summary is not None:
+            for f in [*self._files.values(), self._events]:
+                try:
+                    f.close()
+                except OSError:
+                    pass  # bytes the disk refused are lost either way; the file is closed
+        if summary is not None and self._error is None:
+            # After a write failure the counts in ``summary`` are not what is on disk: the
+            # caller summarises the disk instead (station.core.recording.Recording.finish).
             write_json_atomic(self.directory / SUMMARY, summary)
         try:
             (self.directory / LOCK).unlink()
-        except FileNotFoundError:
+        except OSError:
             pass
 
     @property
@@ -251,7 +258,10 @@ class JournalWriter:
     # -- internals ---------------------------------------------------------------------------
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.sync_interval):
-            self.sync()
+            try:
+                self.sync()
+            except JournalError:
+                return  # kept in self.error; writers see it on their next write
 
     def _check(self) -> None:
         if self._closed:

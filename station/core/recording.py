@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from station.core.acquisition import InstrumentSession
-from station.core.journal import InstrumentEntry, JournalError, JournalWriter
+from station.core.journal import SUMMARY, InstrumentEntry, JournalError, JournalWriter, write_json_atomic
 from station.core.monitor import MonitorLimits, RunMonitor
 from station.core.run_index import RunIndex
 
@@ -93,7 +93,7 @@ class Recording:
                 try:
                     self.journal.write(inst_id, samples)
                 except JournalError as exc:
-                    self.error = str(exc)
+                    self.error = self.error or str(exc)  # the first failure says what happened
                     done.set()
                     self._event("error", message=str(exc), instrument=inst_id)
                     return
@@ -105,7 +105,7 @@ class Recording:
         try:
             self.journal.event(kind, t=t, **detail)
         except JournalError as exc:
-            self.error = str(exc)
+            self.error = self.error or str(exc)
             for d in self._done.values():
                 d.set()
         for listener in self.listeners:
@@ -148,9 +148,23 @@ class Recording:
         except JournalError:
             pass
         self.journal.close(summary)
+        if self.journal.error is not None:
+            summary = self._summary_from_disk(summary)
         if self.index is not None:
             self.index.unregister(self.directory)
         return summary
+
+    def _summary_from_disk(self, summary: dict) -> dict:
+        """After a write failure: cut torn tails and summarise what the journal really holds."""
+        from station.core.recovery import recover
+
+        try:
+            disk = recover(self.directory, index=self.index)
+            disk.update(state="failed", error=summary.get("error"))
+            write_json_atomic(self.directory / SUMMARY, disk)
+            return disk
+        except (JournalError, OSError):
+            return summary  # the disk refuses even that: the next start recovers the run
 
     def summary(self, state: str = "running") -> dict:
         """The run summary; with one instrument its keys are at the top level."""
