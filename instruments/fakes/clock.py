@@ -35,3 +35,8 @@ class FakeClock:
             with self._lock:
                 self._utc += seconds
                 self._mono += seconds
+
+    def jump(self, seconds: float) -> None:
+        """The wall clock is set forward (or back, negative) while monotonic time goes on."""
+        with self._lock:
+            self._utc += seconds

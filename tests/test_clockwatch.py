@@ -1,0 +1,36 @@
+"""Clock jumps are noticed with their direction and size; slow corrections are not jumps."""
+
+import pytest
+
+from instruments.fakes.clock import FakeClock
+from station.core.clockwatch import ClockWatch
+
+
+def test_jumps_forward_and_back_are_reported_with_their_size():
+    clock = FakeClock()
+    watch = ClockWatch(clock, threshold_s=0.5)
+    clock.advance(1.0)
+    assert watch.check() is None
+    clock.jump(3600.0)
+    clock.advance(0.1)
+    j = watch.check()
+    assert j is not None and j.jump_s == pytest.approx(3600.0) and "forward by 3600.000 s" in j.describe()
+    clock.jump(-2.0)
+    j = watch.check()
+    assert j.jump_s == pytest.approx(-2.0) and "back by 2.000 s" in j.describe()
+    assert len(watch.jumps) == 2
+    assert watch.check() is None
+
+
+def test_slewing_below_the_threshold_is_not_a_jump():
+    clock = FakeClock()
+    watch = ClockWatch(clock, threshold_s=0.5)
+    for _ in range(1000):  # NTP slewing: 5 ms per check, 5 s in total
+        clock.advance(1.0)
+        clock.jump(0.005)
+        assert watch.check() is None
+
+
+def test_threshold_must_be_positive():
+    with pytest.raises(ValueError):
+        ClockWatch(FakeClock(), threshold_s=0)
