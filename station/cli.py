@@ -1,6 +1,8 @@
 """The ``station`` command: the window by default, and headless subcommands.
 
     station [--demo]                       open the station window (--demo: simulated analyzer)
+    station --smoke                        self-test (window offscreen, stream, record), exit 0 if all worked
+    station --kiosk [--kiosk-config FILE]  unattended demo stand (station.kiosk)
     station run --instrument NAME ...      record a run headless and print its summary
     station recover [DIR] [--json]         restore an interrupted run (all of them without DIR)
     station instruments [--json]           list drivers and the resources that can be found
@@ -69,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="station", description="Measurement station for the energy efficiency of ML systems.")
     p.add_argument("--version", action="version", version=f"station {station.__version__}")
     p.add_argument("--demo", action="store_true", help="open the window connected to the simulated analyzer")
+    p.add_argument("--smoke", action="store_true", help="self-test: window offscreen on the simulated analyzer, "
+                   "stream, record; exit 0 only if every step worked")
+    p.add_argument("--kiosk", action="store_true", help="unattended demo stand (fullscreen, PIN to leave)")
+    p.add_argument("--kiosk-config", type=Path, metavar="FILE", help="kiosk settings (JSON or TOML)")
+    p.add_argument("--kiosk-window", action="store_true", help=argparse.SUPPRESS)  # the supervisor's child
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     r = sub.add_parser("run", help="record a run headless and print its summary")
@@ -108,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
 # ``run(args) -> int`` (exit status). Add a module by naming it here.
 COMMAND_MODULES: tuple[str, ...] = (
     "export",
+    "serve",
+    "measure",
 )
 
 
@@ -128,6 +137,14 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_instruments(args)
         if getattr(args, "func", None) is not None:
             return args.func(args)
+        if args.smoke:
+            from station.smoke import run_smoke
+
+            return run_smoke()
+        if args.kiosk or args.kiosk_window:
+            from station.kiosk import run_kiosk
+
+            return run_kiosk(args.kiosk_config, window=args.kiosk_window)
         return cmd_gui(args)
     except UsageError as exc:
         print(f"station: error: {exc}", file=sys.stderr)

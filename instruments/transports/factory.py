@@ -28,11 +28,14 @@ _VISA_RE = re.compile(r"^(GPIB-VXI|PRLGX-TCPIP|PRLGX-ASRL|TCPIP|USB|GPIB|ASRL|VX
                       re.IGNORECASE)
 _COM_RE = re.compile(r"^(\\\\\.\\)?COM\d+$", re.IGNORECASE)
 ACCEPTED = (
-    "tcp://host:port; serial:///dev/ttyUSB0?baudrate=9600 or serial://COM3; a serial device path "
+    "tcp://host:port or host:port; serial:///dev/ttyUSB0?baudrate=9600 or serial://COM3; a serial device path "
     "(/dev/ttyACM0) or COMn; a VISA resource (TCPIP::192.0.2.7::INSTR, TCPIP::192.0.2.7::5025::SOCKET, "
     "TCPIP0::192.0.2.7::hislip0::INSTR, USB0::0x0B21::0x0025::C2PH13047V::INSTR, GPIB0::1::INSTR, "
     "ASRL/dev/ttyUSB0::INSTR), optionally written visa://<resource>"
 )
+
+
+_HOST_PORT_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):(\d{1,5})(\?.*)?$")
 
 
 def transport_for(resource: str, **options) -> Transport:
@@ -65,6 +68,8 @@ def transport_for(resource: str, **options) -> Transport:
     if text.startswith("/dev/") or _COM_RE.match(text):
         port, query = _split_query(text)
         return _serial(port, {**query, **options}, resource)
+    if _HOST_PORT_RE.match(text):  # bare host:port, as PTDaemon users write it
+        return _tcp("tcp://" + text, options)
     raise ValueError(f"{resource!r} is not a resource the station understands; accepted: {ACCEPTED}")
 
 

@@ -9,19 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QMarginsF, QSizeF, QUrl
-from PySide6.QtGui import QGuiApplication, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QTextDocument
+from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QTextDocument
 from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QApplication
 
 from station.bundle.report import PLOT_H, PLOT_W, RunPlot, build_html, svg_plot
 
-_app: QGuiApplication | None = None
+_app: QApplication | None = None
 
 
 def _ensure_app() -> None:
-    """Text layout needs a Qt application; headless exports make a GUI-less one and keep it."""
+    """Text layout needs a Qt application; headless exports make one and keep it. A widgets
+    application, so that windows opened later in the same process (tests, the GUI) still work."""
     global _app
-    if QGuiApplication.instance() is None:
-        _app = QGuiApplication([])
+    if QApplication.instance() is None:
+        _app = QApplication([])
 
 
 def _svg_to_image(svg: str, scale: float = 2.0) -> QImage:

@@ -1,0 +1,124 @@
+"""``station serve``: the station as the director of the MLCommons power workflow.
+
+    station serve --instrument sim --port 4950 --out DIR [--settle 10] [driver options as in run]
+
+Listens for the SUT-side client of mlcommons/power-dev (protocol v3) and runs ranging and
+testing on the analyzer for it; each session's files go to ``DIR/<session id>/`` (see
+:mod:`station.director.session`). Runs until Ctrl-C / SIGTERM (exit 0) or a client's ``stop``.
+Exit 1 when the port cannot be opened or the analyzer cannot be reached, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import signal
+import sys
+from pathlib import Path
+
+from station.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _option, _positive_float, make_session
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port {text!r} is not a number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is outside 0-65535")
+    return value
+
+
+def _settle(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"settle time {text!r} must be 0 or more seconds")
+    return value
+
+
+def add_parser(sub) -> None:
+    from station.director.protocol import DEFAULT_PORT
+
+    p = sub.add_parser("serve", help="act as the MLCommons power director (protocol v3) for the SUT's client")
+    p.add_argument("--instrument", default="sim", help="driver name (see 'station instruments'); default sim")
+    p.add_argument("--resource", help="where the instrument is: VISA resource, tcp://host:port, serial port")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    p.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                   help=f"TCP port (default {DEFAULT_PORT}; 0 = any free port, printed at start)")
+    p.add_argument("--out", type=Path, required=True, help="directory that receives one directory per session")
+    p.add_argument("--settle", type=_settle, default=10.0,
+                   help="seconds measured before Go and after the workload, as the official server waits "
+                        "(default 10)")
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--rate", type=_positive_float, help="samples per second (update interval = 1/rate)")
+    rate.add_argument("--interval", type=_positive_float, help="update interval in seconds")
+    p.add_argument("--profile", help="simulated workload profile (sim only)")
+    p.add_argument("--seed", type=int, help="random seed of the simulated analyzer (sim only)")
+    p.add_argument("--crest-factor", type=float, default=3.0, choices=(3.0, 6.0), help="3 (default) or 6")
+    p.add_argument("--mode", choices=("rms", "dc"), default="rms", help="measurement mode (default rms)")
+    p.add_argument("--option", "-o", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="driver option, repeatable")
+    # make_session checks the interval against a run duration and takes the starting ranges; a
+    # director runs without end and chooses the ranges itself.
+    p.set_defaults(func=run, duration=math.inf, voltage_range="auto", current_range="auto")
+
+
+def run(args: argparse.Namespace) -> int:
+    from instruments.base import ConfigurationError, InstrumentError
+    from station.director import Analyzer, DirectorServer
+    from station.mlperf.ptd_files import server_log_formatter
+
+    if args.out.exists() and not args.out.is_dir():
+        print(f"station: error: --out {args.out} exists and is not a directory", file=sys.stderr)
+        return EXIT_USAGE
+    inst = make_session(args)  # UsageError -> exit 2 in station.cli.main
+    server = DirectorServer(Analyzer(inst, args.resource), args.out, host=args.host, port=args.port,
+                            settle_s=args.settle, command=["station", *sys.argv[1:]])
+    try:
+        host, port = server.bind()
+    except OSError as exc:
+        print(f"station: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+              + (" (another director or program uses this port; stop it or choose --port)"
+                 if getattr(exc, "errno", None) in (98, 48, 10048) else ""), file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        inst.connect()
+    except ConfigurationError as exc:
+        print(f"station: error: {exc}", file=sys.stderr)
+        inst.driver.close()
+        return EXIT_USAGE
+    except (InstrumentError, OSError) as exc:
+        print(f"station: cannot connect to {args.instrument}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+    logger = logging.getLogger("station.director")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(server_log_formatter())
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+    def _on_signal(signum, frame):
+        server.shutdown()
+
+    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    ident = inst.identity
+    print(f"station: director listening on {host}:{port} (MLCommons power protocol v3); analyzer "
+          f"{ident.vendor} {ident.model} serial {ident.serial}; sessions go to {args.out}", file=sys.stderr,
+          flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        try:
+            inst.close()
+        except Exception:
+            pass
+        logger.removeHandler(handler)
+    print(f"station: director stopped after {len(server.sessions)} session(s)", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,497 @@
+"""One director session: ranging and testing on the analyzer, and the files they leave.
+
+Directory of a session (``<out>/<session id>/``)::
+
+    director.json          state of the session (initial, ranging, ranging_done, testing,
+                           testing_done, complete, failed, abandoned, interrupted) and why,
+                           the ranges chosen, per-phase figures; rewritten at every change
+    power/ptd_logs.txt     analyzer log in PTDaemon's format, written as things happen
+    power/server.log       the director's log of the connection (at done / when it ends)
+    power/server.json      the director's summary (at done / when it ends)
+    ranging/spl.txt        1 s samples of the ranging phase (mark <id>_ranging)
+    run_1/spl.txt          1 s samples of the testing phase (mark <id>_testing)
+    run_1/ptd_out.txt      Watts and Uncertainty of the testing phase
+    journal/ranging/       full-resolution journal of each phase (station.core.recording;
+    journal/testing/       ``station recover`` restores it after a crash)
+
+Ranges follow the official server: auto for ranging; for testing the voltage range holding
+the highest voltage seen while ranging and the current range holding 1.1 x the highest current,
+each rounded up to a range the analyzer has (``Description.round_up_range``). The maxima come
+from the valid full-resolution readings (each reading is what the meter judged against its
+range), so they are never below the 1 s values PTDaemon would have used; with several
+elements, the highest element reading counts (ranges apply per element). After testing (or
+when the session ends) the ranges in force before the session are restored.
+
+The analyzer is driven through :class:`station.core.acquisition.InstrumentSession`: its worker
+runs only during a phase, and ranges change only while it is stopped. ``server.json`` holds the
+analyzer actions in PTDaemon's command vocabulary (``ptd_messages``: Identify, RR, SR, Go,
+Stop, Watts, Uncertainty) although no PTDaemon is involved: the station talks to the analyzer
+through its own driver. Such a result therefore does not pass the official compliance checker's
+source-checksum and PTDaemon-version checks, by design: it is the station's own measurement.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import station
+from instruments.base import AUTO, InstrumentError, RangeValue
+from station.core.acquisition import InstrumentSession, describe
+from station.core.journal import write_json_atomic
+from station.core.recording import Recording
+from station.core.run_index import RunIndex
+from station.core.samples import good_mask
+from station.mlperf import ptd_files
+
+log = logging.getLogger("station.director")
+
+PHASE_DIR = {"ranging": "ranging", "testing": "run_1"}
+CURRENT_MARGIN = 1.1  # testing current range from 1.1 x the ranging maximum (official server)
+
+
+class DirectorError(Exception):
+    """A command cannot be carried out; the client gets ``Error: <message>``."""
+
+
+def ptd_model_name(vendor: str, model: str) -> str:
+    """The analyzer's name the way PTDaemon spells it (``YokogawaWT310E``)."""
+    v = "".join(c for c in vendor.title() if c.isalnum())
+    m = "".join(c for c in model if c.isalnum() or c in "-_")
+    return f"{v}{m}" or "analyzer"
+
+
+@dataclass
+class Analyzer:
+    """The instrument the director serves, shared by the sessions one after another."""
+
+    inst: InstrumentSession
+    resource: str | None = None
+    suspect: bool = False  # lost during a phase: open it again before the next one
+
+    @property
+    def model(self) -> str:
+        ident = self.inst.identity
+        return ptd_model_name(ident.vendor, ident.model) if ident else self.inst.driver.description.name
+
+    def ready(self) -> None:
+        """Make sure the analyzer is open and answering (opens it again after a loss)."""
+        inst = self.inst
+        if self.suspect or inst.state in ("idle", "failed", "reconnecting"):
+            try:
+                inst.driver.close()
+            except Exception:
+                pass
+            try:
+                inst.connect()
+            except (InstrumentError, OSError) as exc:
+                self.suspect = True
+                raise DirectorError(f"cannot reach the analyzer: {describe(exc)}") from exc
+            inst.error = None
+            self.suspect = False
+
+    def set_ranges(self, voltage: RangeValue, current: RangeValue) -> None:
+        """Change ranges while the worker is stopped (a driver has one user at a time)."""
+        inst = self.inst
+        inst.driver.set_ranges(voltage, current)
+        inst.voltage_range, inst.current_range = voltage, current
+        inst.ranges = inst.driver.ranges()
+
+
+@dataclass
+class PhaseResult:
+    seconds: np.ndarray
+    max_volts: float
+    max_amps: float
+    lost: str | None
+    summary: dict = field(default_factory=dict)
+
+
+class Phase:
+    """One measurement (ranging or testing): journal, 1 s samples, analyzer log lines."""
+
+    def __init__(self, name: str, mark: str, analyzer: Analyzer, journal_dir: Path, ptd_log: ptd_files.PtdLog,
+                 ranges: tuple[float, float] | None, settings: dict) -> None:
+        self.name = name
+        self.mark = mark
+        self.analyzer = analyzer
+        self.ptd_log = ptd_log
+        self.ranges = ranges
+        self.agg = ptd_files.SecondAggregator()
+        self._seconds: list[np.ndarray] = []
+        self._lock = threading.Lock()
+        self.max_volts = -math.inf
+        self.max_amps = -math.inf
+        self.lost: str | None = None
+        self._end_t: float | None = None
+        inst = analyzer.inst
+        self.recording = Recording(journal_dir, [inst], settings=settings, index=RunIndex())
+        self.recording.listeners.append(self._event)
+
+    def begin(self) -> None:
+        self.recording.start()
+        self.analyzer.inst.add_sink(self._sink)
+
+    def _sink(self, records: np.ndarray) -> None:
+        good = good_mask(records)
+        with self._lock:
+            if good.any():
+                # A range applies to each element: with several, their own readings count.
+                multi = "ch_a" in records.dtype.names
+                v = records["ch_v" if multi else "v"][good]
+                a = records["ch_a" if multi else "a"][good]
+                if np.isfinite(v).any():
+                    self.max_volts = max(self.max_volts, float(np.nanmax(v)))
+                if np.isfinite(a).any():
+                    self.max_amps = max(self.max_amps, float(np.nanmax(a)))
+            self._end_t = float(records["t"][-1]) + self.analyzer.inst.interval_s
+            self._take(self.agg.add(records))
+
+    def _take(self, seconds: np.ndarray) -> None:
+        if len(seconds):
+            self._seconds.append(seconds)
+            cf = float(self.analyzer.inst.config.crest_factor)
+            self.ptd_log.lines(ptd_files.sample_log_lines(seconds, self.analyzer.model, self.ranges, cf))
+
+    def _event(self, kind: str, t: float | None = None, **detail: Any) -> None:
+        msg = detail.get("message", "")
+        if kind == "disconnected":
+            self.lost = msg or "connection lost"
+            self.ptd_log.line(f"ERROR: Lost connection to {self.analyzer.model}: {self.lost}", t)
+            log.error("Analyzer lost during %s: %s", self.name, self.lost)
+        elif kind == "reconnected":
+            self.lost = None
+            self.ptd_log.line(f"Reconnected to {self.analyzer.model}; the samples in between are missing", t)
+            log.warning("Analyzer back during %s; the samples in between are missing", self.name)
+        elif kind == "error":
+            self.lost = msg or "acquisition failed"
+            self.ptd_log.line(f"ERROR: {self.lost}", t)
+            log.error("Acquisition failed during %s: %s", self.name, self.lost)
+        elif kind == "gap" and "missing_samples" in detail:
+            self.ptd_log.line(f"ERROR: {detail['missing_samples']} samples missing from the analyzer "
+                              f"({float(detail.get('length_s', 0.0)):.3f} s without data)", t)
+
+    def end(self, state: str) -> PhaseResult:
+        """Detach (the worker must be stopped first), close the journal, return the 1 s samples."""
+        inst = self.analyzer.inst
+        inst.remove_sink(self._sink)
+        with self._lock:
+            self._take(self.agg.finish(self._end_t))
+            parts = self._seconds
+        if inst.state in ("failed", "reconnecting") and self.lost is None:
+            self.lost = inst.error or "the analyzer stopped answering"
+        summary = self.recording.finish(state if self.lost is None else "failed")
+        seconds = np.concatenate(parts) if parts else np.zeros(0, ptd_files.second_dtype(1))
+        return PhaseResult(seconds, self.max_volts, self.max_amps, self.lost, summary)
+
+
+def _range_text(kind: str, value: RangeValue) -> str:
+    return f"{kind} range set to Auto" if value == AUTO else f"{kind} range set to {float(value):.6f}{kind[0]}"
+
+
+class DirectorSession:
+    """Ranging then testing for one client session; every file under ``directory``."""
+
+    def __init__(self, session_id: str, directory: Path, analyzer: Analyzer, *, label: str,
+                 client_uuid: str, server_uuid: str, client: str, settle_s: float,
+                 stop: threading.Event) -> None:
+        self.id = session_id
+        self.dir = directory
+        self.analyzer = analyzer
+        self.label = label
+        self.client_uuid = client_uuid
+        self.server_uuid = server_uuid
+        self.client = client
+        self.settle_s = settle_s
+        self._stop = stop
+        self.state = "initial"
+        self.reason: str | None = None
+        self.phases: dict[str, list[list[float]]] = {"ranging": [], "testing": []}
+        self.ptd_messages: list[dict[str, str]] = []
+        self.created = time.time()
+        self.current: Phase | None = None
+        self.initial_ranges: tuple[RangeValue, RangeValue] | None = None
+        self.max_volts: float | None = None
+        self.max_amps: float | None = None
+        self.requested: tuple[str, str] | None = None  # SR,V / SR,A values asked for testing
+        self.testing_ranges: tuple[float, float] | None = None
+        self.figures: dict[str, dict] = {}
+        self._finished = False
+        (directory / "power").mkdir(parents=True, exist_ok=False)
+        ident = analyzer.inst.identity
+        banner = [
+            f"station director {station.__version__}: analyzer driver '{analyzer.inst.driver.description.name}'"
+            + (f" at {analyzer.resource}" if analyzer.resource else ""),
+            f"Redirecting data output to {directory / 'journal'}",
+        ]
+        self.ptd_log = ptd_files.PtdLog(directory / "power" / "ptd_logs.txt", banner=banner)
+        if ident is not None:
+            self.ptd_log.line(f"Analyzer identity response of {len(ident.raw)} bytes: {ident.raw}")
+        if analyzer.inst.driver.description.accuracy is not None:
+            self.ptd_log.line(f"Uncertainty checking for {analyzer.model} is activated")
+        else:
+            self.ptd_log.line(f"Uncertainty checking for {analyzer.model} is not available (no accuracy model)")
+        self.ptd_log.line(f"Connected to {analyzer.model} successfully")
+        self.save_state()
+
+    # -- bookkeeping -------------------------------------------------------------------------------
+    def phase_mark(self, mode: str, n: int) -> None:
+        lst = self.phases[mode]
+        pair = [time.time(), time.monotonic()]
+        if len(lst) == n:
+            lst.append(pair)
+        elif len(lst) > n:
+            lst[n] = pair
+
+    def _ptd(self, cmd: str, reply: str) -> None:
+        self.ptd_messages.append({"cmd": cmd, "reply": reply})
+
+    def save_state(self) -> None:
+        inst = self.analyzer.inst
+        write_json_atomic(self.dir / "director.json", {
+            "session_id": self.id,
+            "label": self.label,
+            "state": self.state,
+            "reason": self.reason,
+            "client": self.client,
+            "uuid": {"client": self.client_uuid, "server": self.server_uuid},
+            "created": self.created,
+            "updated": time.time(),
+            "station_version": station.__version__,
+            "instrument": {
+                "driver": inst.driver.description.name,
+                "resource": self.analyzer.resource,
+                "identity": inst.identity.to_dict() if inst.identity else None,
+            },
+            "initial_ranges": list(self.initial_ranges) if self.initial_ranges else None,
+            "ranging_max": {"volts": self.max_volts, "amps": self.max_amps},
+            "testing_request": list(self.requested) if self.requested else None,
+            "testing_ranges": list(self.testing_ranges) if self.testing_ranges else None,
+            "phases": self.figures,
+        })
+
+    def _wait_settle(self) -> None:
+        if self._stop.wait(self.settle_s):
+            raise DirectorError("the director is shutting down")
+
+    # -- phases --------------------------------------------------------------------------------------
+    def start(self, mode: str, max_volts: str | None = None, max_amps: str | None = None) -> None:
+        """``session,<id>,start,<mode>[,<maxVolts>,<maxAmps>]``; raises DirectorError."""
+        if self.state == mode:
+            return  # the official server answers a repeated start with OK
+        if mode == "ranging":
+            if self.state != "initial":
+                raise DirectorError(f"cannot start ranging: the session is {self.state}; ranging comes first")
+        elif max_volts is not None:
+            if self.state not in ("initial", "ranging_done"):
+                raise DirectorError(f"cannot start testing: the session is {self.state}")
+            try:
+                v, a = float(max_volts), float(max_amps)
+            except (TypeError, ValueError):
+                raise DirectorError(f"maximum volts and amps must be numbers, got {max_volts!r} and {max_amps!r}") from None
+            if not (math.isfinite(v) and math.isfinite(a) and v > 0 and a > 0):
+                raise DirectorError(f"maximum volts and amps must be positive, got {max_volts!r} and {max_amps!r}")
+            # Experimental in the official client: the values are the ranges asked for, as they are.
+            self.requested = (max_volts, max_amps)
+            log.warning("Testing with ranges given by the client (%s V, %s A): not valid for a submission",
+                        max_volts, max_amps)
+        elif self.state != "ranging_done":
+            raise DirectorError(f"cannot start testing: the session is {self.state}; "
+                                "ranging must be done first")
+        self.phase_mark(mode, 0)
+        self.analyzer.ready()
+        inst = self.analyzer.inst
+        if self.initial_ranges is None:
+            r = inst.driver.ranges()
+            self.initial_ranges = (AUTO if r.voltage_auto else r.voltage, AUTO if r.current_auto else r.current)
+            self._ptd("Identify", f"{self.analyzer.model},version={station.__version__}-station,"
+                                  f"{(inst.identity.raw if inst.identity else '').replace(',', ';')}")
+            self._ptd("RR", f"Ranges,{int(r.current_auto)},{r.current:.6f},{int(r.voltage_auto)},{r.voltage:.6f}")
+        if mode == "ranging":
+            ranges = (AUTO, AUTO)
+            fixed = None
+            self._set_ranges(*ranges, sr=("Auto", "Auto"))
+        else:
+            fixed = self._testing_ranges()
+            self.testing_ranges = fixed
+        inst.start()
+        log.info("Analyzer settling for %g s before the %s measurement", self.settle_s, mode)
+        self._wait_settle()
+        if inst.state == "failed":
+            raise DirectorError(f"the analyzer failed before {mode} began: {inst.error}")
+        mark = f"{self.id}_{mode}"
+        phase = Phase(mode, mark, self.analyzer, self.dir / "journal" / mode, self.ptd_log, fixed,
+                      settings={"command": "serve", "session": self.id, "phase": mode, "mark": mark})
+        self.ptd_log.line("Go command received")
+        phase.begin()
+        self.ptd_log.line(f"Go with mark '{mark}'")
+        self._ptd(f"Go,1000,0,{mark}",
+                  "Starting untimed measurement, maximum 500000 samples at 1000ms with 0 rampup samples")
+        self.current = phase
+        self.state = mode
+        self.phase_mark(mode, 1)
+        log.info("Started %s measurement, mark %s", mode, mark)
+        self.save_state()
+
+    def _set_ranges(self, voltage: RangeValue, current: RangeValue, sr: tuple[str, str]) -> None:
+        try:
+            self.analyzer.set_ranges(voltage, current)
+        except (InstrumentError, ValueError) as exc:
+            self._ptd(f"SR,V,{sr[0]}", f"Error: {exc}")
+            raise DirectorError(f"Error setting ranges: {describe(exc)}") from exc
+        self._ptd(f"SR,V,{sr[0]}", "Range V changed")
+        self._ptd(f"SR,A,{sr[1]}", "Range A changed")
+        r = self.analyzer.inst.ranges
+        self.ptd_log.line(_range_text("Volt", AUTO if r.voltage_auto else r.voltage))
+        self.ptd_log.line(_range_text("Amp", AUTO if r.current_auto else r.current))
+
+    def _testing_ranges(self) -> tuple[float, float]:
+        desc = self.analyzer.inst.driver.description
+        if self.requested is not None:
+            want_v, want_a = float(self.requested[0]), float(self.requested[1])
+            sr = self.requested
+        else:
+            want_v, want_a = self.max_volts, self.max_amps * CURRENT_MARGIN
+            sr = (f"{self.max_volts:.6f}", str(round(self.max_amps, 6) * CURRENT_MARGIN))
+        try:
+            v = desc.round_up_range("voltage", want_v)
+            a = desc.round_up_range("current", want_a)
+        except InstrumentError as exc:
+            raise DirectorError(f"Error setting voltage range: {describe(exc)}") from exc
+        for kind, want, got, unit in (("voltage", want_v, v, "V"), ("current", want_a, a, "A")):
+            if want > got:
+                log.warning("The %s needs a %.6g %s range but the largest the analyzer has is %g %s: "
+                            "expect overrange", kind, want, unit, got, unit)
+                self.ptd_log.line(f"WARNING: {kind} {want:.6f}{unit} is above the largest range {got:g}{unit}")
+        log.info("Testing ranges: %g V (voltage maximum %.6g V), %g A (1.1 x current maximum = %.6g A)",
+                 v, want_v, a, want_a)
+        self._set_ranges(v, a, sr=sr)
+        return v, a
+
+    def stop(self, mode: str) -> None:
+        """``session,<id>,stop,<mode>``; raises DirectorError (the phase's files are kept)."""
+        done = f"{mode}_done"
+        if self.state == done:
+            return
+        if self.state != mode or self.current is None:
+            raise DirectorError(f"cannot stop {mode}: the session is {self.state}")
+        self.phase_mark(mode, 2)
+        log.info("Measuring %g s more after the workload, then stopping %s", self.settle_s, mode)
+        interrupted = self._stop.wait(self.settle_s)
+        self.ptd_log.line("Stop command received")
+        result = self._end_phase("complete" if not interrupted else "stopped")
+        if interrupted:
+            raise DirectorError("the director is shutting down")
+        if result.lost is not None:
+            self._fail(f"the analyzer was lost during {mode}: {result.lost}")
+            raise DirectorError(f"the analyzer was lost during {mode}: {result.lost}; "
+                                f"{len(result.seconds)} s of samples kept, the {mode} measurement is not valid")
+        if mode == "ranging":
+            if not (math.isfinite(result.max_volts) and math.isfinite(result.max_amps)):
+                self._fail("the ranging measurement gave no valid reading")
+                raise DirectorError("the ranging measurement gave no valid reading (it ended too fast, or "
+                                    "every reading was invalid); no testing ranges can be chosen")
+            self.max_volts, self.max_amps = result.max_volts, result.max_amps
+            log.info("Ranging maxima: %.6f V, %.6f A", self.max_volts, self.max_amps)
+        self.state = done
+        self.phase_mark(mode, 3)
+        self.save_state()
+
+    def _end_phase(self, state: str) -> PhaseResult:
+        phase, self.current = self.current, None
+        inst = self.analyzer.inst
+        mode = phase.name
+        if mode == "testing":
+            so_far = self._snapshot(phase)
+            watts_now = ptd_files.format_watts_reply(so_far)
+            unc_now = ptd_files.format_uncertainty_reply(so_far)
+        inst.stop()
+        result = phase.end(state)
+        if result.lost is not None:
+            self.analyzer.suspect = True
+        secs = result.seconds
+        watts = ptd_files.format_watts_reply(secs)
+        unc = ptd_files.format_uncertainty_reply(secs)
+        if mode == "testing":
+            self._ptd("Watts", watts_now)
+            self._ptd("Uncertainty", unc_now)
+        self._ptd("Stop", "Stopping untimed measurement")
+        self._ptd("Uncertainty", unc)
+        self._ptd("Watts", watts)
+        self.ptd_log.line("Completed test")
+        self.ptd_log.line(ptd_files.format_completed(secs))
+        out_dir = self.dir / PHASE_DIR[mode]
+        ptd_files.write_spl(out_dir / "spl.txt", secs, phase.mark)
+        if mode == "testing":
+            ptd_files.write_ptd_out(out_dir / "ptd_out.txt", watts, unc)
+        stats = ptd_files.watts_stats(secs)
+        self.figures[mode] = {
+            "mark": phase.mark,
+            "seconds": stats["samples"], "valid_seconds": stats["valid"], "invalid_seconds": stats["errors"],
+            "avg_w": stats["avg"] if stats["valid"] else None,
+            "max_volts": result.max_volts if math.isfinite(result.max_volts) else None,
+            "max_amps": result.max_amps if math.isfinite(result.max_amps) else None,
+            "records": result.summary.get("samples"),
+            "journal": f"journal/{mode}",
+            "lost": result.lost,
+            "state": state if result.lost is None else "failed",
+        }
+        log.info("%s: %d s of samples (%d valid), average %.6f W", mode, stats["samples"], stats["valid"],
+                 stats["avg"])
+        return result
+
+    @staticmethod
+    def _snapshot(phase: Phase) -> np.ndarray:
+        with phase._lock:
+            return np.concatenate(phase._seconds) if phase._seconds else np.zeros(0, ptd_files.second_dtype(1))
+
+    def _fail(self, reason: str) -> None:
+        self.state = "failed"
+        self.reason = reason
+        log.error("Session %s failed: %s", self.id, reason)
+        self.save_state()
+
+    # -- the end -------------------------------------------------------------------------------------
+    @property
+    def ended(self) -> bool:
+        """finish() ran: the files are final (a failed session still waits for done or the end)."""
+        return self._finished
+
+    def finish(self, state: str, reason: str | None = None) -> None:
+        """End the session: stop a phase in progress (its files are written), restore ranges."""
+        if self.current is not None:
+            log.warning("Ending the %s measurement early: %s", self.current.name, reason or state)
+            self.ptd_log.line(f"Stop command received ({reason or state})")
+            self._end_phase(state)
+        if self.state != "failed":
+            if state == "complete" and self.state != "testing_done":
+                state = "incomplete"
+                reason = reason or f"done while the session was {self.state}"
+            self.state = state
+            self.reason = reason
+        self._finished = True
+        self._restore_ranges()
+        self.ptd_log.close()
+        self.save_state()
+        log.info("Session %s ended: %s%s", self.id, self.state, f" ({self.reason})" if self.reason else "")
+
+    def _restore_ranges(self) -> None:
+        if self.initial_ranges is None or self.analyzer.suspect:
+            return
+        inst = self.analyzer.inst
+        if inst.state == "running":
+            inst.stop()
+        v, a = self.initial_ranges
+        try:
+            self._set_ranges(v, a, sr=("Auto" if v == AUTO else f"{float(v):.6f}",
+                                       "Auto" if a == AUTO else f"{float(a):.6f}"))
+            log.info("Analyzer ranges restored to %s V, %s A", v, a)
+        except DirectorError as exc:
+            log.warning("Could not restore the analyzer's ranges: %s", exc)

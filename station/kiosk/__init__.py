@@ -1,0 +1,34 @@
+"""``station --kiosk``: an unattended demo stand on the simulated analyzer.
+
+Pieces, each in its own module:
+
+- ``config``: the settings file (JSON or TOML), checked completely at start (exit 2 when bad);
+- ``supervisor``: ``station --kiosk`` itself; runs the window as a child and restarts it;
+- ``cycle``: the demo loop (ranging, range selection, testing, result; rotation of old runs);
+- ``window``: the fullscreen Qt window (``station --kiosk-window``), whose only exit is the PIN.
+
+Everything but ``window`` is Qt-free.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from station.kiosk.config import KioskConfigError, load_config
+
+
+def run_kiosk(config_path: Path | None, window: bool = False) -> int:
+    """Check the settings, then run the supervisor (or, as its child, the window)."""
+    try:
+        config = load_config(config_path)
+    except KioskConfigError as exc:
+        print(f"station: kiosk settings: {exc}", file=sys.stderr)
+        return 2
+    if window:
+        from station.kiosk.window import run_window
+
+        return run_window(config)
+    from station.kiosk.supervisor import supervise
+
+    return supervise(config_path, config.data_dir)

@@ -1,0 +1,303 @@
+"""Kiosk settings: a JSON or TOML file, checked completely before anything starts.
+
+Every key is optional; a wrong one stops the kiosk at start with ``<file>: <key>: <what is
+wrong>`` (exit 2). Example (TOML)::
+
+    pin = "2468"                       # the only way out: 4 to 12 digits on the PIN pad
+    profiles = ["tiny", "edge", "datacenter", "training"]   # or tables, see PROFILE_KEYS
+    ranging_s = "cycle"                # seconds, or "cycle": one workload cycle of the profile
+    testing_s = "cycle"                # at most as long as ranging (ranging must see the peak)
+    result_s = 20                      # how long the result stays on screen
+    rate_hz = 50                       # samples per second of the simulated analyzer
+    realtime = true                    # false: as fast as the machine goes (soak tests)
+    screen_timeout_s = 45              # an untouched PIN pad closes after this long
+    data_dir = "kiosk-data"            # relative to this file; default <station home>/kiosk
+    max_runs = 8                       # demo cycles kept on disk; older ones are deleted
+    fullscreen = true
+    [strings]                          # any text on screen, see STRINGS
+    title = "Wie viel Energie braucht KI?"
+
+    [[profiles]]                       # a profile as a table instead of a name
+    name = "edge"
+    title = "Edge box"
+    throughput_per_s = 2000.0          # the figure the efficiency numbers are computed from
+    work = "images"
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import string
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Plain-word texts on screen. {placeholders} are filled in by the window; a translation must
+# use the same ones (checked at start).
+STRINGS: dict[str, str] = {
+    "title": "How much energy does AI use?",
+    "subtitle": "A live power measurement, the way MLPerf Power measures it (simulated meter)",
+    "step_ranging": "1  Ranging",
+    "step_testing": "2  Testing",
+    "step_result": "3  Result",
+    "explain_ranging": (
+        "The {title} is running its AI workload. The power meter switches its measuring ranges "
+        "by itself to find the highest voltage and current. Like picking the right scale before "
+        "weighing something."),
+    "explain_testing": (
+        "Now the meter is fixed to the ranges found in step 1 ({v_range} and {a_range}), so every "
+        "reading counts. We measure the power while the workload runs again."),
+    "explain_result": (
+        "While it was working, the {title} drew {avg_power} on average. It handles about "
+        "{throughput} {work} per second, so each one costs {energy_per}. That is {per_joule} "
+        "{work} per joule: the higher, the more efficient."),
+    "explain_no_window": (
+        "The workload of the {title} did not start during this test, so there is no efficiency "
+        "figure this time. A real test runs long enough to cover the whole workload."),
+    "explain_waiting": "Getting ready for the next system…",
+    "glossary": (
+        "W (watt): how fast energy is used right now.   J (joule): an amount of energy; "
+        "1 W for 1 second is 1 J.   J per inference: energy for one answer of the AI, lower is "
+        "better.   Inferences per joule: answers per unit of energy, higher is better."),
+    "throughput_note": "Throughput: a typical figure for this class of system, set for this demo.",
+    "label_power": "Power now",
+    "label_average": "Average power",
+    "label_energy_per": "Energy per {work_one}",
+    "label_per_joule": "{work} per joule",
+    "label_ranges": "Meter ranges",
+    "auto_ranges": "automatic",
+    "pin_title": "Staff only: enter the PIN to leave the demo",
+    "pin_wrong": "Wrong PIN",
+    "pin_locked": "Too many tries: wait {seconds} s",
+    "pin_cancel": "Cancel",
+    "pin_ok": "OK",
+    "staff": "Staff",
+    "error": "The demo hit a problem and starts over: {message}",
+}
+PLACEHOLDERS = {
+    "explain_ranging": {"title"},
+    "explain_testing": {"title", "v_range", "a_range"},
+    "explain_result": {"title", "avg_power", "throughput", "work", "energy_per", "per_joule"},
+    "explain_no_window": {"title"},
+    "label_energy_per": {"work_one"},
+    "label_per_joule": {"work"},
+    "pin_locked": {"seconds"},
+    "error": {"message"},
+}
+
+# What the shipped workload profiles stand for on screen. ``throughput_per_s`` is an
+# illustrative figure for the class of system (the simulator produces power, not inferences).
+DEFAULT_PROFILES: dict[str, dict[str, Any]] = {
+    "tiny": {"title": "Microcontroller", "detail": "MLPerf Tiny keyword spotting, 3.3 V battery-class board",
+             "throughput_per_s": 100.0, "work": "inferences", "work_one": "inference"},
+    "edge": {"title": "Edge AI box", "detail": "MLPerf Inference edge, image classification",
+             "throughput_per_s": 2000.0, "work": "images", "work_one": "image"},
+    "datacenter": {"title": "GPU server", "detail": "MLPerf Inference datacenter, image classification",
+                   "throughput_per_s": 120000.0, "work": "images", "work_one": "image"},
+    "training": {"title": "Training node", "detail": "MLPerf Training, eight accelerators",
+                 "throughput_per_s": 25000.0, "work": "training images", "work_one": "training image"},
+}
+PROFILE_KEYS = ("name", "title", "detail", "throughput_per_s", "work", "work_one")
+TOP_KEYS = ("pin", "profiles", "ranging_s", "testing_s", "result_s", "rate_hz", "realtime",
+            "screen_timeout_s", "data_dir", "max_runs", "fullscreen", "strings", "seed")
+
+
+class KioskConfigError(ValueError):
+    """A bad kiosk setting: ``<file>: <key>: <what is wrong>``."""
+
+    def __init__(self, path: Path | None, key: str, message: str) -> None:
+        self.path, self.key, self.message = path, key, message
+        where = str(path) if path is not None else "kiosk settings"
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class KioskProfile:
+    name: str  # the simulator's workload profile
+    title: str
+    detail: str
+    throughput_per_s: float
+    work: str
+    work_one: str
+
+
+@dataclass(frozen=True)
+class KioskConfig:
+    pin: str = "2468"
+    profiles: tuple[KioskProfile, ...] = ()
+    ranging_s: float | None = None  # None: one workload cycle of the profile
+    testing_s: float | None = None
+    result_s: float = 20.0
+    rate_hz: float = 50.0
+    realtime: bool = True
+    screen_timeout_s: float = 45.0
+    data_dir: Path = Path("kiosk")
+    max_runs: int = 8
+    fullscreen: bool = True
+    seed: int = 1
+    strings: dict[str, str] = field(default_factory=lambda: dict(STRINGS))
+    source: Path | None = None
+
+    def text(self, key: str, **values: Any) -> str:
+        s = self.strings[key]
+        return s.format(**values) if values else s
+
+
+def _default_data_dir() -> Path:
+    from station.core.run_index import station_home
+
+    return station_home() / "kiosk"
+
+
+def load_config(path: str | Path | None) -> KioskConfig:
+    """The kiosk settings from ``path`` (None: the defaults); KioskConfigError for anything wrong."""
+    if path is None:
+        return parse_config({}, None)
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise KioskConfigError(path, "", f"cannot read the file ({exc.strerror or exc})") from None
+    if path.suffix.lower() == ".toml":
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise KioskConfigError(path, "", f"not valid TOML: {exc}") from None
+    elif path.suffix.lower() == ".json":
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except json.JSONDecodeError as exc:
+            raise KioskConfigError(path, "", f"line {exc.lineno}: not valid JSON: {exc.msg}") from None
+        except UnicodeDecodeError as exc:
+            raise KioskConfigError(path, "", f"not UTF-8 text: {exc}") from None
+    else:
+        raise KioskConfigError(path, "", "the file name must end in .json or .toml")
+    if not isinstance(data, dict):
+        raise KioskConfigError(path, "", "the settings must be a table / JSON object at the top level")
+    return parse_config(data, path)
+
+
+def parse_config(data: dict, path: Path | None) -> KioskConfig:
+    def fail(key: str, message: str):
+        raise KioskConfigError(path, key, message)
+
+    unknown = sorted(set(data) - set(TOP_KEYS))
+    if unknown:
+        fail(unknown[0], f"unknown setting; known settings: {', '.join(TOP_KEYS)}")
+
+    def number(key: str, default: float, lo: float, hi: float, integer: bool = False) -> float:
+        v = data.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            fail(key, f"must be a number, not {v!r}")
+        if integer and v != int(v):
+            fail(key, f"must be a whole number, not {v!r}")
+        if not lo <= v <= hi:
+            fail(key, f"{v!r} is outside {lo:g} to {hi:g}")
+        return int(v) if integer else float(v)
+
+    def duration(key: str) -> float | None:
+        v = data.get(key, "cycle")
+        if v == "cycle":
+            return None
+        if isinstance(v, str):
+            fail(key, f"must be a number of seconds or \"cycle\", not {v!r}")
+        return number(key, 0, 0.05, 3600)
+
+    def boolean(key: str, default: bool) -> bool:
+        v = data.get(key, default)
+        if not isinstance(v, bool):
+            fail(key, f"must be true or false, not {v!r}")
+        return v
+
+    pin = data.get("pin", "2468")
+    if isinstance(pin, int) and not isinstance(pin, bool):
+        fail("pin", "must be a string of digits in quotes (a number would lose leading zeros)")
+    if not isinstance(pin, str) or not pin.isdigit() or not pin.isascii() or not 4 <= len(pin) <= 12:
+        fail("pin", "must be 4 to 12 digits, e.g. \"2468\"")
+
+    from instruments.sim import profile_names
+
+    known = profile_names()
+    entries = data.get("profiles", ["tiny", "edge", "datacenter", "training"])
+    if not isinstance(entries, list) or not entries:
+        fail("profiles", "must be a non-empty list of profile names or tables")
+    profiles = []
+    for i, entry in enumerate(entries):
+        key = f"profiles[{i}]"
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        if not isinstance(entry, dict):
+            fail(key, f"must be a profile name or a table, not {entry!r}")
+        bad = sorted(set(entry) - set(PROFILE_KEYS))
+        if bad:
+            fail(f"{key}.{bad[0]}", f"unknown key; known keys: {', '.join(PROFILE_KEYS)}")
+        name = entry.get("name")
+        if name not in known:
+            fail(f"{key}.name", f"{name!r} is not a workload profile; known: {', '.join(known)}")
+        merged = {"title": name, "detail": "", "throughput_per_s": None, "work": "inferences",
+                  "work_one": "inference", **DEFAULT_PROFILES.get(name, {}), **entry}
+        for k in ("title", "detail", "work", "work_one"):
+            if not isinstance(merged[k], str):
+                fail(f"{key}.{k}", f"must be text, not {merged[k]!r}")
+        tp = merged["throughput_per_s"]
+        if tp is None:
+            fail(f"{key}.throughput_per_s", "needed for a profile the kiosk does not know")
+        if isinstance(tp, bool) or not isinstance(tp, int | float) or not math.isfinite(tp) or tp <= 0:
+            fail(f"{key}.throughput_per_s", f"must be a positive number, not {tp!r}")
+        profiles.append(KioskProfile(name, merged["title"], merged["detail"], float(tp), merged["work"],
+                                     merged["work_one"]))
+
+    strings = dict(STRINGS)
+    given = data.get("strings", {})
+    if not isinstance(given, dict):
+        fail("strings", "must be a table of texts")
+    for k, v in given.items():
+        if k not in STRINGS:
+            fail(f"strings.{k}", f"unknown text; known texts: {', '.join(STRINGS)}")
+        if not isinstance(v, str):
+            fail(f"strings.{k}", f"must be text, not {v!r}")
+        try:
+            used = {name for _, name, _, _ in string.Formatter().parse(v) if name is not None}
+        except ValueError as exc:
+            fail(f"strings.{k}", f"bad {{placeholder}}: {exc}")
+        extra = used - PLACEHOLDERS.get(k, set())
+        if extra:
+            allowed = ", ".join(sorted(PLACEHOLDERS.get(k, set()))) or "none"
+            fail(f"strings.{k}", f"unknown placeholder {{{sorted(extra)[0]}}}; allowed: {allowed}")
+        strings[k] = v
+
+    ranging_s, testing_s = duration("ranging_s"), duration("testing_s")
+    if (ranging_s is None) != (testing_s is None) or (ranging_s is not None and testing_s > ranging_s):
+        fail("testing_s", "must not be longer than ranging_s (ranging has to see the peak the test meets); "
+                          "give both as numbers or both as \"cycle\"")
+
+    data_dir = data.get("data_dir")
+    if data_dir is None:
+        directory = _default_data_dir()
+    elif not isinstance(data_dir, str) or not data_dir.strip():
+        fail("data_dir", f"must be a directory path, not {data_dir!r}")
+    else:
+        directory = Path(data_dir).expanduser()
+        if not directory.is_absolute() and path is not None:
+            directory = path.resolve().parent / directory
+    if directory.exists() and not directory.is_dir():
+        fail("data_dir", f"{directory} exists and is not a directory")
+
+    return KioskConfig(
+        pin=pin,
+        profiles=tuple(profiles),
+        ranging_s=ranging_s,
+        testing_s=testing_s,
+        result_s=number("result_s", 20.0, 0.0, 3600),
+        rate_hz=number("rate_hz", 50.0, 1.0, 10000.0),
+        realtime=boolean("realtime", True),
+        screen_timeout_s=number("screen_timeout_s", 45.0, 5.0, 86400.0),
+        data_dir=directory,
+        max_runs=number("max_runs", 8, 1, 10000, integer=True),
+        fullscreen=boolean("fullscreen", True),
+        seed=number("seed", 1, 0, 2**31, integer=True),
+        strings=strings,
+        source=path,
+    )

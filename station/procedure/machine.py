@@ -1,0 +1,735 @@
+"""The guided procedure as a state machine: setup, ranging, range selection, testing, review, done.
+
+Every action returns at once: connecting, running and reviewing happen on one worker thread
+of the procedure, and what happens is told through ``on_event(kind, detail)`` (from that
+thread: a GUI posts it to its own). ``wait()`` blocks until the current action ends (headless
+use and tests). :meth:`Procedure.guidance` says in plain words what to do now and why, and
+what is wrong when the procedure cannot go on. See :mod:`station.procedure` for the session
+directory this writes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import station
+from station.core.journal import JournalReader, JournalWriter, write_json_atomic
+from station.core.monitor import MonitorLimits
+from station.procedure.checks import FAIL, LiveChecks
+from station.procedure.windows import (
+    Window,
+    collect_loadgen_logs,
+    find_loadgen_detail,
+    gpio_windows,
+    loadgen_window,
+    mark_windows,
+)
+from station.procedure.workload import WorkloadError, WorkloadProcess
+from station.rules import RuleSet
+
+DISCARDED = "discarded"
+
+
+class Step(StrEnum):
+    SETUP = "setup"
+    RANGING = "ranging"
+    RANGE_SELECTION = "range_selection"
+    TESTING = "testing"
+    REVIEW = "review"
+    DONE = "done"
+    ABANDONED = "abandoned"
+
+
+class ProcedureError(Exception):
+    """An action that is not possible now, or bad input; the message says why."""
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _RunFailed(Exception):
+    pass
+
+
+@dataclass
+class InstrumentSpec:
+    driver: str
+    resource: str | None = None
+    options: dict = field(default_factory=dict)
+    id: str | None = None
+
+
+@dataclass
+class SetupInfo:
+    operator: str
+    sut: str
+    benchmark: str
+    scenario: str
+    rules: RuleSet
+    instruments: list[InstrumentSpec]
+    workload: str | None = None  # shell command the station starts and times
+    loadgen_dir: str | None = None  # where LoadGen writes (default: a directory per run)
+    ntp_server: str | None = None  # host[:port]
+    clock_interval_s: float = 60.0  # clock checks while a run records
+    start_timeout_s: float = 20.0  # how long to wait for the first samples
+
+
+@dataclass
+class Guidance:
+    step: str
+    state: str  # ready, busy, blocked, done
+    do_now: str
+    why: str
+    problem: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RangeProposal:
+    inst: str
+    voltage: float
+    current: float
+    max_volts: float
+    max_amps: float
+    why: str
+    problem: str | None = None
+
+
+def default_session_factory(spec: InstrumentSpec, inst_id: str, interval_s: float):
+    from instruments import registry
+    from instruments.base import Config
+    from station.core.acquisition import InstrumentSession
+
+    cls = registry.driver_class(spec.driver)
+    desc = cls.description
+    if not desc.fastest_interval_s * (1 - 1e-9) <= interval_s <= desc.slowest_interval_s * (1 + 1e-9):
+        raise ProcedureError(f"{spec.driver} updates every {desc.fastest_interval_s:g} s to "
+                             f"{desc.slowest_interval_s:g} s; the rules need {interval_s:g} s")
+    if "none" not in desc.transports and not spec.resource:
+        raise ProcedureError(f"{spec.driver} needs a resource (VISA resource, tcp://host:port or serial port)")
+    options = dict(spec.options)
+    for key in list(options):
+        try:
+            options[key] = desc.setting(key).validate(options[key])
+        except KeyError:
+            pass
+    driver = registry.create(spec.driver, spec.resource, **options)
+    return InstrumentSession(inst_id, driver, Config(update_interval_s=interval_s))
+
+
+class Procedure:
+    """One guided measurement session in ``out_dir``."""
+
+    def __init__(self, out_dir: str | Path, on_event: Callable[[str, dict], None] | None = None,
+                 session_factory: Callable = default_session_factory) -> None:
+        self.dir = Path(out_dir)
+        self.on_event = on_event
+        self.session_factory = session_factory
+        self.step = Step.SETUP
+        self.problem: str | None = None
+        self.info: SetupInfo | None = None
+        self.rules: RuleSet | None = None
+        self.sessions: list = []
+        self.session: dict = {}
+        self.proposal: dict[str, RangeProposal] = {}
+        self.selection: dict[str, dict] = {}
+        self.testing_done = 0
+        self.review: dict | None = None
+        self.live: LiveChecks | None = None
+        self.current_run: str | None = None
+        self._worker: threading.Thread | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+        self._cancel = threading.Event()
+        self._end_run = threading.Event()
+        self._recording = None
+        self._events_lock = threading.Lock()
+
+    # -- observation -------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return not self._idle.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the current action has ended (True) or ``timeout`` passed (False)."""
+        return self._idle.wait(timeout)
+
+    def guidance(self) -> Guidance:
+        step, busy = self.step, self.busy
+        state = "busy" if busy else ("blocked" if self.problem else "ready")
+        if step == Step.SETUP:
+            if busy:
+                return Guidance(step, state, "Wait: the analyzers are being connected and the clock checked.",
+                                "Setup ends when every analyzer answers and the clock is known to be right.")
+            return Guidance(step, state, "Enter the operator, the system under test, benchmark and scenario, "
+                            "choose the rule set and the analyzer(s), then start setup.",
+                            "These go into every file of the session and the rule set decides which checks "
+                            "apply; the clock check makes sure the workload's timestamps and the samples line up.",
+                            self.problem)
+        if step == Step.RANGING:
+            if busy:
+                return Guidance(step, state, "Ranging: the workload runs once while the analyzers choose their "
+                                "own ranges. Wait for it to end, or cancel.",
+                                "The largest voltage and current seen now decide the fixed ranges for testing.")
+            return Guidance(step, state, "Start the ranging run: the workload runs once with the analyzers on "
+                            "auto ranges.",
+                            "Fixed ranges give the accuracy the rules need, and they are chosen from the largest "
+                            "voltage and current of this run.", self.problem)
+        if step == Step.RANGE_SELECTION:
+            lines = [f"{p.inst}: {p.voltage:g} V / {p.current:g} A — {p.why}" for p in self.proposal.values()]
+            problems = [p.problem for p in self.proposal.values() if p.problem]
+            return Guidance(step, state, "Confirm the proposed ranges, or override them with a reason: "
+                            + "; ".join(lines),
+                            f"Testing uses fixed ranges: voltage from the ranging maximum, current from "
+                            f"{self.rules.get('current_headroom', 1.1):g} x the ranging maximum, each rounded up "
+                            "to a range the analyzer has. An override is recorded in the audit log.",
+                            "; ".join(problems) or self.problem)
+        if step == Step.TESTING:
+            if busy:
+                return Guidance(step, state, f"Testing ({self.current_run}): the workload runs on fixed ranges "
+                                "while every check watches. Wait for it to end, or cancel.",
+                                "This is the measurement that counts; a failing check shows at once.")
+            if self.testing_done:
+                return Guidance(step, state, "Run another testing run, or go on to the review.",
+                                f"{self.testing_done} testing run(s) done; the review checks every run against "
+                                "the rules and computes the metric.", self.problem)
+            return Guidance(step, state, "Start the testing run: the workload runs again, on the fixed ranges.",
+                            "This is the measurement the result comes from; every check watches it live.",
+                            self.problem)
+        if step == Step.REVIEW:
+            verdict = "valid" if self.review and self.review["valid"] else "NOT valid"
+            return Guidance(step, state, f"Read every check and the metric (the result is {verdict}), then "
+                            "finish to hand the session over to export.",
+                            "The review is computed from the recorded samples and the workload windows, the "
+                            "way the MLCommons tools compute it.", self.problem)
+        if step == Step.DONE:
+            return Guidance(step, "done", f"Export the session: station export {self.dir}",
+                            "The bundle holds every file, the audit log and the report, with checksums.")
+        return Guidance(step, "done", "This session was abandoned; start a new one.",
+                        "Nothing of it is used for a result.", self.problem)
+
+    # -- actions -------------------------------------------------------------------------------
+    def start_setup(self, info: SetupInfo) -> None:
+        self._need(Step.SETUP)
+        self._spawn("setup", self._do_setup, info)
+
+    def start_ranging(self) -> None:
+        self._need(Step.RANGING)
+        self._spawn("ranging", self._do_run, "ranging", "ranging")
+
+    def select_ranges(self, override: dict[str, tuple[float, float]] | None = None, reason: str = "") -> None:
+        """Confirm the proposal, or override ranges (by instrument id) — the override is audited.
+
+        Also allowed before the first testing run when no ranging run was made (lab rules).
+        """
+        if self.busy:
+            raise ProcedureError("wait for the current step to end")
+        if self.step not in (Step.RANGE_SELECTION, Step.TESTING) or (
+                self.step == Step.TESTING and (self.testing_done or self.proposal)):
+            raise ProcedureError(f"ranges are chosen after ranging, not in step {self.step}")
+        override = dict(override or {})
+        unknown = set(override) - {s.inst_id for s in self.sessions}
+        if unknown:
+            raise ProcedureError(f"no instrument {', '.join(sorted(unknown))}; the instruments are "
+                                 f"{', '.join(s.inst_id for s in self.sessions)}")
+        if override and not reason.strip():
+            raise ProcedureError("an override of the proposed ranges needs a reason (it goes into the audit log)")
+        from instruments.base import ConfigurationError, check_range
+
+        selection: dict[str, dict] = {}
+        for s in self.sessions:
+            desc = s.driver.description
+            p = self.proposal.get(s.inst_id)
+            if s.inst_id in override:
+                v, a = override[s.inst_id]
+                try:
+                    v = check_range(desc.voltage_ranges, v, "voltage")
+                    a = check_range(desc.current_ranges, a, "current")
+                except ConfigurationError as exc:
+                    raise ProcedureError(f"{s.inst_id}: {exc}") from None
+                selection[s.inst_id] = {"voltage": v, "current": a, "override": True, "reason": reason,
+                                        "proposed_voltage": p.voltage if p else None,
+                                        "proposed_current": p.current if p else None}
+            elif p is not None:
+                if p.problem:
+                    raise ProcedureError(f"{s.inst_id}: {p.problem}")
+                selection[s.inst_id] = {"voltage": p.voltage, "current": p.current, "override": False,
+                                        "why": p.why}
+        self.selection = selection
+        self.session["range_selection"] = selection
+        for inst, item in selection.items():
+            self._event("ranges_override" if item["override"] else "ranges_confirmed", instrument=inst,
+                        operator=self.info.operator, **{k: v for k, v in item.items() if k != "override"})
+        self._save_session()
+        self.problem = None
+        self._set_step(Step.TESTING)
+
+    def start_testing(self) -> None:
+        self._need(Step.TESTING)
+        if self.rules.get("fixed_ranges_required") and not self.selection:
+            raise ProcedureError("choose the fixed ranges first (range selection)")
+        name = f"testing_{self.testing_done + 1}"
+        self._spawn("testing", self._do_run, name, "testing")
+
+    def start_review(self) -> None:
+        self._need(Step.TESTING)
+        if not self.testing_done:
+            raise ProcedureError("there is no completed testing run to review yet")
+        self._spawn("review", self._do_review)
+
+    def finish(self) -> None:
+        """Review accepted: close the instruments; the session is ready for export."""
+        self._need(Step.REVIEW)
+        self._close_instruments()
+        self.session["state"] = "done"
+        self._event("done", valid=self.review["valid"])
+        self._save_session()
+        self._set_step(Step.DONE)
+
+    def mark(self, edge: str) -> None:
+        """Operator mark of the workload's ``begin`` or ``end`` while a run records."""
+        if edge not in ("begin", "end"):
+            raise ProcedureError("a mark is 'begin' or 'end'")
+        rec = self._recording
+        if rec is None:
+            raise ProcedureError("marks are taken while a run records")
+        rec.journal.event("workload_mark", edge=edge, operator=self.info.operator)
+        self._emit("mark", edge=edge, t=time.time())
+
+    def end_run(self) -> None:
+        """End a run that has no workload command (the operator says the workload is over)."""
+        self._end_run.set()
+
+    def cancel(self) -> None:
+        """Cancel the running action; its run is finished as cancelled and moved to discarded/."""
+        if self.busy:
+            self._cancel.set()
+
+    def abandon(self, reason: str = "") -> None:
+        """Give up the session: nothing of it will be used."""
+        self.cancel()
+        self.wait(60)
+        self._close_instruments()
+        if self.session:
+            self.session["state"] = "abandoned"
+            self._event("abandoned", reason=reason)
+            self._save_session()
+        self._set_step(Step.ABANDONED)
+
+    def close(self) -> None:
+        self.cancel()
+        self.wait(60)
+        self._close_instruments()
+
+    # -- worker plumbing -----------------------------------------------------------------------
+    def _need(self, step: Step) -> None:
+        if self.busy:
+            raise ProcedureError("wait for the current step to end (or cancel it)")
+        if self.step != step:
+            raise ProcedureError(f"this is step {self.step.value}, not {step.value}")
+
+    def _spawn(self, name: str, fn: Callable, *args: Any) -> None:
+        self._idle.clear()
+        self._cancel.clear()
+        self._end_run.clear()
+        self.problem = None
+        self._emit("busy", action=name)
+
+        def body() -> None:
+            try:
+                fn(*args)
+            except _Cancelled:
+                self.problem = f"{name} was cancelled; nothing of it is used. Start it again when ready."
+                self._event("cancelled", action=name)
+            except (ProcedureError, _RunFailed, WorkloadError) as exc:
+                self.problem = str(exc)
+                self._event("step_failed", action=name, message=str(exc))
+            except Exception as exc:  # shown to the operator, never swallowed
+                self.problem = f"{name} failed: {type(exc).__name__}: {exc}"
+                self._event("step_failed", action=name, message=self.problem)
+            finally:
+                self._idle.set()
+                self._emit("idle", action=name, problem=self.problem, guidance=self.guidance().to_dict())
+
+        self._worker = threading.Thread(target=body, name=f"procedure-{name}", daemon=True)
+        self._worker.start()
+
+    def _emit(self, kind: str, /, **detail: Any) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(kind, detail)
+            except Exception:
+                pass
+
+    def _event(self, kind: str, /, **detail: Any) -> None:
+        """An audited session event (events.jsonl) that is also told to the listener."""
+        if (self.dir / "session.json").exists():
+            line = JournalWriter.event_line(kind, **detail)
+            with self._events_lock, open(self.dir / "events.jsonl", "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+        self._emit(kind, **detail)
+
+    def _set_step(self, step: Step) -> None:
+        self.step = step
+        if self.session and self.session.get("state") not in ("done", "abandoned"):
+            self.session["step"] = step.value
+            self._save_session()
+        self._event("step", step=step.value)
+
+    def _save_session(self) -> None:
+        write_json_atomic(self.dir / "session.json", self.session)
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _do_setup(self, info: SetupInfo) -> None:
+        for key in ("operator", "sut", "benchmark", "scenario"):
+            if not str(getattr(info, key) or "").strip():
+                raise ProcedureError(f"setup: the {key} is missing")
+        if not info.instruments:
+            raise ProcedureError("setup: choose at least one analyzer")
+        if self.dir.exists() and any(self.dir.iterdir()):
+            raise ProcedureError(f"{self.dir} is not empty; choose a new session directory (nothing was touched)")
+        rules = info.rules
+        interval = float(rules.get("sample_interval_s"))
+        sessions = []
+        try:
+            ids = []
+            for k, spec in enumerate(info.instruments):
+                inst_id = spec.id or f"{spec.driver}-{k + 1}"
+                if inst_id in ids:
+                    raise ProcedureError(f"two instruments are called {inst_id}")
+                ids.append(inst_id)
+                try:
+                    s = self.session_factory(spec, inst_id, interval)
+                except ProcedureError:
+                    raise
+                except Exception as exc:
+                    raise ProcedureError(f"{inst_id}: {exc}") from None
+                sessions.append(s)
+            for s in sessions:
+                self._check_cancel()
+                try:
+                    s.connect()
+                except Exception as exc:
+                    raise ProcedureError(f"cannot connect {s.inst_id}: {exc}. Check the cable and the resource, "
+                                         "then start setup again") from None
+        except BaseException:
+            for s in sessions:
+                try:
+                    s.driver.close()
+                except Exception:
+                    pass
+            raise
+        clock = None
+        if info.ntp_server:
+            clock = self._clock_check(info.ntp_server)
+            if clock.get("error"):
+                for s in sessions:
+                    s.close()
+                raise ProcedureError(f"clock check: {clock['error']}. Fix the NTP server or the network, then "
+                                     "start setup again")
+            limit = rules.get("max_clock_offset_s")
+            if limit is not None and abs(clock["offset_s"]) > limit:
+                for s in sessions:
+                    s.close()
+                raise ProcedureError(f"clock check: this computer is {clock['offset_s'] * 1000:+.0f} ms off "
+                                     f"{info.ntp_server}, more than the {limit * 1000:.0f} ms allowed; synchronise "
+                                     "it (NTP) and start setup again")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.info, self.rules, self.sessions = info, rules, sessions
+        created = datetime.now(UTC)
+        self.session = {
+            "format": "station-session", "format_version": 1,
+            "session_id": f"{created.strftime('%Y-%m-%d_%H-%M-%S')}_{self.dir.name}",
+            "created_utc": created.isoformat(timespec="seconds"),
+            "station_version": station.__version__,
+            "operator": info.operator, "sut": info.sut, "benchmark": info.benchmark, "scenario": info.scenario,
+            "rules": rules.name, "rule_overrides": rules.overrides,
+            "workload": info.workload, "loadgen_dir": info.loadgen_dir, "ntp_server": info.ntp_server,
+            "setup_clock": clock,
+            "instruments": [{"id": s.inst_id, "name": s.inst_id, "resource": spec.resource,
+                             "options": spec.options, **s.settings_snapshot()}
+                            for s, spec in zip(sessions, info.instruments, strict=True)],
+            "settings": {"sample_interval_s": interval},
+            "state": "open", "step": Step.SETUP.value, "runs": [],
+        }
+        write_json_atomic(self.dir / "rules.json", rules.to_dict())
+        self._save_session()
+        self._event("setup", operator=info.operator, sut=info.sut, benchmark=info.benchmark,
+                    scenario=info.scenario, rules=rules.name, overrides=rules.overrides,
+                    instruments=[s.inst_id for s in sessions], clock=clock)
+        for s in sessions:
+            self._event("connected", instrument=s.inst_id, identity=s.identity.to_dict() if s.identity else None)
+        self._set_step(Step.RANGING if rules.get("ranging_required") else Step.TESTING)
+
+    def _clock_check(self, server: str) -> dict:
+        from station.core.ntp import NtpError, query
+
+        try:
+            res = query(server, timeout=2.0)
+        except (NtpError, ValueError) as exc:
+            out = {"server": server, "error": str(exc), "t": time.time()}
+        else:
+            out = res.to_dict()
+        self._event("clock_check", **out)
+        return out
+
+    # -- runs ----------------------------------------------------------------------------------
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise _Cancelled()
+
+    def _pause(self, seconds: float, tick: Callable[[], None] | None = None) -> None:
+        end = time.monotonic() + seconds
+        while True:
+            self._check_cancel()
+            if tick is not None:
+                tick()
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self._cancel.wait(min(0.2, left))
+
+    def _apply_ranges(self, kind: str) -> dict:
+        from instruments.base import AUTO
+
+        used = {}
+        for s in self.sessions:
+            desc = s.driver.description
+            if not desc.voltage_ranges and not desc.current_ranges:
+                used[s.inst_id] = {"settable": False}
+                continue
+            if kind == "ranging" or s.inst_id not in self.selection:
+                v, a = AUTO, AUTO
+            else:
+                v, a = self.selection[s.inst_id]["voltage"], self.selection[s.inst_id]["current"]
+            s.driver.set_ranges(v, a)
+            s.voltage_range, s.current_range = v, a
+            s.ranges = s.driver.ranges()
+            used[s.inst_id] = s.ranges.to_dict()
+            self._event("ranges_set", instrument=s.inst_id, run=kind, requested={"voltage": v, "current": a},
+                        ranges=used[s.inst_id])
+        return used
+
+    def _do_run(self, name: str, kind: str) -> None:
+        from station.core.recording import Recording
+        from station.core.run_index import RunIndex
+
+        rules, info = self.rules, self.info
+        run_dir = self.dir / name
+        if run_dir.exists():
+            self._discard(run_dir, "interrupted")
+        self.current_run = name
+        self._event("run_start", run=name, run_kind=kind)
+        ranges = self._apply_ranges(kind)
+        clocks = []
+        if info.ntp_server:
+            clocks.append(self._clock_check(info.ntp_server))
+        live = LiveChecks(rules, kind, on_change=lambda c: self._emit("check", run=name, **c.to_dict()))
+        self.live = live
+        if clocks:
+            live.clock(clocks[-1].get("offset_s"), clocks[-1].get("error"), info.ntp_server)
+        limit = rules.get("max_uncertainty")
+        rec = Recording(run_dir, self.sessions, settings={"procedure_run": name, "kind": kind, "rules": rules.name,
+                                                          "session": self.session.get("session_id")},
+                        limits=MonitorLimits(max_uncertainty=limit if limit is not None else 1.0), index=RunIndex())
+        rec.listeners.append(live.on_event)
+        self._recording = rec
+        state, failure, workload = "complete", None, None
+        try:
+            rec.start()
+            for s in self.sessions:
+                s.start()
+
+            def tick() -> None:
+                bad = [s for s in self.sessions if s.state == "failed"]
+                if bad:
+                    raise _RunFailed(f"{bad[0].inst_id} failed: {bad[0].error}. The run stops; what was recorded is "
+                                     "kept aside. Repeat the step when the instrument is back")
+                snaps = [m.snapshot() for m in rec.monitors.values()]
+                live.tick(snaps)
+                if info.ntp_server and time.time() - clocks[-1]["t"] >= info.clock_interval_s:
+                    clocks.append(self._clock_check(info.ntp_server))
+                    live.clock(clocks[-1].get("offset_s"), clocks[-1].get("error"), info.ntp_server)
+
+            deadline = time.monotonic() + info.start_timeout_s
+            while not all(m.snapshot()["samples"] > 0 for m in rec.monitors.values()):
+                if time.monotonic() > deadline:
+                    silent = [i for i, m in rec.monitors.items() if m.snapshot()["samples"] == 0]
+                    raise _RunFailed(f"no samples from {', '.join(silent)} within {info.start_timeout_s:g} s; "
+                                     "check the instrument and repeat the step")
+                self._pause(0.05, tick)
+            settle = float(rules.get("settle_s", 0.0))
+            self._pause(settle, tick)
+            if info.workload:
+                loadgen_dir = Path(info.loadgen_dir) if info.loadgen_dir else run_dir / "loadgen"
+                loadgen_dir.mkdir(parents=True, exist_ok=True)
+                workload = WorkloadProcess(info.workload, run_dir, {
+                    "STATION_LOADGEN_DIR": str(loadgen_dir.resolve()), "STATION_RUN": name,
+                    "STATION_SESSION_DIR": str(self.dir.resolve())})
+                workload.start()
+                live.workload(started=workload.begin)
+                self._event("workload_started", run=name, command=info.workload, t=workload.begin)
+                try:
+                    while workload.running:
+                        self._pause(0.1, tick)
+                finally:
+                    if workload.running:
+                        workload.terminate()
+                live.workload(ended=workload.end)
+                self._event("workload_ended", run=name, exit_status=workload.returncode, t=workload.end)
+                failure = workload.failure()
+            else:
+                live.workload(started=time.time())
+                while not self._end_run.is_set():
+                    self._pause(0.1, tick)
+                live.workload(ended=time.time())
+            if failure is None:
+                self._pause(settle, tick)
+            live.tick([m.snapshot() for m in rec.monitors.values()])
+            if failure is not None:
+                state = "failed"
+        except _Cancelled:
+            state = "cancelled"
+            raise
+        except _RunFailed as exc:
+            state, failure = "failed", str(exc)
+        finally:
+            for s in self.sessions:
+                s.stop()
+            if rec.error and state == "complete":
+                state, failure = "failed", rec.error
+            rec.finish(state)
+            self._recording = None
+            self.current_run = None
+            if state != "complete":
+                self._discard(run_dir, state)
+        if state == "failed":
+            raise _RunFailed(f"{name} failed: {failure}")
+        if info.ntp_server:
+            clocks.append(self._clock_check(info.ntp_server))
+            live.clock(clocks[-1].get("offset_s"), clocks[-1].get("error"), info.ntp_server)
+        run_info = {"name": name, "kind": kind, "dir": name, "state": "complete", "ranges": ranges,
+                    "workload": workload.to_dict() if workload else None, "clock": clocks,
+                    "live_checks": live.snapshot(), "windows": []}
+        run_info["windows"] = [w.to_dict() for w in self._windows(run_dir, workload, run_info)]
+        self.session["runs"].append(run_info)
+        self._save_session()
+        self._event("run_complete", run=name, windows=run_info["windows"],
+                    failed_checks=[c.name for c in live.failed])
+        if kind == "ranging":
+            self._propose(run_dir)
+            self._set_step(Step.RANGE_SELECTION)
+        else:
+            self.testing_done += 1
+            self._set_step(Step.TESTING)
+
+    def _windows(self, run_dir: Path, workload: WorkloadProcess | None, run_info: dict) -> list[Window]:
+        out: list[Window] = []
+        if workload is not None and workload.begin is not None and workload.end is not None:
+            out.append(Window(workload.begin, workload.end, "command", "workload command",
+                              {"exit_status": workload.returncode}))
+            where = Path(self.info.loadgen_dir) if self.info.loadgen_dir else run_dir / "loadgen"
+            found = find_loadgen_detail(where, workload.begin)
+            if found is not None:
+                try:
+                    win = loadgen_window(found)
+                except Exception as exc:  # FormatError and friends: the message names file and line
+                    run_info["loadgen"] = {"file": str(found), "error": str(exc)}
+                    self._event("loadgen_error", file=str(found), message=str(exc))
+                else:
+                    run_info["loadgen"] = {"file": str(found), "copied": collect_loadgen_logs(found, run_dir)}
+                    out.append(win)
+            else:
+                run_info["loadgen"] = {"error": f"no {('mlperf_log_detail.txt')} written during the run in {where}"}
+        reader = JournalReader(run_dir)
+        events = reader.events()
+        first = next(iter(reader.instruments))
+        out += gpio_windows(events, np.asarray(reader.samples(first)))
+        out += mark_windows(events)
+        return out
+
+    def _propose(self, run_dir: Path) -> None:
+        reader = JournalReader(run_dir)
+        headroom = float(self.rules.get("current_headroom", 1.1))
+        self.proposal = {}
+        for s in self.sessions:
+            desc = s.driver.description
+            if not desc.voltage_ranges or not desc.current_ranges:
+                continue
+            data = np.asarray(reader.samples(s.inst_id))
+            amps = data["ch_a"] if "ch_a" in data.dtype.names else data["a"]
+            v = data["v"][np.isfinite(data["v"])]
+            a = amps[np.isfinite(amps)]
+            if not len(v) or not len(a):
+                self.proposal[s.inst_id] = RangeProposal(s.inst_id, float("nan"), float("nan"), float("nan"),
+                                                         float("nan"), "", "no valid voltage or current in the "
+                                                         "ranging run; repeat ranging")
+                continue
+            vmax, amax = float(v.max()), float(a.max())
+            vr = desc.round_up_range("voltage", vmax)
+            target = amax * headroom
+            ar = desc.round_up_range("current", target)
+            why = (f"largest voltage {vmax:.6g} V -> next range {vr:g} V; {headroom:g} x largest current "
+                   f"{amax:.6g} A = {target:.6g} A -> next range {ar:g} A")
+            problem = None
+            if vmax > vr or target > ar:
+                problem = (f"the analyzer's largest ranges ({desc.voltage_ranges[-1]:g} V, "
+                           f"{desc.current_ranges[-1]:g} A) cannot hold this load; use another analyzer or shunt")
+            over = int(np.count_nonzero(data["flags"] & 1))
+            if over:
+                why += f" (the analyzer overranged in {over} ranging samples: the true maximum may be higher)"
+            self.proposal[s.inst_id] = RangeProposal(s.inst_id, vr, ar, vmax, amax, why, problem)
+        self.session["range_proposal"] = {k: asdict(p) for k, p in self.proposal.items()}
+        self._event("ranges_proposed", proposal=self.session["range_proposal"])
+
+    def _discard(self, run_dir: Path, why: str) -> None:
+        """Move a run that does not count out of the way: DIR/discarded/<name>.<why>-<k>."""
+        base = self.dir / DISCARDED
+        base.mkdir(exist_ok=True)
+        k = 1
+        while (base / f"{run_dir.name}.{why}-{k}").exists():
+            k += 1
+        target = base / f"{run_dir.name}.{why}-{k}"
+        shutil.move(str(run_dir), str(target))
+        self._event("run_discarded", run=run_dir.name, reason=why, moved_to=str(target.relative_to(self.dir)))
+
+    # -- review ----------------------------------------------------------------------------
+    def _do_review(self) -> None:
+        from station.procedure.review import Reviewer
+
+        review = Reviewer(self.dir, self.session, self.rules).run()
+        review["created_utc"] = datetime.now(UTC).isoformat(timespec="seconds")
+        write_json_atomic(self.dir / "review.json", review)
+        self.review = review
+        self.session["state"] = "reviewed"
+        self._event("review", valid=review["valid"], failed=[c["name"] for c in review["checks"]
+                                                               if c["status"] == FAIL],
+                    metric=review.get("metric"))
+        self._set_step(Step.REVIEW)
+
+    def _close_instruments(self) -> None:
+        for s in self.sessions:
+            try:
+                s.close()
+            except Exception:
+                pass
+        self.sessions_closed = True
+
+
+def load_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
