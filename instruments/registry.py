@@ -30,6 +30,7 @@ BUILTIN: dict[str, str] = {
     "wt500": "instruments.yokogawa:WT500",
     "hmc8015": "instruments.rohde_schwarz:HMC8015",
     "gpm8213": "instruments.gwinstek:GPM8213",
+    "lpm01a": "instruments.lpm01a:LPM01A",
     "ptd": "instruments.ptd:PTDaemon",
 }
 
