@@ -230,3 +230,25 @@ def test_station_export_command(session, tmp_path, capsys):
     assert verify_bundle(tmp_path / "bundle")["valid"]
     assert main(["export", str(tmp_path / "missing")]) == 2
     assert "not a session directory" in capsys.readouterr().err
+
+
+def test_bundle_holds_the_mlperf_layout(session, tmp_path):
+    from station.bundle.mlperf_layout import write_layout
+
+    (session / "testing_1" / "mlperf_log_detail.txt").write_text(':::MLLOG {"key": "power_begin"}\n')
+    b = export_session(session, tmp_path / "bundle", make_zip=False, mlperf_writer=write_layout).directory
+    for rel in ("ranging/spl.txt", "run_1/spl.txt", "run_1/ptd_out.txt", "power/ptd_logs.txt",
+                "run_1/mlperf_log_detail.txt"):
+        assert (b / rel).is_file(), rel
+    lines = [x for x in (b / "run_1/spl.txt").read_text().splitlines() if x]
+    # 600 samples at 0.1 s from a whole second: 60 one-second samples
+    assert len(lines) == 60
+    fields = lines[0].split(",")
+    assert fields[0] == "Time" and fields[2] == "Watts" and fields[-2] == "Mark" and fields[-1] == "s-1_testing"
+    watts = np.array([float(x.split(",")[3]) for x in lines])
+    recorded = np.load(b / "samples/testing_1/sim-1.npy")
+    assert watts.mean() == pytest.approx(recorded["w"].mean(), rel=1e-6)
+    assert (b / "run_1/mlperf_log_detail.txt").read_text() == (session / "testing_1" / "mlperf_log_detail.txt").read_text()
+    m = json.loads((b / MANIFEST).read_text())
+    assert "run_1/spl.txt" in m["mlperf"] and "run_1/spl.txt" in m["files"]
+    assert verify_bundle(b)["valid"]
