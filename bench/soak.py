@@ -1,0 +1,171 @@
+"""Soak: a simulated 24 h run at 1 kHz (86.4 M samples) with the window open.
+
+    QT_QPA_PLATFORM=offscreen python bench/soak.py --json            # the full 24 h (86.4 M samples)
+    QT_QPA_PLATFORM=offscreen python bench/soak.py --hours 2 --json  # shorter
+
+The window connects the simulated analyzer at a 1 ms update interval, unpaced (it hands out
+samples as fast as the data path takes them: 24 h of measuring time in minutes) and records to
+a journal. Every simulated hour the script notes the process RSS, the plot's frame time and the
+frame timer's lateness. Figures:
+
+- RSS at the end against RSS after the first simulated hour (target: within 10 %);
+- frame time at the end against frame time after the first hour (target: ≤ 1.5x: a frame's
+  cost must not grow with the recording's length);
+- journal completeness: samples on disk against samples the instrument produced (target 1.0);
+- export completeness: the run exported as a bundle and verified (files, hashes, samples).
+
+Accelerated, the GUI thread competes with an unpaced producer for the interpreter, so timer
+lateness here is a stress figure, not the real-time one (bench/plot.py measures that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RATE_HZ = 1000
+
+
+def figure(value, baseline, target, higher_is_better=False) -> dict:
+    ratio = (value / baseline) if (baseline not in (None, 0) and value is not None) else None
+    met = value is not None and (value >= target if higher_is_better else value <= target)
+    return {"value": value, "baseline": baseline, "ratio": ratio, "target": target, "met": bool(met)}
+
+
+def soak(hours: float, work: Path) -> dict:
+    import psutil
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from station.ui.main_window import FRAME_MS, MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    proc = psutil.Process()
+    w = MainWindow(QSettings(str(work / "soak.ini"), QSettings.Format.IniFormat))
+    w.resize(1600, 1000)
+    w.show()
+    w.panel.select_driver("sim")
+    w.panel.form.set_value("update_interval_s", 1.0 / RATE_HZ)
+    w.panel.form.set_value("pace", False)
+    w.panel.form.set_value("seed", 24)
+    w.connect_instrument(w.panel.request())
+    run_dir = work / "run"
+    target = int(hours * 3600 * RATE_HZ)
+    step = min(3600 * RATE_HZ, target // 4)  # checkpoints: every simulated hour (or quarter of a short run)
+    state = {"recording": False, "hour": 0, "last_tick": None, "late": [], "t_start": time.perf_counter()}
+    hourly: list[dict] = []
+
+    def tick():
+        now = time.perf_counter()
+        if state["last_tick"] is not None and state["recording"]:
+            state["late"].append(max(0.0, now - state["last_tick"] - FRAME_MS / 1000))
+        state["last_tick"] = now
+        if w.link.state != "running":
+            return
+        if not state["recording"]:
+            if w.start_recording(run_dir, duration_s=hours * 3600):
+                state["recording"] = True
+            return
+        rec = w.recorder.recording
+        n = rec.monitors[w.link.session.inst_id].snapshot()["samples"] if rec is not None else target
+        while n >= (state["hour"] + 1) * step and (state["hour"] + 1) * step <= target:
+            state["hour"] += 1
+            late = state["late"]
+            hourly.append({
+                "hour": state["hour"] * step / 3600 / RATE_HZ, "samples": n, "rss_mb": proc.memory_info().rss / 2**20,
+                "frame_ms": w.plot.last_frame_s * 1000,
+                "worst_late_ms": max(late) * 1000 if late else None,
+                "wall_s": now - state["t_start"],
+                "live_store_mb": w.link.store.memory_bytes() / 2**20,
+            })
+            state["late"] = []
+            print(f"  hour {hourly[-1]['hour']:>6.2f}: {n:,} samples, RSS {hourly[-1]['rss_mb']:.0f} MB, "
+                  f"frame {hourly[-1]['frame_ms']:.1f} ms, worst timer lateness "
+                  f"{hourly[-1]['worst_late_ms'] or 0:.0f} ms, wall {hourly[-1]['wall_s']:.0f} s", flush=True)
+        if state["recording"] and w.recorder.state == "idle":
+            app.quit()  # the recording reached its duration and was finished
+
+    w.timer.timeout.connect(tick)
+    guard = QTimer()
+    guard.setSingleShot(True)
+    guard.timeout.connect(app.quit)
+    guard.start(int((hours * 3600 * RATE_HZ / 20_000 + 600) * 1000))  # at least 20 kS/s, or give up
+    app.exec()
+    w.shutdown()
+    w._close_ready = True
+    w.close()
+    return {"hourly": hourly, "run_dir": str(run_dir), "target_samples": target,
+            "wall_s": time.perf_counter() - state["t_start"]}
+
+
+def export_and_verify(run_dir: Path, work: Path) -> dict:
+    from station.bundle.export import export_session
+    from station.bundle.verify import verify_bundle
+
+    session = work / "session"
+    session.mkdir()
+    shutil.move(str(run_dir), session / "testing_1")
+    (session / "session.json").write_text(json.dumps({"session_id": "soak", "operator": "bench/soak.py",
+                                                      "sut": "simulated analyzer", "benchmark": "soak"}))
+    (session / "rules.json").write_text(json.dumps({"name": "lab"}))
+    (session / "review.json").write_text(json.dumps({"valid": None, "checks": [], "metrics": {}}))
+    t0 = time.perf_counter()
+    res = export_session(session, work / "bundle", make_zip=False)
+    export_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ver = verify_bundle(res.directory)
+    import numpy as np
+
+    n = len(np.load(res.directory / "samples/testing_1/inst0.npy", mmap_mode="r"))
+    return {"export_s": export_s, "verify_s": time.perf_counter() - t0, "valid": ver["valid"],
+            "exported_samples": n, "bundle_bytes": sum(p.stat().st_size for p in res.directory.rglob("*")
+                                                       if p.is_file())}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hours", type=float, default=24.0, help="simulated hours at 1 kHz (default 24)")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    work = Path(tempfile.mkdtemp(prefix="station-soak-"))
+    os.environ["STATION_HOME"] = str(work / "home")
+    try:
+        out = soak(args.hours, work)
+        from station.core.journal import JournalReader
+
+        on_disk = len(JournalReader(out["run_dir"]).samples())
+        exp = export_and_verify(Path(out["run_dir"]), work)
+        hourly = out["hourly"]
+        first, last = (hourly[0], hourly[-1]) if hourly else ({}, {})
+        figures = {
+            "rss_end_vs_first_hour": figure(last.get("rss_mb"), first.get("rss_mb"), 1.10 * first.get("rss_mb", 0)),
+            "frame_ms_end_vs_first_hour": figure(last.get("frame_ms"), first.get("frame_ms"),
+                                                 1.5 * (first.get("frame_ms") or 0)),
+            "journal_samples": figure(on_disk, out["target_samples"], out["target_samples"], True),
+            "exported_samples": figure(exp["exported_samples"], on_disk, on_disk, True),
+            "bundle_verifies": figure(1.0 if exp["valid"] else 0.0, 1.0, 1.0, True),
+        }
+        print(f"{args.hours:g} simulated hours: {on_disk:,} samples on disk of {out['target_samples']:,}, "
+              f"wall {out['wall_s']:.0f} s; RSS {first.get('rss_mb', 0):.0f} MB after hour 1, "
+              f"{last.get('rss_mb', 0):.0f} MB at the end; export {exp['export_s']:.0f} s, "
+              f"verify {exp['verify_s']:.0f} s, bundle valid: {exp['valid']}")
+        if args.json:
+            print(json.dumps({"bench": "soak", "figures": figures, "hourly": hourly, "export": exp}))
+        return 0 if all(f["met"] for f in figures.values()) else 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
