@@ -48,3 +48,18 @@ def test_tampered_bundle_shows_not_valid_with_the_failing_check_first(qtbot, bun
 def test_a_directory_without_a_result_is_refused_clearly(tmp_path):
     with pytest.raises(ResultError, match="neither a station bundle"):
         load_result(tmp_path)
+
+
+def test_the_window_opens_a_result_from_the_measure_menu(qtbot, bundle, tmp_path):
+    from station.ui.app import create_window
+    from station.ui.measure_menu import ResultWindow, show_result
+
+    w = create_window(demo=False)
+    qtbot.addWidget(w)
+    assert set(w.measure_actions) == {"guide", "result"}
+    show_result(w, bundle)
+    qtbot.waitUntil(lambda: any(isinstance(x, ResultWindow) for x in w._measure_windows), timeout=60_000)
+    rw = next(x for x in w._measure_windows if isinstance(x, ResultWindow))
+    assert "VALID" in rw.centralWidget().verdict.text()
+    w.shutdown()
+    w._close_ready = True

@@ -10,6 +10,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 import station
+from station.ui import measure_menu
 from station.ui.instrument_link import InstrumentRequest
 from station.ui.main_window import MainWindow, default_settings
 
@@ -40,6 +41,7 @@ def demo_request(window: MainWindow) -> InstrumentRequest:
 def create_window(demo: bool = False, settings: QSettings | None = None) -> MainWindow:
     """The main window; with ``demo`` it connects the simulated analyzer at once and streams."""
     window = MainWindow(settings if settings is not None else default_settings())
+    measure_menu.install(window)
     if demo:
         window.connect_instrument(demo_request(window))
     return window

@@ -1,0 +1,112 @@
+"""The window's Measure menu: the guided MLPerf measurement and opening finished results.
+
+Kept out of ``main_window.py``: :func:`install` adds the menu to a main window. The guide
+connects its analyzers itself (through the procedure), so it asks the operator to disconnect the
+main window's instrument first when one is connected to real hardware.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
+
+from station.core.run_index import station_home
+from station.ui.guide import GuideWidget
+from station.ui.result_view import ResultView
+
+
+def default_session_dir() -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return station_home() / "sessions" / f"session-{stamp}"
+
+
+class GuideWindow(QMainWindow):
+    def __init__(self, out_dir: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Guided MLPerf measurement — {out_dir}")
+        self.guide = GuideWidget(out_dir)
+        self.setCentralWidget(self.guide)
+        self.resize(1100, 900)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if self.guide.proc.busy:
+            answer = QMessageBox.question(self, "Stop the measurement?",
+                                          "A run is in progress. Closing cancels it (nothing half-done is kept).")
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.guide.close_procedure()
+        event.accept()
+
+
+class ResultWindow(QMainWindow):
+    def __init__(self, view: ResultView, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Result — {view.model.path}")
+        self.setCentralWidget(view)
+        self.resize(1100, 850)
+
+
+def install(window: QMainWindow) -> None:
+    """Add the Measure menu to ``window`` (a station MainWindow)."""
+    menu = window.menuBar().addMenu("&Measure")
+    window._measure_windows = []  # keep the windows alive
+
+    def open_guide() -> None:
+        link = getattr(window, "link", None)
+        if link is not None and link.connected and getattr(link.request, "driver", "sim") != "sim":
+            QMessageBox.information(window, "Disconnect first",
+                                    "The guided measurement connects the analyzer itself. Disconnect it in "
+                                    "this window first.")
+            return
+        gw = GuideWindow(default_session_dir(), window)
+        window._measure_windows.append(gw)
+        gw.show()
+
+    def open_result() -> None:
+        path = QFileDialog.getExistingDirectory(window, "Open a bundle or a published MLPerf power directory")
+        if path:
+            show_result(window, Path(path))
+
+    guide = menu.addAction("&Guided MLPerf measurement…", open_guide)
+    guide.setShortcut(QKeySequence("Ctrl+G"))
+    result = menu.addAction("Open &result…", open_result)
+    result.setShortcut(QKeySequence("Ctrl+Shift+O"))
+    window.measure_actions = {"guide": guide, "result": result}
+
+
+def show_result(window: QMainWindow, path: Path) -> None:
+    """Load a result on a background thread and open it in its own window when ready."""
+    from station.bundle.result_model import ResultError, load_result
+
+    box: dict = {}
+
+    def job() -> None:
+        try:
+            box["model"] = load_result(path)
+        except (ResultError, OSError, ValueError) as exc:
+            box["error"] = str(exc)
+
+    thread = threading.Thread(target=job, name="open-result", daemon=True)
+    thread.start()
+    timer = QTimer(window)
+
+    def poll() -> None:
+        if thread.is_alive():
+            return
+        timer.stop()
+        timer.deleteLater()
+        if "error" in box:
+            QMessageBox.warning(window, "Cannot open the result", box["error"])
+            return
+        rw = ResultWindow(ResultView(box["model"]), window)
+        window._measure_windows.append(rw)
+        rw.show()
+
+    timer.timeout.connect(poll)
+    timer.start(100)
