@@ -182,8 +182,8 @@ class GuideWidget(QWidget):
         v = QVBoxLayout(page)
         self.verdict = QLabel()
         _big(self.verdict, 1.8, bold=True)
-        self.metric = QLabel()
-        _big(self.metric, 1.4)
+        self.metric_label = QLabel()
+        _big(self.metric_label, 1.4)
         self.checks = QTableWidget(0, 3)
         self.checks.setHorizontalHeaderLabels(["Check", "Verdict", "Evidence"])
         self.checks.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -192,7 +192,7 @@ class GuideWidget(QWidget):
         self.export_label = QLabel()
         self.export_label.setWordWrap(True)
         self.export_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        for w in (self.verdict, self.metric, self.checks, self.export_label):
+        for w in (self.verdict, self.metric_label, self.checks, self.export_label):
             v.addWidget(w)
         return page
 
@@ -412,7 +412,9 @@ class GuideWidget(QWidget):
         self.verdict.setText("VALID" if valid else "NOT VALID")
         self.verdict.setStyleSheet(f"color:{STATUS_COLOURS['pass' if valid else 'fail']};")
         m = review.get("metric") or {}
-        self.metric.setText(f"Metric: {m.get('value', '—')} {m.get('unit', '')}".strip())
+        value = m.get("value")
+        shown = f"{value:.6g}" if isinstance(value, float) else ("—" if value is None else str(value))
+        self.metric_label.setText(f"Metric: {shown} {m.get('unit', '')}".strip())
         checks = sorted(review.get("checks", []), key=lambda c: {"fail": 0, "warn": 1}.get(c.get("status"), 2))
         self.checks.setRowCount(len(checks))
         for r, c in enumerate(checks):

@@ -1,0 +1,79 @@
+"""The MLPerf power metric exactly as the MLCommons tooling computes it, and energy integration.
+
+From ``power_check.py`` / ``get_power_metric`` (see the reference notes, section 8):
+
+- average power = mean of the ``Watts`` of the samples with ``power_begin < Time < power_end``
+  (strict) and ``Watts > 0``;
+- Offline / Server / Interactive: the metric is that average, in watts (efficiency: throughput
+  per watt = samples per joule);
+- SingleStream / MultiStream: ``avg * duration * 1000 / result_query_count`` millijoules per
+  query (MultiStream inferred from a SingleStream run: times 8 samples per query).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+
+WATTS_SCENARIOS = ("Offline", "Server", "Interactive")
+ENERGY_SCENARIOS = ("SingleStream", "MultiStream")
+
+
+def window_average(t, w, begin: float, end: float, valid=None) -> tuple[float, int]:
+    """Mean of the samples strictly inside (begin, end) with ``w > 0`` (and ``valid``); NaN if none."""
+    t = np.asarray(t, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    sel = (t > begin) & (t < end) & (w > 0) & np.isfinite(w)
+    if valid is not None:
+        sel &= np.asarray(valid, dtype=bool)
+    n = int(np.count_nonzero(sel))
+    return (float(np.mean(w[sel])) if n else float("nan")), n
+
+
+def _seconds(x) -> float:
+    return x.timestamp() if isinstance(x, datetime) else float(x)
+
+
+def mlperf_metric(scenario: str, avg_power_w: float, begin, end, summary: dict | None = None,
+                  directory_scenario: str | None = None) -> dict:
+    """The reported power metric for ``scenario`` (``summary``: LoadGen summary keys, plus
+    ``result_query_count`` from the detail log for the per-query scenarios)."""
+    summary = summary or {}
+    duration = _seconds(end) - _seconds(begin)
+    scen = directory_scenario or scenario
+    out: dict = {"average_power_w": avg_power_w, "duration_s": duration, "scenario": scen}
+    if scen in ENERGY_SCENARIOS:
+        try:
+            queries = int(float(summary.get("result_query_count")))
+        except (TypeError, ValueError):
+            queries = None
+        if not queries:
+            return {**out, "value": None, "unit": "mJ/query",
+                    "problem": "result_query_count is unknown: the energy per query cannot be computed"}
+        spq = 8 if scen == "MultiStream" else 1
+        factor = spq if (scen == "MultiStream" and scenario == "SingleStream") else 1
+        mj = avg_power_w * duration * factor * 1000.0 / queries
+        return {**out, "value": mj, "unit": "mJ/query", "queries": queries,
+                "efficiency": {"value": spq * 1000.0 / mj, "unit": "samples/J"}}
+    result = {**out, "value": avg_power_w, "unit": "W"}
+    for key in ("Samples per second", "Scheduled samples per second", "Completed samples per second"):
+        if key in summary:
+            try:
+                throughput = float(summary[key])
+            except ValueError:
+                continue
+            result["efficiency"] = {"value": throughput / avg_power_w, "unit": "samples/J", "from": key}
+            break
+    return result
+
+
+def integrate_energy(t: np.ndarray, w: np.ndarray, interval_s: float, valid=None) -> tuple[float, int]:
+    """Energy (J) of full-resolution samples: each valid sample is the mean power over its
+    interval, so energy = sum(w) * interval. Returns (joules, samples used). Chunked by the caller
+    for memory; vectorised here."""
+    w = np.asarray(w, dtype=np.float64)
+    sel = np.isfinite(w)
+    if valid is not None:
+        sel &= np.asarray(valid, dtype=bool)
+    return float(np.sum(w[sel], dtype=np.float64) * interval_s), int(np.count_nonzero(sel))

@@ -1,0 +1,88 @@
+"""``station measure`` headless: a valid guided run, a too-small fixed range, and bad usage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from station import cli
+from station.core.journal import JournalReader
+from station.core.samples import good_mask
+from tests.test_ntp import FakeNtpServer
+from tests.test_procedure import loadgen_times, make_workload
+
+SHORT = ["--set", "min_testing_s=0.3", "--set", "settle_s=0.15", "--set", "sample_interval_s=0.05"]
+
+
+def measure(tmp_path, *extra, out_name="session", workload=None):
+    out = tmp_path / out_name
+    argv = ["measure", "--instrument", "sim,profile=training,seed=5", "--rules", "mlperf-inference",
+            "--workload", workload or make_workload(tmp_path, scenario="SingleStream", queries=321),
+            "--out", str(out), "--operator", "Grace", "--sut", "edge box", "--benchmark", "resnet50",
+            "--scenario", "SingleStream", *SHORT, *extra]
+    return cli.main(argv), out
+
+
+def test_measure_valid_single_stream_prints_every_step_and_the_metric(tmp_path, capsys):
+    with FakeNtpServer(-0.02) as ntp:
+        code, out = measure(tmp_path, "--yes", "--ntp", ntp.address, "--json")
+    text = capsys.readouterr().out
+    assert code == 0, text
+    for heading in ("== setup", "== ranging", "== range selection", "== testing run 1", "== review", "== done"):
+        assert heading in text
+    assert "what to do:" in text and "why:" in text
+    assert "confirmed (--yes)" in text and "verdict: VALID" in text
+    review = json.loads(text.strip().splitlines()[-1])
+    # By hand: mJ per query = average power in the window x its length x 1000 / query count.
+    begin, end, values = loadgen_times(out / "testing_1" / "mlperf_log_detail.txt")
+    data = np.asarray(JournalReader(out / "testing_1").samples())
+    sel = (data["t"] > begin) & (data["t"] < end) & good_mask(data)
+    expected = float(np.mean(data["w"][sel])) * (end - begin) * 1000 / 321
+    assert values["result_query_count"] == 321
+    assert review["metric"]["value"] == pytest.approx(expected, rel=1e-6)
+    assert "mJ" in review["metric"]["unit"]
+    assert f"metric: {review['metric']['value']:.6g}" in text
+    assert json.loads((out / "session.json").read_text())["operator"] == "Grace"
+
+
+def test_measure_with_a_too_small_range_exits_1_with_the_reason(tmp_path, capsys):
+    code, out = measure(tmp_path, "--range-override", "300,5", "--override-reason", "wrong on purpose")
+    text = capsys.readouterr().out
+    assert code == 1, text
+    assert "override: sim-1 300 V / 5 A (reason: wrong on purpose)" in text
+    assert "overrange FAIL" in text  # the live check, at once
+    assert "[fail] testing_1 sim-1: overrange:" in text and "range in force was too small" in text
+    assert "verdict: NOT VALID" in text
+    review = json.loads((out / "review.json").read_text())
+    assert review["valid"] is False
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--set", "min_testing_s=soon"], "'soon' is not a valid float"),
+    (["--rules", "mlperf-hpc"], "no rule set 'mlperf-hpc'"),
+    (["--range-override", "300"], "must look like V,A"),
+    (["--range-override", "psu9=300,5"], "no instrument 'psu9'"),
+    (["--instrument", "sim,profile"], "'profile' must look like key=value"),
+    (["--ntp", "host:port"], "port 'port' is not a number"),
+    (["--testing-runs", "0"], "at least 1"),
+])
+def test_measure_bad_usage_exits_2(tmp_path, capsys, extra, message):
+    code, out = measure(tmp_path, *extra, workload="true")
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_measure_refuses_a_used_directory_and_needs_a_confirmation(tmp_path, capsys):
+    used = tmp_path / "session"
+    used.mkdir()
+    (used / "keep.txt").write_text("x")
+    code, _ = measure(tmp_path, workload="true")
+    assert code == 2 and "not empty" in capsys.readouterr().err
+    assert (used / "keep.txt").read_text() == "x"
+    code, out = measure(tmp_path, out_name="s2")  # stdin is not a terminal and no --yes
+    captured = capsys.readouterr()
+    assert code == 2 and "pass --yes" in captured.err
+    assert json.loads((out / "session.json").read_text())["state"] == "abandoned"
