@@ -117,6 +117,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "export",
     "serve",
     "measure",
+    "verify",
 )
 
 

@@ -10,8 +10,9 @@ test never reads or writes the user's own files.
 
 Adding a step: write ``def step_x(ctx: SmokeContext) -> str`` that raises :class:`SmokeFailure`
 with a sentence for the operator when something is wrong and returns what it saw, and put it
-into :data:`STEPS` in its place. The guided ranging/testing procedure, bundle export and
-``verify`` become steps here once those modules exist.
+into :data:`STEPS` in its place. After the window steps, a short guided session (ranging,
+range selection, testing, review with a shortened lab rule set) is exported as a signed bundle
+and checked with ``station verify``.
 
 This module imports no Qt itself: it drives the window through ``station.ui``'s own objects.
 """
@@ -206,6 +207,93 @@ def step_close(ctx: SmokeContext) -> str:
     return "instrument released, window closed"
 
 
+SMOKE_RULES = ["ranging_required=true", "fixed_ranges_required=true", "settle_s=0.2", "sample_interval_s=0.01"]
+
+
+def step_procedure(ctx: SmokeContext) -> str:
+    """A short guided session: ranging on auto ranges, ranges chosen, testing on fixed ranges, review."""
+    from station import rules
+    from station.procedure import InstrumentSpec, Procedure, SetupInfo, Step
+
+    session = ctx.home / "sessions" / "smoke-session"
+    proc = Procedure(session)
+    ctx.notes["session"] = session
+
+    def act(what: str, action, run_s: float | None = None) -> None:
+        action()
+        if run_s is not None:  # no workload command: the operator marks its begin and end
+            ctx.wait_until(lambda: proc._recording is not None, f"{what} to record")
+            ctx.pump(0.3)
+            proc.mark("begin")
+            ctx.pump(run_s)
+            proc.mark("end")
+            ctx.pump(0.3)
+            proc.end_run()
+        ctx.wait_until(lambda: not proc.busy, what)
+        if proc.problem:
+            raise SmokeFailure(f"{what}: {proc.problem}")
+
+    try:
+        info = SetupInfo("smoke test", "simulated analyzer", "smoke", "Offline",
+                         rules.load("lab", SMOKE_RULES), [InstrumentSpec("sim", options={"seed": 1})])
+        act("setup", lambda: proc.start_setup(info))
+        if proc.step != Step.RANGING:
+            raise SmokeFailure(f"after setup the procedure is at {proc.step}, not ranging")
+        act("the ranging run", proc.start_ranging, 1.0)
+        act("range selection", proc.select_ranges)
+        act("the testing run", proc.start_testing, 1.5)
+        act("the review", proc.start_review)
+        review = proc.review or {}
+        proc.finish()
+    finally:
+        proc.close()
+    if not (session / "ranging" / "summary.json").is_file() or not (session / "testing_1" / "summary.json").is_file():
+        raise SmokeFailure("the session lacks its ranging or testing run")
+    sel = next(iter(proc.selection.values()), {})
+    metric = review.get("metric") or {}
+    return (f"ranging, ranges {sel.get('voltage')} V / {sel.get('current')} A, testing, review "
+            f"{'valid' if review.get('valid') else 'NOT valid'}, metric {metric.get('value', 0):.4g} "
+            f"{metric.get('unit', '')}")
+
+
+def step_export(ctx: SmokeContext) -> str:
+    from station.bundle.export import export_session
+    from station.bundle.mlperf_layout import write_layout
+    from station.ui.pdf_report import write_pdf
+
+    session = ctx.notes.get("session")
+    if session is None:
+        raise SmokeFailure("there is no session to export")
+    res = export_session(session, ctx.home / "bundles" / "smoke", sign=True, pdf_writer=write_pdf,
+                         mlperf_writer=write_layout)
+    ctx.notes["bundle"] = res.zip_path
+    for rel in ("report.pdf", "report.html", "run_1/spl.txt", "audit.jsonl", "samples/testing_1"):
+        if not (res.directory / rel).exists():
+            raise SmokeFailure(f"the bundle lacks {rel}")
+    return f"{len(res.manifest['files'])} files, zip {res.zip_path.stat().st_size / 1e3:.0f} kB, signed"
+
+
+def step_verify(ctx: SmokeContext) -> str:
+    import io
+    from contextlib import redirect_stdout
+
+    from station.cli import main as station_main
+
+    bundle = ctx.notes.get("bundle")
+    if bundle is None:
+        raise SmokeFailure("there is no bundle to verify")
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        code = station_main(["verify", str(bundle), "--json"])
+    import json
+
+    result = json.loads(buf.getvalue().strip().splitlines()[-1])
+    if code != 0 or not result.get("valid"):
+        bad = [c["name"] for c in result.get("checks", []) if c.get("status") == "fail"]
+        raise SmokeFailure(f"station verify says the bundle is not valid (exit {code}): {', '.join(bad)}")
+    return f"station verify: valid, {len(result['checks'])} checks"
+
+
 Step = tuple[str, Callable[[SmokeContext], str]]
 STEPS: list[Step] = [
     ("resources", step_resources),
@@ -217,6 +305,9 @@ STEPS: list[Step] = [
     ("record", step_record),
     ("journal", step_journal),
     ("close", step_close),
+    ("procedure", step_procedure),
+    ("export", step_export),
+    ("verify", step_verify),
 ]
 
 

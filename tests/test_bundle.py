@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import zipfile
 from pathlib import Path
 
@@ -252,3 +253,43 @@ def test_bundle_holds_the_mlperf_layout(session, tmp_path):
     m = json.loads((b / MANIFEST).read_text())
     assert "run_1/spl.txt" in m["mlperf"] and "run_1/spl.txt" in m["files"]
     assert verify_bundle(b)["valid"]
+
+
+def test_a_guided_session_bundle_recomputes_its_checks_from_the_samples(tmp_path, capsys):
+    from station import rules
+    from station.procedure import InstrumentSpec, Procedure, SetupInfo
+
+    session = tmp_path / "guided"
+    p = Procedure(session)
+    info = SetupInfo("Ada", "box", "bench", "Offline",
+                     rules.load("lab", ["ranging_required=true", "settle_s=0.1", "sample_interval_s=0.01"]),
+                     [InstrumentSpec("sim", options={"seed": 2})])
+    try:
+        p.start_setup(info)
+        assert p.wait(120) and p.problem is None, p.problem
+        for step in ("ranging", "testing"):
+            if step == "testing":
+                p.select_ranges()
+            (p.start_ranging if step == "ranging" else p.start_testing)()
+            deadline = time.monotonic() + 60
+            while p._recording is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.2)
+            p.mark("begin")
+            time.sleep(0.5)
+            p.mark("end")
+            time.sleep(0.1)
+            p.end_run()
+            assert p.wait(120) and p.problem is None, p.problem
+        p.start_review()
+        assert p.wait(120) and p.review["valid"], p.review
+        p.finish()
+    finally:
+        p.close()
+    b = export_session(session, tmp_path / "bundle", make_zip=False).directory
+    result = verify_bundle(b)
+    checks = {c["name"]: c for c in result["checks"]}
+    assert result["valid"], [c for c in result["checks"] if c["status"] == "fail"]
+    assert checks["rule checks recomputed"]["status"] == "pass"
+    assert checks["metric recomputed"]["status"] == "pass"
+    assert result["metric"]["unit"] == "W" and result["metric"]["value"] > 0

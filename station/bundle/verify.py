@@ -71,6 +71,8 @@ def verify_bundle(root: Path, trusted_key: bytes | None = None) -> dict:
     checks.append(_signature_check(root, raw, trusted_key))
     checks.extend(_file_checks(root, manifest.get("files")))
     checks.append(_audit_check(root, manifest))
+    import station.bundle.recompute  # noqa: F401  (registers the recomputation from raw samples)
+
     for fn in RECOMPUTE:
         try:
             checks.extend(fn(root, manifest))

@@ -67,7 +67,7 @@ def _floats(col: np.ndarray, name: str, path: Path, lines: np.ndarray) -> np.nda
             try:
                 float(text)
             except ValueError:
-                raise FormatError(f"{name} {text!r} is not a number", path, int(lines[i])) from None
+                raise FormatError(f"{name} {str(text)!r} is not a number", path, int(lines[i])) from None
         raise
 
 

@@ -113,6 +113,14 @@ class GuideWidget(QWidget):
         _big(self.primary, 1.3, bold=True)
         self.primary.setMinimumHeight(48)
         self.primary.clicked.connect(self.advance)
+        self.mark_begin = QPushButton("Workload begins")
+        self.mark_begin.setToolTip("Operator mark: the workload starts now (when there is no workload command)")
+        self.mark_begin.clicked.connect(lambda: self._mark("begin"))
+        self.mark_end = QPushButton("Workload ends")
+        self.mark_end.setToolTip("Operator mark: the workload has ended")
+        self.mark_end.clicked.connect(lambda: self._mark("end"))
+        buttons.addWidget(self.mark_begin)
+        buttons.addWidget(self.mark_end)
         self.end_run_button = QPushButton("End run now")
         self.end_run_button.setToolTip("Stop the running workload window here (operator mark)")
         self.end_run_button.clicked.connect(self.proc.end_run)
@@ -254,6 +262,13 @@ class GuideWidget(QWidget):
             self.problem.show()
         self.refresh()
 
+    def _mark(self, edge: str) -> None:
+        try:
+            self.proc.mark(edge)
+            self._say("info", f"operator mark: workload {'begins' if edge == 'begin' else 'ends'}")
+        except ProcedureError as exc:
+            self._say("error", str(exc))
+
     def another_testing_run(self) -> None:
         if not self.proc.busy and self.proc.step == Step.TESTING:
             self.proc.start_testing()
@@ -387,7 +402,10 @@ class GuideWidget(QWidget):
         self.primary.setText(text)
         self.primary.setEnabled(not busy and step in labels and not (step == Step.DONE and
                                                                      self._export_thread is not None))
-        self.end_run_button.setEnabled(busy and step in (Step.RANGING, Step.TESTING))
+        recording = busy and step in (Step.RANGING, Step.TESTING)
+        self.end_run_button.setEnabled(recording)
+        self.mark_begin.setEnabled(recording)
+        self.mark_end.setEnabled(recording)
         self.cancel_button.setEnabled(busy)
         self.retry_button.setEnabled(not busy and bool(g.problem))
 
