@@ -94,38 +94,39 @@ def parse_spl_text(text: str, path: Path) -> SplData:
                                   f"Amps,..,PF,..,Mark,..: {m.group(0)[:80]!r}", path, line)
     if not groups:
         raise FormatError("no sample lines (Time,...) in the file", path, 1)
-    a = np.array(groups)
+    cols = list(zip(*groups, strict=True))  # one tuple of strings per field: narrow arrays, no padding
+    n = len(groups)
     lines = _line_numbers(text, starts)
-    ints = a[:, :7]
     try:
-        mon, day, year, hh, mm, ss = (ints[:, k].astype(np.int64) for k in (0, 1, 2, 3, 4, 5))
+        mon, day, year, hh, mm, ss = (np.array(cols[k]).astype(np.int64) for k in range(6))
     except ValueError:
         raise FormatError("a sample time is not numeric", path) from None
-    frac_text = ints[:, 6]
+    frac_text = np.array(cols[6])
     frac = frac_text.astype(np.float64) / np.power(10.0, np.char.str_len(frac_text))
     bad = (mon < 1) | (mon > 12) | (day < 1) | (day > 31) | (hh > 23) | (mm > 59) | (ss > 60)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise FormatError(f"sample time {'-'.join(ints[i, :3])} {':'.join(ints[i, 3:6])} is not a valid "
-                          "MM-DD-YYYY hh:mm:ss date", path, int(lines[i]))
+        raise FormatError(f"sample time {cols[0][i]}-{cols[1][i]}-{cols[2][i]} {cols[3][i]}:{cols[4][i]}:{cols[5][i]} "
+                          "is not a valid MM-DD-YYYY hh:mm:ss date", path, int(lines[i]))
     t = (days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss).astype(np.float64) + frac
-    watts = _floats(a[:, 7], "Watts", path, lines)
-    volts = _floats(a[:, 8], "Volts", path, lines)
-    amps = _floats(a[:, 9], "Amps", path, lines)
-    pf = _floats(a[:, 10], "PF", path, lines)
-    marks, mark_index = np.unique(a[:, 11], return_inverse=True)
-    order = np.argsort([int(np.flatnonzero(mark_index == k)[0]) for k in range(len(marks))])
+    watts = _floats(np.array(cols[7]), "Watts", path, lines)
+    volts = _floats(np.array(cols[8]), "Volts", path, lines)
+    amps = _floats(np.array(cols[9]), "Amps", path, lines)
+    pf = _floats(np.array(cols[10]), "PF", path, lines)
+    marks, mark_index = np.unique(np.array(cols[11]), return_inverse=True)
+    first = np.full(len(marks), n, dtype=np.int64)
+    np.minimum.at(first, mark_index, np.arange(n))
+    order = np.argsort(first)
     remap = np.empty(len(order), dtype=np.int64)
     remap[order] = np.arange(len(order))
     ch = None
-    rest = a[:, 12]
-    if np.char.str_len(rest).max() > 0:
+    if any(cols[12]):
         chans = _CHANNEL.findall(text)
-        if chans and len(chans) % len(a) == 0:
-            k = len(chans) // len(a)
-            ch = np.array(chans)[:, 1].astype(np.float64).reshape(len(a), k)
+        if chans and len(chans) % n == 0:
+            k = len(chans) // n
+            ch = np.array([c[1] for c in chans]).astype(np.float64).reshape(n, k)
     other = []
-    if len(a) + text.count("\n\n") < n_lines - 1:
+    if n + text.count("\n\n") < n_lines - 1:
         for i, line in enumerate(text.split("\n"), start=1):
             if line.strip() and not line.startswith("Time,"):
                 other.append(i)
