@@ -59,14 +59,23 @@ def safe_extract(zip_path: Path, target: Path) -> None:
             if total > MAX_TOTAL_BYTES:
                 raise Unusable(f"{zip_path}: expands to more than {MAX_TOTAL_BYTES} bytes")
             dest = (root / p).resolve()
+            if dest == root and not info.is_dir():
+                raise Unusable(f"{zip_path}: member {name!r} has no file name")
             if root not in dest.parents and dest != root:
                 raise Unusable(f"{zip_path}: member {name!r} would be written outside the target directory")
         for info in infos:
             dest = root / PurePosixPath(info.filename.replace("\\", "/"))
             if info.is_dir():
-                dest.mkdir(parents=True, exist_ok=True)
+                try:
+                    dest.mkdir(parents=True, exist_ok=True)
+                except (FileExistsError, NotADirectoryError):
+                    raise Unusable(f"{zip_path}: member {info.filename!r} clashes with a file of the same "
+                                   "name") from None
                 continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise Unusable(f"{zip_path}: member {info.filename!r} clashes with a file of the same name") from None
             written = 0
             try:
                 with zf.open(info) as src, open(dest, "wb") as out:
@@ -77,6 +86,9 @@ def safe_extract(zip_path: Path, target: Path) -> None:
                         out.write(block)
             except (zipfile.BadZipFile, EOFError, zlib_error()) as exc:
                 raise Unusable(f"{zip_path}: member {info.filename!r} is damaged ({exc})") from None
+            except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+                raise Unusable(f"{zip_path}: member {info.filename!r} clashes with another member "
+                               f"({exc.strerror})") from None
 
 
 def zlib_error():
