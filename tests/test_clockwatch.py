@@ -34,3 +34,27 @@ def test_slewing_below_the_threshold_is_not_a_jump():
 def test_threshold_must_be_positive():
     with pytest.raises(ValueError):
         ClockWatch(FakeClock(), threshold_s=0)
+
+
+def test_a_recording_writes_clock_jumps_to_the_journal(tmp_path):
+    import numpy as np
+
+    from instruments import registry
+    from station.core.acquisition import InstrumentSession
+    from station.core.journal import JournalReader
+    from station.core.recording import Recording
+    from tests.conftest import make_block
+
+    clock = FakeClock()
+    session = InstrumentSession("inst0", registry.create("sim", None))
+    rec = Recording(tmp_path / "run", [session], clock=clock)
+    rec.start()
+    t0 = clock.time()
+    session.deliver(make_block(t0, 10, 0.1, np.full(10, 5.0)))
+    clock.advance(1.0)
+    clock.jump(-30.0)  # someone sets the computer's clock back half a minute
+    session.deliver(make_block(t0 + 1, 10, 0.1, np.full(10, 5.0)))
+    rec.finish()
+    jumps = [e for e in JournalReader(tmp_path / "run").events() if e["kind"] == "clock_jump"]
+    assert len(jumps) == 1 and jumps[0]["jump_s"] == pytest.approx(-30.0)
+    assert "back by 30.000 s" in jumps[0]["message"]

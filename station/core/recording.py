@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from station.core.acquisition import InstrumentSession
+from station.core.clockwatch import ClockWatch
 from station.core.journal import SUMMARY, InstrumentEntry, JournalError, JournalWriter, write_json_atomic
 from station.core.monitor import MonitorLimits, RunMonitor
 from station.core.run_index import RunIndex
@@ -35,6 +36,7 @@ class Recording:
         limits: MonitorLimits | None = None,
         sync_interval: float = 0.25,
         index: RunIndex | None = None,
+        clock=None,
     ) -> None:
         if not sessions:
             raise ValueError("a recording needs at least one instrument")
@@ -62,6 +64,8 @@ class Recording:
         self._sinks = {s.inst_id: self._make_sink(s.inst_id) for s in self.sessions}
         self._finished = False
         self._lock = threading.Lock()
+        self.clock_watch = ClockWatch(clock)  # a jump of the wall clock is recorded, not absorbed
+        self._watch_lock = threading.Lock()
 
     # -- wiring ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -90,6 +94,11 @@ class Recording:
                     samples = samples[:n]
                     done.set()
             if len(samples):
+                with self._watch_lock:
+                    jump = self.clock_watch.check()
+                if jump is not None:
+                    self._event("clock_jump", t=jump.t_after, jump_s=jump.jump_s, before=jump.t_before,
+                                instrument=inst_id, message=jump.describe())
                 try:
                     self.journal.write(inst_id, samples)
                 except JournalError as exc:
