@@ -63,3 +63,14 @@ def test_the_window_opens_a_result_from_the_measure_menu(qtbot, bundle, tmp_path
     assert "VALID" in rw.centralWidget().verdict.text()
     w.shutdown()
     w._close_ready = True
+
+
+def test_a_published_mlperf_directory_opens_with_its_checks_and_plots(qtbot, tmp_path):
+    from tests.test_mlperf_verify import make_published
+
+    make_published(tmp_path / "pub", testing_w=95.0)  # 5.9 % below ranging: not valid
+    view = ResultView(load_result(tmp_path / "pub"))
+    qtbot.addWidget(view)
+    assert "NOT VALID" in view.verdict.text() and "95 W" in view.metric_label.text()
+    assert view.checks_table.item(0, 0).text() == "testing vs ranging power"
+    assert len(view.plots) == 2

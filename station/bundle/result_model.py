@@ -74,9 +74,52 @@ def load_bundle(path: Path) -> ResultModel:
                        verification["checks"] + review_checks, manifest.get("metrics") or {}, info, runs)
 
 
-# Loaders for other kinds, tried in order: (can_load(path), load(path)).
+def load_published(path: Path) -> ResultModel:
+    """A published MLPerf power directory: the verify checks, the metric, ranging and testing plots."""
+    from station.mlperf.errors import FormatError
+    from station.mlperf.loadgen import read_detail
+    from station.mlperf.published import find_performance_dir, verify_published
+    from station.mlperf.spl import read_spl
+
+    result = verify_published(path)
+    perf = find_performance_dir(path)
+    runs: list[RunPlot] = []
+    info = [("Directory", str(perf))]
+    for name, d in (("ranging", "ranging"), ("testing", "run_1")):
+        try:
+            spl = read_spl(perf / d / "spl.txt")
+        except FormatError:
+            continue
+        valid = spl.watts > 0
+        t0 = float(spl.t[0])
+        w = np.where(valid, spl.watts, np.nan)
+        windows = []
+        try:
+            det = read_detail(perf / d / "mlperf_log_detail.txt")
+            windows = [(det.power_begin.timestamp(), det.power_end.timestamp(), "LoadGen window")]
+            info.append((f"{name} LoadGen", f"{det.scenario}, {det.power_begin.isoformat()} .. "
+                                            f"{det.power_end.isoformat()}"))
+        except FormatError:
+            pass
+        runs.append(RunPlot(f"{name} — spl.txt ({len(spl)} one-second samples, {int((~valid).sum())} invalid)",
+                            t0, spl.t - t0, w, w, w, windows=windows))
+    metrics = {}
+    if result.get("metric"):
+        metrics = {k: v for k, v in result["metric"].items()}
+    return ResultModel(path, "mlperf", f"MLPerf result {perf.parent.name if perf.name == 'performance' else perf.name}",
+                       bool(result["valid"]), result.get("metric"), result["checks"], metrics, info, runs)
+
+
+def _is_published(p: Path) -> bool:
+    from station.mlperf.published import find_performance_dir
+
+    return find_performance_dir(p) is not None
+
+
+# Loaders, tried in order: (can_load(path), load(path)).
 LOADERS: list[tuple[Callable[[Path], bool], Callable[[Path], ResultModel]]] = [
     (lambda p: (p / MANIFEST).is_file(), load_bundle),
+    (_is_published, load_published),
 ]
 
 
