@@ -8,7 +8,11 @@ one driver that speaks any such table; a family module only declares its table a
 Reading data is polling: the driver asks for the numeric items at the instrument's update
 interval. Families with a status register that says "a new update is ready" (Yokogawa's EESR
 UPD bit) are polled in step with the instrument, so no update is read twice or skipped; the
-others are polled on the driver's own clock at the update interval.
+others are polled on the driver's own clock at the update interval. A sample's timestamp is
+taken in the middle of its values exchange, between sending the query and receiving the reply:
+that is when the instrument handed over its latest update (within half a round trip, however
+slow the link), so timestamps stay one update interval apart whatever the link's latency (see
+:class:`ScpiPowerAnalyzer`).
 
 Special values in replies (``NAN``, ``INF``, 9.91E+37 "no data", 9.9E+37 "over-range") never
 become numbers: the value turns into NaN and the sample is flagged INVALID or OVERRANGE.
@@ -410,6 +414,7 @@ class ScpiPowerAnalyzer(Driver):
         self._next_poll = 0.0
         self._latched_bits = 0
         self._prev_ranges: tuple[float, float] | None = None
+        self._lost_after_block: InstrumentDisconnected | None = None
 
     @property
     def _who(self) -> str:
@@ -428,6 +433,11 @@ class ScpiPowerAnalyzer(Driver):
             why = f"the connection broke while sending {command!r} ({exc})"
         if not self._answered:
             hint = f" {self.commands.verify_hint}" if self.commands.verify_hint else ""
+            where = str(getattr(self.transport, "resource", "") or "")
+            if where.lower().startswith(("serial:", "asrl")):  # RS-232: settings must match the meter's
+                hint = (" On a serial port the baud rate, data bits, parity and stop bits must match the "
+                        "instrument's communication settings (e.g. serial:///dev/ttyUSB0?baudrate=9600)."
+                        + hint)
             return InstrumentDisconnected(
                 f"{self._who} does not answer: {why}. Check the resource, cable and power.{hint}")
         return InstrumentDisconnected(
@@ -789,6 +799,9 @@ class ScpiPowerAnalyzer(Driver):
         later. Returns None when nothing came due. Raises InstrumentDisconnected when the
         instrument stops answering; close() then open()/identify()/configure()/start() resume.
         """
+        if self._lost_after_block is not None:  # the device vanished after the last block's readings
+            exc, self._lost_after_block = self._lost_after_block, None
+            raise exc
         if not self._running:
             raise InstrumentError(f"{self._who} is not started; call start() first")
         clock = self.clock
@@ -806,10 +819,15 @@ class ScpiPowerAnalyzer(Driver):
             polled_at = clock.monotonic()
             try:
                 reading = self._poll()
-            except InstrumentDisconnected:
+            except InstrumentDisconnected as exc:
                 self._running = False
                 self._integrating = False
-                raise
+                if not readings:
+                    raise
+                # Readings already taken in this call are measurements: hand them out now and
+                # report the loss on the next call, so no acquired sample is dropped.
+                self._lost_after_block = exc
+                break
             if reading is None:
                 self._next_poll = polled_at + retry
                 continue

@@ -43,12 +43,13 @@ WT300E_ACCURACY = AccuracySpec(
            (10_000.0, 0.1 + 0.067 * 9, 0.3), (100_000.0, 0.5 + 0.09 * 90, 0.5)),
     source="IM WT310E-02EN p.7-7 (WT310E/WT310EH/WT332E/WT333E)",
 )
-# WT300 (non-E): 45-66 Hz is +-(0.1 % rdg + 0.1 % rng) (IM WT310-02EN p.7-7); the other bands
-# are taken from the WT300E (unverified).
+# WT300 (non-E), IM WT310-02EN p.7-7: the same bands as the WT300E (DC 0.1+0.2, <45 Hz 0.3+0.2,
+# 66 Hz-1 kHz 0.2+0.2, 1-10 kHz 0.1+0.3 plus 0.067(f-1), 10-100 kHz 0.5+0.5 plus 0.09(f-10)),
+# except 45-66 Hz: +-(0.1 % rdg + 0.1 % rng). Checked against the manual's table.
 WT300_ACCURACY = replace(
     WT300E_ACCURACY,
     bands=tuple((f, r, 0.1) if f == 66.0 else (f, r, n) for f, r, n in WT300E_ACCURACY.bands),
-    source="IM WT310-02EN p.7-7 (45-66 Hz); other bands as WT300E (unverified)",
+    source="IM WT310-02EN p.7-7 (WT310/WT332/WT333)",
 )
 
 

@@ -450,6 +450,44 @@ def test_a_fixed_range_too_small_gives_overrange_samples_kept_out_of_averages():
     assert samples["w"] == pytest.approx(460.0)
 
 
+# How each family writes a value it has not got / cannot measure, and what the station makes of it.
+FAMILY_OVERRANGE_FLAG = {
+    "wt300e": OVERRANGE,  # INF (and the EESR over-range bit)
+    "wt500": OVERRANGE,  # INF
+    "wt210": OVERRANGE,  # 9.9E+37
+    "hmc8015": INVALID,  # 9.91E+37 for every invalid value, over-range included
+    "gpm8213": INVALID,  # NAN for missing and over-range alike
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY_OVERRANGE_FLAG))
+def test_every_family_flags_overrange_and_missing_values_and_never_averages_them(name):
+    driver, bench = bench_driver(name)
+    bench.device.set_load(urms=230.0, irms=2.0, pf=1.0)
+    connect(driver, interval=0.5, v=300, a=1)  # 2 A on the 1 A range: over-range on every family
+    samples, _ = collect(driver, 4)
+    assert (samples["flags"] & FAMILY_OVERRANGE_FLAG[name]).all()
+    assert np.isnan(samples["w"]).all() and not good_mask(samples).any()
+    driver.set_ranges(300, 5)  # a range that fits: readings again
+    driver.start()
+    samples, _ = collect(driver, 4)
+    first = samples["ch_w"][:, 0] if "ch_w" in samples.dtype.names else samples["w"]
+    assert good_mask(samples).all() and first == pytest.approx(460.0)
+
+
+def test_wt500_special_values_from_its_values_reply():
+    """The WT500 writes NAN (no data) and INF (over-range) like the WT300E; both stay out of averages."""
+    bench = fake_for("wt500")
+    driver = WT500(bench.transport, **bench.driver_kwargs)
+    connect(driver, interval=0.5, v=300, a=5)
+    samples, _ = collect(driver, 2)
+    assert good_mask(samples).all()
+    bench.device.set_load(urms=500.0)  # 500 V on the 300 V range
+    samples, _ = collect(driver, 4)
+    assert (samples["flags"][-2:] & OVERRANGE).all() and np.isnan(samples["v"][-2:]).all()
+    assert any(r.startswith("INF") for r in bench.transport.received if "," in r)
+
+
 def test_auto_range_is_flagged_and_follows_the_load():
     driver, bench = bench_driver("wt300e")
     bench.device.set_load(urms=230.0, irms=lambda t: 0.05 if t < 1003.0 else 4.0, pf=1.0)
@@ -561,6 +599,42 @@ def test_samples_are_stamped_mid_exchange_one_per_instrument_update():
     sent = len(transport.sent)
     more, _ = collect(driver, 20)
     assert len(transport.sent) - sent <= 3 * len(more) + 2
+
+
+class StampedTransport(FakeTransport):
+    """Notes the clock around every values exchange of any family."""
+
+    def __init__(self, device, values_query):
+        super().__init__(device, latency_s=0.030)
+        self.values_query = values_query
+        self.exchanges: list[tuple[float, float]] = []
+
+    def write(self, command):
+        if command == self.values_query:
+            self._t_write = self.device.clock.time()
+        super().write(command)
+
+    def read_line(self, timeout=None):
+        line = super().read_line(timeout)
+        if self.sent[-1] == self.values_query:
+            self.exchanges.append((self._t_write, self.device.clock.time()))
+        return line
+
+
+@pytest.mark.parametrize("name", ["wt300e", "wt210", "wt500", "hmc8015", "gpm8213"])
+@pytest.mark.parametrize("interval", [0.1, 0.5])
+def test_every_family_keeps_to_the_update_interval_with_mid_exchange_stamps(name, interval):
+    bench = fake_for(name)
+    cls = registry.driver_class(name)
+    transport = StampedTransport(bench.device, cls.commands.values_query)
+    driver = cls(transport, **bench.driver_kwargs)
+    connect(driver, interval=interval, v=300, a=5)
+    samples, _ = collect(driver, 30)
+    mid = [(a + b) / 2 for a, b in transport.exchanges]
+    assert samples["t"] == pytest.approx(mid[:len(samples)], abs=1e-6)
+    steps = np.diff(samples["t"])
+    assert steps == pytest.approx(interval, abs=0.2 * interval), "one sample per update interval"
+    assert samples["t"][-1] - samples["t"][0] == pytest.approx(interval * (len(samples) - 1), abs=interval)
 
 
 def test_a_read_with_nothing_due_waits_its_timeout_without_traffic():
@@ -826,3 +900,34 @@ def test_wt210_that_does_not_know_its_own_command_is_told_about_488_2_mode(sim_v
     driver.open()
     with pytest.raises(InstrumentError, match="488.2"):
         driver.identify()
+
+
+def test_readings_taken_before_the_device_vanishes_are_kept():
+    """A device that disappears in the middle of a read_block call loses none of the readings
+    already taken in that call: they come out, and the disconnect is reported on the next call."""
+    from instruments.base import AUTO, Config, InstrumentDisconnected
+    from instruments.fakes import fake_for
+    from instruments.registry import available
+
+    bench = fake_for("wt300e")
+    drv = available()["wt300e"](bench.transport, **bench.driver_kwargs)
+    drv.open()
+    drv.identify()
+    drv.configure(Config(update_interval_s=0.1))
+    drv.set_ranges(AUTO, AUTO)
+    drv.start()
+    drv.read_block(timeout=0.5)
+    polls = {"n": 0}
+    original = drv._poll
+
+    def poll_then_vanish():
+        polls["n"] += 1
+        if polls["n"] == 3:
+            bench.unplug()
+        return original()
+
+    drv._poll = poll_then_vanish
+    block = drv.read_block(timeout=1.0)
+    assert block is not None and len(block.samples) >= 2
+    with pytest.raises(InstrumentDisconnected):
+        drv.read_block(timeout=0.5)

@@ -330,10 +330,12 @@ def test_serial_binary_reads(pty_device):
 def test_serial_device_disappearing_is_a_disconnect(pty_device):
     t = SerialTransport(pty_device.port, timeout=2.0)
     t.open()
-    t.write("UNPLUG")
-    assert pty_device.unplugged.wait(2)
     with pytest.raises(TransportError, match="disconnected") as err:
+        # The port may vanish while the write is still draining (the write fails) or after it.
+        t.write("UNPLUG")
+        assert pty_device.unplugged.wait(2)
         t.read_line()
+    assert pty_device.unplugged.is_set()
     assert not isinstance(err.value, TransportTimeout)
     assert pty_device.port in str(err.value)
     assert not t.is_open
@@ -463,10 +465,12 @@ def test_visa_serial_settings_crlf_and_binary_over_a_pty(pty_device):
 def test_visa_serial_device_disappearing_is_an_error(pty_device):
     t = VisaTransport(f"ASRL{pty_device.port}::INSTR", backend="@py", timeout=2.0)
     t.open()
-    t.write("UNPLUG")
-    assert pty_device.unplugged.wait(2)
     with pytest.raises(TransportError, match="disconnected") as err:
+        # The port may vanish while the write is still draining (the write fails) or after it.
+        t.write("UNPLUG")
+        assert pty_device.unplugged.wait(2)
         t.read_line()
+    assert pty_device.unplugged.is_set()
     assert f"ASRL{pty_device.port}::INSTR" in str(err.value)
     assert not t.is_open
 

@@ -20,6 +20,14 @@ import serial as pyserial
 from instruments.transports._lines import LineBuffer
 from instruments.transports.base import Transport, TransportError, TransportTimeout
 
+try:  # pyserial's POSIX backend lets termios.error (not an OSError) out of flush() and friends
+    from termios import error as _TermiosError
+except ImportError:  # pragma: no cover - Windows
+    class _TermiosError(Exception):
+        pass
+
+_LINK_ERRORS = (pyserial.SerialException, OSError, _TermiosError)
+
 PARITIES = {"N": pyserial.PARITY_NONE, "E": pyserial.PARITY_EVEN, "O": pyserial.PARITY_ODD,
             "M": pyserial.PARITY_MARK, "S": pyserial.PARITY_SPACE}
 _POLL_S = 0.05  # the port's own read timeout; reads loop on it until the caller's deadline
@@ -94,7 +102,7 @@ class SerialTransport(Transport):
                 return b""
             more = min(size - 1, port.in_waiting)
             return first + (port.read(more) if more > 0 else b"")
-        except (pyserial.SerialException, OSError) as exc:
+        except _LINK_ERRORS as exc:
             raise self._lost(exc) from exc
 
     def write_bytes(self, data: bytes) -> None:
@@ -106,7 +114,7 @@ class SerialTransport(Transport):
             raise TransportTimeout(
                 f"serial device {self.port} did not accept data within {self.timeout:g} s"
                 + (" (is it holding CTS low?)" if self.settings["rtscts"] else "")) from exc
-        except (pyserial.SerialException, OSError) as exc:
+        except _LINK_ERRORS as exc:
             raise self._lost(exc) from exc
 
     def write(self, command: str) -> None:
