@@ -241,10 +241,15 @@ class AsciiStream:
             ok = (c[4] == 43) | (c[4] == 45)
             for k in (0, 1, 2, 3, 5, 6):
                 ok &= (c[k] - 48) <= 9  # uint8: anything below '0' wraps round to > 9
-            if len(cand) == n and ok.all():  # the usual chunk: nothing but samples
-                return [_Data(_values(c), np.zeros(n, dtype=bool))]
+            decoded = _values(c)  # garbage rows decode to nonsense here; only ok rows are kept
+            if ok.all():
+                if len(cand) == n:  # the usual chunk: nothing but samples
+                    return [_Data(decoded, np.zeros(n, dtype=bool))]
+                fast = self._samples_and_metadata(chunk, starts, ends, eff, decoded)
+                if fast is not None:
+                    return fast
             is_data[cand[ok]] = True
-            values[cand[ok]] = _values([col[ok] for col in c])
+            values[cand[ok]] = decoded[ok]
         entry = is_data.copy()
         metas: list[tuple[int, _Meta]] = []
         for i in np.flatnonzero(~is_data & (eff > 0)):
@@ -269,6 +274,33 @@ class AsciiStream:
         return out
 
 
+    def _samples_and_metadata(self, chunk: bytes, starts: np.ndarray, ends: np.ndarray, eff: np.ndarray,
+                              decoded: np.ndarray) -> list[_Data | _Meta] | None:
+        """Every line is a sample or metadata (the usual chunk at low rates): slices, no masks.
+        None if a line is garbage (the general path handles it)."""
+        others = np.flatnonzero(eff != 7)
+        lengths = eff[others].tolist()
+        marks: list[tuple[int, _Meta]] = []
+        for j, (i, length) in enumerate(zip(others.tolist(), lengths, strict=True)):
+            if length == 0:
+                continue
+            meta = _classify(chunk[starts[i]:ends[i]].decode("ascii", errors="replace").strip())
+            if meta is None:
+                return None
+            marks.append((i - j, meta))  # every line before it that is not "other" is a sample
+        good = np.zeros(len(decoded), dtype=bool)
+        out: list[_Data | _Meta] = []
+        prev = 0
+        for off, meta in marks:
+            if off > prev:
+                out.append(_Data(decoded[prev:off], good[prev:off]))
+                prev = off
+            out.append(meta)
+        if prev < len(decoded):
+            out.append(_Data(decoded[prev:], good[prev:]))
+        return out
+
+
 def _values(c: list[np.ndarray]) -> np.ndarray:
     """Mantissa x 10^exponent from the seven character columns of sample lines."""
     m = c[0].astype(np.int32) * 1000
@@ -281,6 +313,7 @@ def _values(c: list[np.ndarray]) -> np.ndarray:
     e -= 48 * 11
     e *= 44 - c[4].astype(np.int32)  # '+' (43) -> 1, '-' (45) -> -1
     e += 99
+    np.clip(e, 0, 198, out=e)  # rows of garbage may land anywhere; they are dropped by the caller
     return m * _POW10[e]
 
 
@@ -515,7 +548,7 @@ class LPM01A(Driver):
         """Board identity: ``powershield`` (unique board id) and ``version`` (firmware)."""
         present = self.command("powershield")
         version = self.command("version")
-        if "present" not in present.lower() and not present:
+        if "present" not in present.lower():
             raise InstrumentError(f"the device does not answer like a PowerShield: {present!r}")
         serial = present.split()[-1] if present.split() else ""
         m = re.search(r"\d+(?:\.\d+)+", version)

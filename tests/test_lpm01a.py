@@ -105,6 +105,24 @@ def test_ascii_parser_keeps_order_across_split_chunks_and_flags_garbage():
     assert stream.garbled == 1
 
 
+def test_parsers_survive_random_bytes_without_inventing_numbers():
+    rng = np.random.default_rng(7)
+    for stream in (AsciiStream(), BinaryStream()):
+        for _ in range(200):
+            chunk = bytes(rng.integers(0, 256, int(rng.integers(1, 300)), dtype=np.uint8))
+            if rng.random() < 0.3:
+                chunk += b"12zz-0y\r\n~~~~~~~\r\n"  # sample-shaped garbage
+            for item in stream.feed(chunk):
+                if hasattr(item, "values"):
+                    assert np.isnan(item.values[item.bad]).all()
+                    ok = item.values[~item.bad]
+                    assert np.isfinite(ok).all() and (ok >= 0).all()
+    # The sample-shaped garbage never passed for a sample in ascii_dec.
+    stream = AsciiStream()
+    items = stream.feed(b"12zz-0y\r\n~~~~~~~\r\n6409-07\r\n")
+    assert items[0].bad.tolist() == [True, True, False] and stream.garbled == 2
+
+
 # -- happy paths ---------------------------------------------------------------------------------------
 def test_ascii_dec_stream_power_gpio_marks_and_clean_release(board):
     driver, transport = connect(board, 1000)
