@@ -5,7 +5,8 @@
 1. ``spl.txt``: 86,400 multichannel lines (PTDaemon format, like the WT500 sample), parsed by
    ``station.mlperf.spl.read_spl`` plus the official window average, against a baseline of
    Python's csv module reading the same file and converting each line's time (``strptime``)
-   and numbers — what a script would do. Target: ≥ 3x the baseline (lines/s).
+   and numbers — what a script would do. Each side: best of 3 runs. Target: ≥ 3x the
+   baseline (lines/s).
 2. Energy of a 10-minute 100 kHz full-resolution recording (60 M samples, station record
    type, as ``.npy`` memory-mapped), integrated in 1 M-sample chunks by
    ``station.mlperf.metric.integrate_energy``, against a per-sample Python loop over the same
@@ -114,6 +115,12 @@ def timed(fn, *args):
     return out, time.perf_counter() - t0
 
 
+def best_of(runs: int, fn, *args):
+    """The fastest of ``runs`` runs (the machine is shared: the minimum is the least disturbed)."""
+    results = [timed(fn, *args) for _ in range(runs)]
+    return results[0][0], min(s for _, s in results)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true")
@@ -125,8 +132,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         spl = Path(tmp) / "spl.txt"
         write_spl(spl, lines)
-        (b_avg, b_n), b_s = timed(baseline_csv, spl)
-        (o_avg, o_n), o_s = timed(ours_spl, spl)
+        spl_bytes = spl.stat().st_size
+        (b_avg, b_n), b_s = best_of(3, baseline_csv, spl)
+        (o_avg, o_n), o_s = best_of(3, ours_spl, spl)
         assert o_n == b_n == lines and abs(o_avg - b_avg) < 1e-9 * abs(b_avg), (o_avg, b_avg)
         rec = Path(tmp) / "rec.npy"
         write_recording(rec, samples)
@@ -140,7 +148,7 @@ def main() -> int:
         "spl_lines_per_s": figure(spl_rate, base_rate, 3.0),
         "energy_samples_per_s": figure(ours_sps, loop_sps, 50.0),
     }
-    print(f"spl.txt, {lines:,} 3-channel lines ({spl.stat().st_size if spl.exists() else 0} bytes): ours "
+    print(f"spl.txt, {lines:,} 3-channel lines ({spl_bytes:,} bytes): ours "
           f"{spl_rate:,.0f} lines/s, csv module + strptime {base_rate:,.0f} lines/s = {spl_rate / base_rate:.1f}x")
     print(f"energy of {samples:,} samples at 100 kHz: ours {ours_sps:,.0f} samples/s ({e_s:.2f} s, {e_ours:.1f} J "
           f"from {n_ours:,} valid samples); per-sample loop {loop_sps:,.0f} samples/s on the first {loop_n:,} "

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from station.bundle.verify import is_bundle, verify_bundle
 from station.mlperf.errors import FormatError
-from station.mlperf.published import find_performance_dir, verify_published
+from station.mlperf.published import find_performance_dir, performance_dirs, verify_published
 
 MAX_MEMBER_BYTES = 16 << 30  # a 100 kHz, 10 h recording is ~15 GB
 MAX_TOTAL_BYTES = 64 << 30
@@ -40,8 +40,13 @@ def safe_extract(zip_path: Path, target: Path) -> None:
             raise Unusable(f"{zip_path}: {len(infos)} members, more than the {MAX_MEMBERS} a result can hold")
         total = 0
         root = target.resolve()
+        seen: set[str] = set()
         for info in infos:
             name = info.filename
+            key = name.replace("\\", "/").rstrip("/")
+            if key in seen:
+                raise Unusable(f"{zip_path}: member {name!r} appears twice (which copy would be the result?)")
+            seen.add(key)
             p = PurePosixPath(name.replace("\\", "/"))
             if p.is_absolute() or ".." in p.parts or (p.parts and p.parts[0].endswith(":")):
                 raise Unusable(f"{zip_path}: member {name!r} would be written outside the target directory")
@@ -124,6 +129,10 @@ def verify_path(path: Path, trusted_key: bytes | None = None) -> dict:
                 result = verify_bundle(root, trusted_key=trusted_key)
             elif find_performance_dir(root) is not None:
                 result = verify_published(root)
+            elif len(found := performance_dirs(root)) > 1:
+                names = ", ".join(p.relative_to(root).as_posix() for p in found[:3])
+                raise Unusable(f"{path} holds {len(found)} MLPerf power results ({names}{', …' if len(found) > 3 else ''});"
+                               " verify them one at a time")
             else:
                 raise Unusable(f"{path} is neither a station bundle (no manifest.json) nor an MLPerf power "
                                "directory (no performance/ with power/ and run_1/)")

@@ -1,5 +1,5 @@
-"""Published MLPerf power directories: parsing, every check passing and failing, bad input,
-zips, and the two real published results (when ../shared/reference is present)."""
+"""Published MLPerf power directories: every check passing and failing, zips, the command, and the
+two real published results (when ../shared/reference is present)."""
 
 from __future__ import annotations
 
@@ -13,24 +13,25 @@ import numpy as np
 import pytest
 
 from station.cli import main
-from station.mlperf.errors import FormatError
-from station.mlperf.loadgen import read_detail
 from station.mlperf.metric import mlperf_metric, window_average
+from station.mlperf.published import RESULT_PATHS
 from station.mlperf.spl import read_spl
 from station.verify import Unusable, verify_path
 
-T0 = 1_752_362_000.0  # 2025-07-12 UTC
+T0 = 1_752_362_000.0  # 2025-07-12 23:13:20 UTC
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "mlperf-samples"
 SESSION = "2025-07-13_00-21-09"
+CLIENT_UUID, SERVER_UUID = "da54a2d7-4280-47f2-ad35-0891de35554a", "bfa3300f-f002-45ae-9651-fd8e09a40284"
+GO = "Starting untimed measurement, maximum 500000 samples at 1000ms with 0 rampup samples"
 
 
 def ptd_time(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%m-%d-%Y %H:%M:%S.%f")[:-3]
 
 
-def spl_text(t0: float, watts, mark: str) -> str:
-    return "".join(f"Time,{ptd_time(t0 + i)},Watts,{w:.6f},Volts,230.000000,Amps,{w / 230:.6f},PF,0.900000,"
-                   f"Mark,{mark}\n" for i, w in enumerate(watts)) + "\n"
+def spl_text(t0: float, watts, mark: str, skip=()) -> str:
+    return "".join(f"Time,{ptd_time(t0 + i)},Watts,{w:.6f},Volts,230.000000,Amps,{max(w, 0) / 230:.6f},PF,0.900000,"
+                   f"Mark,{mark}\n" for i, w in enumerate(watts) if i not in skip) + "\n"
 
 
 def mllog(key, value) -> str:
@@ -38,41 +39,73 @@ def mllog(key, value) -> str:
                                      "event_type": "POINT_IN_TIME", "metadata": {}}) + "\n"
 
 
+def ptd_messages(version: str = "1.11.1") -> list[dict]:
+    pairs = [("Hello", "Hello, PTDaemon here!"),
+             ("Identify", f"YokogawaWT310E,1000,1,1,1,1,0,0,1,version={version}-462c978e-20240907,OS=Linux"),
+             ("RR", "Ranges,0,0.500000,0,300.000000"), ("SR,V,Auto", "Range V changed"),
+             ("SR,A,Auto", "Range A changed"), ("SR,A,Auto", "Range A changed"),
+             (f"Go,1000,0,{SESSION}_ranging", GO), ("Stop", "Stopping untimed measurement"),
+             ("SR,V,245.470000", "Range V changed"), ("SR,A,0.55", "Range A changed"),
+             (f"Go,1000,0,{SESSION}_testing", GO), ("Stop", "Stopping untimed measurement"),
+             ("SR,V,300.000000", "Range V changed"), ("SR,A,0.500000", "Range A changed")]
+    return [{"cmd": c, "reply": r} for c, r in pairs]
+
+
 def make_published(root: Path, testing_w: float = 100.0, ptd_extra: str = "", scenario: str = "Offline",
-                   invalid_at: int | None = None) -> Path:
+                   invalid_at: int | None = None, skip=(), window=(5.5, 55.5), edit=None, client=None,
+                   server=None) -> Path:
+    """A published result as the official tools leave it: ranging at T0, testing at T0 + 100,
+    60 s each, LoadGen window ``window`` seconds into each run. ``edit(perf)`` changes files
+    before they are hashed; ``client(dict)`` / ``server(dict)`` change the summaries after."""
     perf = root / "closed" / "Org" / "results" / "sys" / "resnet50" / scenario / "performance"
     for d in ("power", "ranging", "run_1"):
         (perf / d).mkdir(parents=True, exist_ok=True)
     phases = {}
-    log = ["Analyzer 1\n", f"{ptd_time(T0 - 10)}: Uncertainty checking for YokogawaWT310E is activated\n"]
+    log = ["Analyzer 1\n", "Selected power analyzer 'Yokogawa WT310E'\n", "        Version 1.11.1-462c978e-20240907\n",
+           f"{ptd_time(T0 - 20)}: Attempting to connect to measurement device type 49...\n",
+           f"{ptd_time(T0 - 10)}: Uncertainty checking for YokogawaWT310E is activated\n",
+           f"{ptd_time(T0 - 10)}: Connected to YokogawaWT310E successfully\n"]
     for mode, d, t0, w in (("ranging", "ranging", T0, 101.0), ("testing", "run_1", T0 + 100, testing_w)):
         watts = np.full(60, w)
         if invalid_at is not None and mode == "testing":
             watts[invalid_at] = -1.0
-        (perf / d / "spl.txt").write_text(spl_text(t0, watts, f"{SESSION}_{mode}"))
+        (perf / d / "spl.txt").write_text(spl_text(t0, watts, f"{SESSION}_{mode}", skip if mode == "testing" else ()))
         (perf / d / "mlperf_log_detail.txt").write_text(
-            mllog("effective_scenario", scenario) + mllog("power_begin", ptd_time(t0 + 5.5))
-            + mllog("power_end", ptd_time(t0 + 55.5)) + mllog("result_query_count", 5000))
+            mllog("effective_scenario", scenario) + mllog("power_begin", ptd_time(t0 + window[0]))
+            + mllog("power_end", ptd_time(t0 + window[1])) + mllog("result_query_count", 5000))
         (perf / d / "mlperf_log_summary.txt").write_text(f"Scenario : {scenario}\nSamples per second : 100.0\n"
                                                          "Result is : VALID\n")
         phases[mode] = [[t0 - 1, 0], [t0, 0], [t0 + 60, 0], [t0 + 61, 0]]
         log.append(f"{ptd_time(t0)}: Go with mark '{SESSION}_{mode}'\n")
         log.append(f"{ptd_time(t0 + 60)}: Completed test\n")
+        log.append(f"{ptd_time(t0 + 60)}: Avg watts {w:.6f}, min watts {w:.6f}, max watts {w:.6f}, samples 60, "
+                   "errors 0, valid 60\n")
     (perf / "power" / "ptd_logs.txt").write_text("".join(log) + ptd_extra)
-    (perf / "power" / "client.log").write_text("client log\n")
-    (perf / "power" / "server.log").write_text("server log\n")
-    results = {p: hashlib.sha1((perf / p).read_bytes()).hexdigest() for p in (
-        "power/client.log", "power/ptd_logs.txt", "power/server.log", "ranging/mlperf_log_detail.txt",
-        "ranging/mlperf_log_summary.txt", "ranging/spl.txt", "run_1/mlperf_log_detail.txt",
-        "run_1/mlperf_log_summary.txt", "run_1/spl.txt")}
-    messages = [{"cmd": "mlcommons/power client v3", "reply": "mlcommons/power server v3"}]
-    common = {"version": "1.0", "timezone": 0, "modules": {}, "sources": {}, "messages": messages,
-              "uuid": {"client": "c-1", "server": "s-1"}, "session_name": SESSION, "phases": phases}
-    (perf / "power" / "client.json").write_text(json.dumps({**common, "results": {
-        k: v for k, v in results.items() if k.startswith(("power/client", "ranging/mlperf", "run_1/mlperf"))}}))
-    (perf / "power" / "server.json").write_text(json.dumps({**common, "results": {
+    (perf / "power" / "client.log").write_text(
+        "client 2025-07-13 00:21:10,009 [INFO] Sending command to the server: 'mlcommons/power client v3'\n")
+    (perf / "power" / "server.log").write_text(
+        "ptd-server 2025-07-13 00:21:09,858 [INFO] Got command from the client 'mlcommons/power client v3'\n")
+    if edit is not None:
+        edit(perf)
+    results = {p: hashlib.sha1((perf / p).read_bytes()).hexdigest() for p in RESULT_PATHS if (perf / p).exists()}
+    messages = [{"cmd": "mlcommons/power client v3", "reply": "mlcommons/power server v3"},
+                {"cmd": "time", "reply": "1752362469.8583584"}]
+    common = {"version": "1.0", "timezone": 0, "modules": {}, "sources": {"client.py": "33ca4f26", "server.py": "c3f9"},
+              "messages": messages, "uuid": {"client": CLIENT_UUID, "server": SERVER_UUID}, "session_name": SESSION,
+              "phases": phases}
+    cj = {**common, "results": {k: v for k, v in results.items()
+                                if k.startswith(("power/client", "ranging/mlperf", "run_1/mlperf"))}}
+    sj = {**json.loads(json.dumps(common)), "results": {
         k: v for k, v in results.items() if not k.startswith(("power/client", "ranging/mlperf", "run_1/mlperf"))},
-        "ptd_config": [{"device_type": 49}]}))
+        "ptd_messages": ptd_messages(), "ptd_config": [{"command": ["ptd", "-y", "49", "X"], "device_type": 49}]}
+    sj["messages"] = [dict(m) for m in messages]
+    sj["messages"][1]["reply"] = "1752362469.9"  # replies to "time" may differ
+    if client is not None:
+        client(cj)
+    if server is not None:
+        server(sj)
+    (perf / "power" / "client.json").write_text(json.dumps(cj))
+    (perf / "power" / "server.json").write_text(json.dumps(sj, indent=4))
     return perf
 
 
@@ -80,122 +113,239 @@ def statuses(result) -> dict[str, str]:
     return {c["name"]: c["status"] for c in result["checks"]}
 
 
+def evidence(result, name: str) -> str:
+    return next(c["evidence"] for c in result["checks"] if c["name"] == name)
+
+
 def test_a_clean_result_passes_every_check_with_the_metric(tmp_path):
     perf = make_published(tmp_path)
     r = verify_path(tmp_path)
     assert r["valid"] and r["kind"] == "mlperf", [c for c in r["checks"] if c["status"] != "pass"]
+    assert set(statuses(r).values()) == {"pass"}
     # 50 samples strictly inside (t0+5.5, t0+55.5): t0+6 .. t0+55
     assert r["metric"]["value"] == pytest.approx(100.0) and r["metric"]["unit"] == "W"
     assert r["metric"]["samples"] == 50
-    assert verify_path(perf)["valid"]
+    assert r["metric"]["efficiency"]["value"] == pytest.approx(1.0)  # 100 samples/s at 100 W
+    assert verify_path(perf)["valid"] and verify_path(perf.parent)["valid"]
 
 
-@pytest.mark.parametrize("damage, check", [
-    (lambda p: (p / "power/server.json").write_text((p / "power/server.json").read_text().replace('"s-1"', '"s-2"', 1)),
-     "uuid server"),
-    (lambda p: (p / "run_1/spl.txt").write_text((p / "run_1/spl.txt").read_text().replace("100.000000", "100.5", 1)),
-     "result checksums"),
-    (lambda p: (p / "power/server.json").write_text((p / "power/server.json").read_text().replace('"device_type": 49',
-                                                                                                  '"device_type": 99')),
-     "PTD device type"),
+def _replace_in(rel: str, old: str, new: str, count: int = 1):
+    def edit(perf: Path) -> None:
+        text = (perf / rel).read_text()
+        assert old in text, (rel, old)
+        (perf / rel).write_text(text.replace(old, new, count))
+    return edit
+
+
+def _set(path: str, value):
+    def change(d: dict) -> None:
+        keys = path.split(":")
+        for k in keys[:-1]:
+            d = d[int(k)] if isinstance(d, list) else d[k]
+        d[int(keys[-1]) if isinstance(d, list) else keys[-1]] = value
+    return change
+
+
+@pytest.mark.parametrize("kwargs, check, words", [
+    ({"server": _set("uuid:server", "bfa3300f-f002-45ae-9651-fd8e09a40285")}, "uuid server", "bfa3300f"),
+    ({"client": _set("uuid:client", "not-a-uuid")}, "uuid client", "not a UUID"),
+    ({"client": _set("session_name", "2025-07-13_00-21-10")}, "session name", "2025-07-13_00-21-10"),
+    ({"server": _set("phases:testing:2:0", T0 + 161.0)}, "phase times", "testing phase 3: client and server clocks "
+                                                                          "differ by 1000 ms"),
+    ({"edit": _replace_in("run_1/mlperf_log_detail.txt", ptd_time(T0 + 155.5), ptd_time(T0 + 160.5))},
+     "testing: LoadGen window inside the client phases",
+     "run_1/mlperf_log_detail.txt:2,3: power_begin..power_end 2025-07-12 23:15:05.500..2025-07-12 23:16:00.500"),
+    ({"client": _set("messages:0:reply", "mlcommons/power server v2")}, "client/server messages", "replies differ"),
+    ({"server": _set("messages:0:cmd", "hello")}, "client/server messages", "message 0"),
+    ({"server": _set("debug", True)}, "server debug mode", "MLPP_DEBUG"),
+    ({"server": _set("ptd_config:0:device_type", 0)}, "PTD device type", "device type 0 is not supported"),
+    ({"server": _set("ptd_config:0", {"device_type": 77, "command": ["ptd", "-c", "1", "77", "X"],
+                                      "channel": [1]})}, "PTD device type", "two channels"),
+    ({"server": _set("ptd_messages:1:reply", "YokogawaWT310E,1000,version=1.10.0-abc,OS=Linux")},
+     "PTD analyzer and version", "PTDaemon 1.10.0"),
+    ({"server": _set("ptd_messages:1:reply", "YokogawaWT3000,1000,version=1.11.1-abc,OS=Linux")},
+     "PTD analyzer and version", "'YokogawaWT3000' (not supported)"),
+    ({"server": _set("ptd_messages:7:reply", "Error: no measurement to stop")}, "PTD commands and replies",
+     "ptd_messages[7] 'Stop'"),
+    ({"server": _set("ptd_messages:13:cmd", "SR,A,Auto")}, "PTD commands and replies",
+     "not restored to the initial 0.500000"),
+    ({"server": _set("sources:server.py", "ffff")}, "tool sources", "server.py"),
+    ({"server": _set("results:run_1/spl.txt", "0" * 40)}, "result checksums", "run_1/spl.txt changed"),
+    ({"client": _set("results:power/ptd_logs.txt", "0" * 40)}, "result checksums", "record different SHA-1"),
+    ({"edit": _replace_in("power/ptd_logs.txt", "is activated", "is not activated")}, "PTD log: uncertainty checking",
+     "no 'Uncertainty checking"),
+    ({"edit": _replace_in("power/ptd_logs.txt", f"Go with mark '{SESSION}_ranging'", "Go with mark 'other'")},
+     "PTD log: ranging run", f"{SESSION}_ranging"),
+    ({"edit": lambda p: (p / "power/client.log").write_text("garbage\n")}, "client and server logs",
+     "power/client.log:1"),
 ])
-def test_each_official_check_fails_on_its_defect(tmp_path, damage, check):
-    perf = make_published(tmp_path)
-    damage(perf)
+def test_each_check_fails_on_its_defect(tmp_path, kwargs, check, words):
+    make_published(tmp_path, **kwargs)
     r = verify_path(tmp_path)
-    assert not r["valid"] and statuses(r)[check] == "fail"
+    assert not r["valid"] and statuses(r)[check] == "fail", r["checks"]
+    assert words in evidence(r, check)
+    failed = {c["name"] for c in r["checks"] if c["status"] == "fail"}
+    assert failed == {check}, failed  # the defect is named by its own check only
+
+
+def test_a_result_file_changed_after_the_run_fails_the_checksums(tmp_path):
+    perf = make_published(tmp_path)
+    _replace_in("run_1/spl.txt", "100.000000", "100.500000")(perf)
+    r = verify_path(tmp_path)
+    assert statuses(r)["result checksums"] == "fail" and "run_1/spl.txt changed" in evidence(r, "result checksums")
+
+
+def test_missing_and_extra_files(tmp_path):
+    perf = make_published(tmp_path)
+    (perf / "run_1/ptd_out.txt").write_text("Analyzer 1:\n")
+    r = verify_path(tmp_path)
+    assert r["valid"] and statuses(r)["file list"] == "warn" and "run_1/ptd_out.txt" in evidence(r, "file list")
+    (perf / "power/server.log").unlink()
+    r = verify_path(tmp_path)
+    assert statuses(r)["files"] == "fail" and "power/server.log" in evidence(r, "files")
+    assert statuses(r)["result checksums"] == "fail"
+    (perf / "power/server.json").unlink()
+    r = verify_path(tmp_path)
+    assert not r["valid"] and statuses(r)["power summaries"] == "fail" and "server.json" in evidence(r, "power summaries")
 
 
 def test_testing_more_than_five_percent_below_ranging_fails(tmp_path):
     make_published(tmp_path, testing_w=95.0)  # ranging 101 W: -5.94 %
     r = verify_path(tmp_path)
     assert statuses(r)["testing vs ranging power"] == "fail"
-    assert "-5.94 %" in next(c["evidence"] for c in r["checks"] if c["name"] == "testing vs ranging power")
+    assert "-5.94 %" in evidence(r, "testing vs ranging power")
+    make_published(tmp_path / "b", testing_w=96.0)  # -4.95 %: allowed
+    assert statuses(verify_path(tmp_path / "b"))["testing vs ranging power"] == "pass"
 
 
-def test_errors_in_testing_fail_even_after_a_warning_the_official_checker_stops_at(tmp_path):
+def test_short_testing_run_is_a_warning_and_a_dst_shifted_window_too(tmp_path):
+    make_published(tmp_path, window=(40.0, 55.0))  # testing 15 s, ranging 15 s: fine
+    assert statuses(verify_path(tmp_path))["testing duration vs ranging"] == "pass"
+
+    def shorten(perf):
+        (perf / "run_1/mlperf_log_detail.txt").write_text(
+            mllog("effective_scenario", "Offline") + mllog("power_begin", ptd_time(T0 + 110))
+            + mllog("power_end", ptd_time(T0 + 120)) + mllog("result_query_count", 5000))
+    make_published(tmp_path / "b", edit=shorten)  # testing 10 s against 50 s of ranging
+    r = verify_path(tmp_path / "b")
+    assert r["valid"] and statuses(r)["testing duration vs ranging"] == "warn"
+
+    def dst(perf):  # LoadGen on a clock one hour ahead: the official checker lets it through
+        (perf / "run_1/mlperf_log_detail.txt").write_text(
+            mllog("effective_scenario", "Offline") + mllog("power_begin", ptd_time(T0 + 3600 + 105.5))
+            + mllog("power_end", ptd_time(T0 + 3600 + 155.5)) + mllog("result_query_count", 5000))
+    make_published(tmp_path / "c", edit=dst)
+    r = verify_path(tmp_path / "c")
+    assert statuses(r)["testing: LoadGen window inside the client phases"] == "warn"
+    assert "DST" in evidence(r, "testing: LoadGen window inside the client phases")
+
+
+def test_errors_in_testing_after_a_warning_the_official_checker_stops_at(tmp_path):
     extra = (f"{ptd_time(T0 + 3)}: ERROR: Bad watts reading 99100000000000005192630646116011999232.000000 from X\n"
+             "Buffer was 244.94E+00,9.91E+37\n"
              f"{ptd_time(T0 + 130)}: ERROR: Current exceeds peak value allowed for range 0.50A and CF 3.\n")
     make_published(tmp_path, ptd_extra=extra)
     r = verify_path(tmp_path)
     s = statuses(r)
-    assert s["PTD log: errors outside ranging, uncertainty in testing"] == "fail"
-    assert s["PTD log: lines the official checker never reads"] == "fail"
-    assert s["PTD log: warnings"] == "warn"
+    assert not r["valid"]
+    assert s["PTD log: official scan"] == "warn"  # what the official checker reports: a warning, and it stops
+    assert "1 failing lines after it go unseen" in evidence(r, "PTD log: official scan")
+    assert s["PTD log: every line (not checked officially)"] == "fail"
+    ev = evidence(r, "PTD log: every line (not checked officially)")
+    assert "1 ERROR lines outside ranging (1 inside the testing window)" in ev and "Current exceeds peak" in ev
+
+
+def test_an_error_outside_ranging_alone_fails_the_official_scan_too(tmp_path):
+    make_published(tmp_path, ptd_extra=f"{ptd_time(T0 + 130)}: ERROR: Current exceeds peak value allowed\n")
+    r = verify_path(tmp_path)
+    assert statuses(r)["PTD log: official scan"] == "fail"
+    make_published(tmp_path / "b", ptd_extra=f"{ptd_time(T0 + 30)}: ERROR: Bad watts reading nan from Yokogawa\n"
+                                            f"{ptd_time(T0 + 130)}: ERROR: USB.\n")
+    r = verify_path(tmp_path / "b")  # the ranging "nan" error is ignored; "USB." is accepted as a warning
+    assert r["valid"] and statuses(r)["PTD log: official scan"] == "warn"
 
 
 def test_uncertainty_above_one_percent_in_a_short_testing_run_fails(tmp_path):
     # the official rule adds 800 s instead of 0.8 s and never fires on a run this short
     extra = f"{ptd_time(T0 + 130)}: WARNING: Uncertainty 1.57%, which is above 1.00% limit for the last sample!\n"
     make_published(tmp_path, ptd_extra=extra)
-    assert statuses(verify_path(tmp_path))["PTD log: errors outside ranging, uncertainty in testing"] == "fail"
+    r = verify_path(tmp_path)
+    assert statuses(r)["PTD log: official scan"] == "pass"
+    assert statuses(r)["PTD log: every line (not checked officially)"] == "fail"
+    assert "1 uncertainty warnings above 1 %" in evidence(r, "PTD log: every line (not checked officially)")
+    # within 0.8 s of the window's ends it is let through, as the rule intends
+    edge = f"{ptd_time(T0 + 105.9)}: WARNING: Uncertainty 1.57%, which is above 1.00% limit for the last sample!\n"
+    make_published(tmp_path / "b", ptd_extra=edge)
+    assert verify_path(tmp_path / "b")["valid"]
 
 
-def test_invalid_samples_in_the_testing_window_are_counted(tmp_path):
+def test_invalid_samples_and_gaps_in_the_testing_window_are_counted(tmp_path):
     make_published(tmp_path, invalid_at=20)
     r = verify_path(tmp_path)
-    ev = next(c for c in r["checks"] if c["name"].startswith("testing samples"))
-    assert ev["status"] == "fail" and "1 invalid" in ev["evidence"]
+    ev = evidence(r, "testing samples (not checked officially)")
+    assert statuses(r)["testing samples (not checked officially)"] == "fail"
+    assert "1 invalid readings (Watts -1), first run_1/spl.txt:21" in ev
     assert r["metric"]["samples"] == 49  # the -1 sample stays out of the average, as MLCommons does
+    make_published(tmp_path / "b", skip=range(30, 34))
+    r = verify_path(tmp_path / "b")
+    assert "1 gaps over 1.5 s, largest 5.0 s" in evidence(r, "testing samples (not checked officially)")
+    assert statuses(r)["testing vs ranging power"] == "pass"  # the official checks see nothing wrong
 
 
-def test_single_stream_metric_is_millijoules_per_query():
+def test_no_sample_in_the_window_means_no_metric(tmp_path):
+    make_published(tmp_path, testing_w=-1.0)
+    r = verify_path(tmp_path)
+    assert r["metric"] is None and statuses(r)["power metric"] == "fail"
+    assert statuses(r)["testing vs ranging power"] == "fail"
+
+
+def test_error_records_in_the_logs_are_warnings(tmp_path):
+    def edit(perf):
+        with open(perf / "power/server.log", "a") as f:
+            f.write("ptd-server 2025-07-13 00:21:10,000 [ERROR] Analyzer [1] reply 'Error'\nTraceback (most recent)\n")
+    make_published(tmp_path, edit=edit)
+    r = verify_path(tmp_path)
+    assert r["valid"] and statuses(r)["client and server logs"] == "warn"
+    assert "power/server.log:2: [ERROR]" in evidence(r, "client and server logs")
+
+
+def test_single_and_multi_stream_metrics_are_millijoules_per_query(tmp_path):
+    make_published(tmp_path, scenario="SingleStream")
+    r = verify_path(tmp_path)
+    # 100 W over the 50 s window, 5000 queries: 100 * 50 * 1000 / 5000 = 1000 mJ per query
+    assert r["metric"]["unit"] == "mJ/query" and r["metric"]["value"] == pytest.approx(1000.0)
     begin, end = datetime.fromtimestamp(T0, UTC), datetime.fromtimestamp(T0 + 600, UTC)
     m = mlperf_metric("SingleStream", 34.0, begin, end, {"result_query_count": "91744"})
     assert m["unit"] == "mJ/query" and m["value"] == pytest.approx(34.0 * 600 * 1000 / 91744)
     m8 = mlperf_metric("SingleStream", 34.0, begin, end, {"result_query_count": 91744}, directory_scenario="MultiStream")
     assert m8["value"] == pytest.approx(8 * m["value"])
+    assert mlperf_metric("SingleStream", 34.0, begin, end, {})["value"] is None
     avg, n = window_average([1, 2, 3, 4], [10, -1, 30, 40], 1, 4)
     assert (avg, n) == (30.0, 1)  # strictly inside, Watts > 0
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "no sample lines"),
-    (b"Time,07-12-2025 23:21:34.443,Watts,abc,Volts,1,Amps,1,PF,1,Mark,m\n", "Watts 'abc' is not a number"),
-    (b"Time,13-12-2025 23:21:34.443,Watts,1,Volts,1,Amps,1,PF,1,Mark,m\n", "not a valid"),
-    (b"Time,07-12-2025 23:21:34.443,Watts,1\n", "does not read"),
-    (b"\xff\xfeT\x00", "UTF-16"),
-    (b"Time,07-12-2025 23:21:34.443,Watts,\xe9,Volts,1,Amps,1,PF,1,Mark,m\n", "not UTF-8"),
-])
-def test_bad_spl_files_are_clear_errors_naming_file_and_line(tmp_path, content, message):
-    p = tmp_path / "spl.txt"
-    p.write_bytes(content)
-    with pytest.raises(FormatError, match=message) as exc:
-        read_spl(p)
-    assert str(exc.value).startswith(str(p))
+def _zip_dir(src: Path, dest: Path) -> Path:
+    with zipfile.ZipFile(dest, "w") as zf:
+        for p in src.rglob("*"):
+            if p.is_file():
+                zf.write(p, p.relative_to(src.parent).as_posix())
+    return dest
 
 
-def test_crlf_and_bom_spl_files_read_the_same(tmp_path):
-    text = spl_text(T0, [1.0, 2.0, 3.0], "m")
-    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
-    a.write_text(text)
-    b.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
-    assert np.array_equal(read_spl(a).watts, read_spl(b).watts) and np.allclose(read_spl(b).t, T0 + np.arange(3))
-
-
-@pytest.mark.parametrize("content, message", [
-    ("", "empty"),
-    ("hello\n", "does not start with :::MLLOG"),
-    (mllog("power_begin", "07-12-2025 23:21:34.443") + ':::MLLOG {"key": "power_end", "val', "cut short"),
-    (mllog("power_begin", "07-12-2025 23:21:34.443"), "no power_end"),
-    (mllog("power_begin", "07-12-2025 23:21:34.443") + mllog("power_end", "07-12-2025 23:21:30.000"), "not after"),
-])
-def test_bad_loadgen_logs_are_clear_errors(tmp_path, content, message):
-    p = tmp_path / "mlperf_log_detail.txt"
-    p.write_text(content)
-    with pytest.raises(FormatError, match=message):
-        read_detail(p)
+def _link_info(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3
+    info.external_attr = 0o120777 << 16
+    return info
 
 
 def test_zip_input_and_hostile_zips(tmp_path, capsys):
     make_published(tmp_path / "res")
-    good = tmp_path / "res.zip"
-    with zipfile.ZipFile(good, "w") as zf:
-        for p in (tmp_path / "res").rglob("*"):
-            if p.is_file():
-                zf.write(p, p.relative_to(tmp_path).as_posix())
+    good = _zip_dir(tmp_path / "res", tmp_path / "res.zip")
     assert main(["verify", str(good), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["valid"]
+    out = json.loads(capsys.readouterr().out)
+    assert out["valid"] and out["kind"] == "mlperf" and out["metric"]["unit"] == "W"
+    assert all(set(c) >= {"name", "status", "evidence"} for c in out["checks"])
     for name, build, message in [
         ("escape.zip", lambda z: z.writestr("../../evil.txt", "x"), "outside the target"),
         ("abs.zip", lambda z: z.writestr("/tmp/evil.txt", "x"), "outside the target"),
@@ -213,13 +363,31 @@ def test_zip_input_and_hostile_zips(tmp_path, capsys):
     (tmp_path / "plain.txt").write_text("x")
     assert main(["verify", str(tmp_path / "plain.txt")]) == 2
     assert main(["verify", str(tmp_path / "nothing-here")]) == 2
+    (tmp_path / "empty").mkdir()
+    assert main(["verify", str(tmp_path / "empty"), "--json"]) == 2
+    assert "MLPerf power directory" in json.loads(capsys.readouterr().out)["error"]
+    truncated = tmp_path / "cut.zip"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    assert main(["verify", str(truncated)]) == 2
 
 
-def _link_info(name: str) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name)
-    info.create_system = 3
-    info.external_attr = 0o120777 << 16
-    return info
+def test_the_command_prints_each_check_and_exits_1_when_invalid(tmp_path, capsys):
+    make_published(tmp_path, testing_w=90.0)
+    assert main(["verify", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "NOT VALID" in out and "[FAIL] testing vs ranging power" in out and "metric: 90 W" in out
+
+
+def test_unreadable_summaries_and_logs_are_named(tmp_path):
+    perf = make_published(tmp_path)
+    (perf / "power/client.json").write_text('{"version": "1.0", "uuid": ')
+    r = verify_path(tmp_path)
+    assert not r["valid"] and "client.json" in evidence(r, "power summaries")
+    perf = make_published(tmp_path / "b")
+    (perf / "run_1/mlperf_log_detail.txt").write_text(mllog("power_begin", ptd_time(T0)))
+    r = verify_path(tmp_path / "b")
+    assert statuses(r)["testing files"] == "fail" and "no power_end" in evidence(r, "testing files")
+    assert r["metric"] is None
 
 
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="the reference samples are not in this checkout")
@@ -227,21 +395,32 @@ def test_real_wt210_result_is_flagged_for_its_testing_window_errors():
     r = verify_path(SAMPLES / "wt210-singlestream")
     assert not r["valid"]
     s = statuses(r)
-    assert s["PTD log: errors outside ranging, uncertainty in testing"] == "fail"
-    assert s["PTD log: lines the official checker never reads"] == "fail"
+    # the official checker stops at a ranging-phase "Bad watts reading" warning (ptd_logs.txt:55) ...
+    assert s["PTD log: official scan"] == "warn" and "ptd_logs.txt:55" in evidence(r, "PTD log: official scan")
+    # ... and never reads the 59 "Current exceeds peak value" errors (and 59 "Can't evaluate
+    # uncertainty" errors) inside the testing window, nor the >1 % uncertainty at 23:30:58
+    ev = evidence(r, "PTD log: every line (not checked officially)")
+    assert s["PTD log: every line (not checked officially)"] == "fail"
+    assert "118 ERROR lines outside ranging (118 inside the testing window)" in ev
+    assert "1 uncertainty warnings above 1 %" in ev and "ptd_logs.txt:2314" in ev
+    assert "59 invalid readings" in evidence(r, "testing samples (not checked officially)")
     # what the official checker does pass here still passes
-    for name in ("uuid client", "uuid server", "session name", "phase times", "result checksums",
-                 "testing vs ranging power", "client/server messages", "PTD device type", "server debug mode"):
+    for name in ("uuid client", "uuid server", "session name", "phase times", "result checksums", "tool sources",
+                 "PTD analyzer and version", "PTD commands and replies", "testing vs ranging power",
+                 "client/server messages", "PTD device type", "server debug mode", "PTD log: uncertainty checking"):
         assert s[name] == "pass", name
     # the official metric: 541 samples, 34.1045 W over 600.011 s, 91744 queries -> 223.045 mJ/query
     assert r["metric"]["unit"] == "mJ/query" and r["metric"]["value"] == pytest.approx(223.045, abs=5e-4)
-    assert r["metric"]["samples"] == 541
+    assert r["metric"]["samples"] == 541 and r["metric"]["average_power_w"] == pytest.approx(34.1045, abs=5e-5)
+    assert "+0.51 %" in evidence(r, "testing vs ranging power")  # ranging 33.93 W
 
 
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="the reference samples are not in this checkout")
 def test_real_wt500_result_passes_with_the_official_metric():
     r = verify_path(SAMPLES / "wt500-multichannel-server")
     assert r["valid"], [c for c in r["checks"] if c["status"] != "pass"]
+    assert set(statuses(r).values()) == {"pass"}
+    # the official metric: mean of 607 samples = 9437.6 W (ranging 9457.9 W)
     assert r["metric"]["unit"] == "W" and r["metric"]["value"] == pytest.approx(9437.6, abs=0.05)
     assert r["metric"]["samples"] == 607
     spl = read_spl(SAMPLES / "wt500-multichannel-server/performance/run_1/spl.txt")
@@ -265,3 +444,27 @@ def test_station_bundles_verify_through_the_same_command(tmp_path, capsys):
     (res.directory / "report.html").write_bytes(bytes(data))
     assert main(["verify", str(res.directory)]) == 1
     assert "report.html" in capsys.readouterr().out
+
+
+def test_a_tree_with_several_results_asks_for_one(tmp_path, capsys):
+    make_published(tmp_path, scenario="Offline")
+    make_published(tmp_path, scenario="Server")
+    assert main(["verify", str(tmp_path)]) == 2
+    assert "holds 2 MLPerf power results" in capsys.readouterr().err
+    assert main(["verify", str(tmp_path / "closed/Org/results/sys/resnet50/Server")]) == 0
+
+
+def test_zips_with_duplicate_or_clashing_members_are_refused(tmp_path):
+    dup = tmp_path / "dup.zip"
+    with zipfile.ZipFile(dup, "w") as zf:
+        zf.writestr("res/power/client.json", "{}")
+        with pytest.warns(UserWarning):
+            zf.writestr("res/power/client.json", "{}")
+    with pytest.raises(Unusable, match="appears twice"):
+        verify_path(dup)
+    clash = tmp_path / "clash.zip"
+    with zipfile.ZipFile(clash, "w") as zf:
+        zf.writestr("res/power", "a file")
+        zf.writestr("res/power/client.json", "{}")
+    with pytest.raises(Unusable, match="clashes"):
+        verify_path(clash)

@@ -2,88 +2,92 @@
 ``ranging/``, ``run_1/``): every content check of the Power WG compliance checker, the checks it
 misses, and the official power metric.
 
-What the official checker (``compliance/check.py``) checks, done here too: UUIDs, session
-names, phase times within 0.8 s, the LoadGen window inside the client's phases, testing average
-not more than 5 % below ranging, client/server messages, result file checksums, errors and
-warnings of the PTD log by window, PTD device types, the debug flag.
+What the official checker (power-dev ``compliance/check.py``, copied into mlcommons/inference as
+``power_checker.py``) checks, done here too: PTD model, version and command replies; UUIDs;
+session names; client/server phase times within 0.8 s; the LoadGen window inside the client's
+phases; testing average power not more than 5 % below ranging; client/server messages; result
+file checksums; errors and warnings of the PTD log by window; PTD device types; the debug flag.
+The tool sources are compared between client and server (whether they are the pinned official
+release is for the official checker, which carries that list).
 
-Where it is blind, checked here: it stops at the first warning of the PTD log (we read every
-line), its ">1 % uncertainty" rule adds 800 *seconds* instead of milliseconds and never fires on
-runs under ~1600 s (we apply it to the whole testing window, less 0.8 s at each end), and it
-counts no samples, gaps or invalid readings (we do, inside the testing window).
+Where it is blind, checked here:
+
+- it stops reading the PTD log at its first warning: we read every line and say which failing
+  lines it never reaches;
+- its ">1 % uncertainty in testing is an error" rule adds 800 *seconds* instead of 0.8 s to the
+  window, so it never fires on runs under ~1600 s: we apply it to the real testing window;
+- it counts no samples, gaps or invalid (-1) readings: we do, inside the LoadGen window.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
+import uuid as uuidlib
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from station.mlperf.errors import FormatError, read_text
-from station.mlperf.loadgen import read_detail, read_summary
+from station.mlperf.client_server import PowerSummary, read_power_json, read_power_log
+from station.mlperf.errors import FormatError
+from station.mlperf.loadgen import LoadgenDetail, read_detail, read_summary
 from station.mlperf.metric import mlperf_metric, window_average
-from station.mlperf.spl import read_spl
+from station.mlperf.ptd_log import PtdLog, read_ptd_log
+from station.mlperf.spl import SplData, read_spl
 
 TIME_DELTA_TOLERANCE_S = 0.8
+OFFICIAL_TOLERANCE_BUG_S = 800.0  # what the checker really adds (milliseconds taken as seconds)
 RESULT_PATHS = ("power/client.log", "power/ptd_logs.txt", "power/server.log", "ranging/mlperf_log_detail.txt",
                 "ranging/mlperf_log_summary.txt", "ranging/spl.txt", "run_1/mlperf_log_detail.txt",
                 "run_1/mlperf_log_summary.txt", "run_1/spl.txt")
-SUMMARY_KEYS = ("version", "timezone", "modules", "sources", "messages", "uuid", "session_name", "results", "phases")
-DEVICE_TYPES = {8, 35, 48, 49, 52, 77, 508, 549, 586}
+SUMMARIES = ("power/client.json", "power/server.json")
+OPTIONAL = ("run_1/mlperf_log_accuracy.json", "ranging/mlperf_log_accuracy.json", "run_1/mlperf_log_trace.json",
+            "ranging/mlperf_log_trace.json")
+SUPPORTED_MODELS = {"YokogawaWT210": 8, "YokogawaWT500": 35, "YokogawaWT500_multichannel": 48, "YokogawaWT310": 49,
+                    "YokogawaWT310E": 49, "YokogawaWT330": 52, "YokogawaWT330E": 52,
+                    "YokogawaWT330_multichannel": 77, "YokogawaWT210_DC": 508, "YokogawaWT310_DC": 549,
+                    "YokogawaWT330_DC": 586}
+DEVICE_TYPES = set(SUPPORTED_MODELS.values())
+SUPPORTED_PTD_VERSIONS = ("1.11.1",)
+GO_REPLY = "Starting untimed measurement, maximum 500000 samples at 1000ms with 0 rampup samples"
 IGNORED_RANGING_ERRORS = ("Can't evaluate uncertainty of this sample!", "Bad watts reading nan from ",
                           "Bad amps reading nan from ", "Bad pf reading nan from ", "Bad volts reading nan from ",
                           "Current appears to be too high for set range")
-_PTD_TIME = re.compile(r"^(\d\d-\d\d-\d\d\d\d \d\d:\d\d:\d\d\.\d\d\d)(.*)$")
-_UNCERTAINTY = re.compile(r"Uncertainty \d+\.\d+%, which is above 1\.00% limit for the last sample!")
+ACCEPTED_ERRORS = ("USB.",)
+_UNCERTAINTY = re.compile(r"Uncertainty \d+.\d+%, which is above 1.00% limit for the last sample!")
+GAP_S = 1.5  # PTDaemon samples once a second: a step over 1.5 s is a missing sample
 
 
 def _check(name: str, status: str, evidence: str) -> dict:
     return {"name": name, "status": status, "evidence": evidence}
 
 
-def find_performance_dir(path: Path) -> Path | None:
-    """``path`` itself, its ``performance/``, or a single nested result holding one."""
+def performance_dirs(path: Path) -> list[Path]:
+    """``path`` itself or its ``performance/`` when it is a result, else every nested result."""
     for cand in (path, path / "performance"):
         if (cand / "power").is_dir() and (cand / "run_1").is_dir():
-            return cand
-    found = [p.parent for p in path.rglob("power") if p.is_dir() and (p.parent / "run_1").is_dir()]
+            return [cand]
+    return sorted(p.parent for p in path.rglob("power") if p.is_dir() and (p.parent / "run_1").is_dir())
+
+
+def find_performance_dir(path: Path) -> Path | None:
+    """``path`` itself, its ``performance/``, or the single nested result under it."""
+    found = performance_dirs(path)
     return found[0] if len(found) == 1 else None
 
 
-def _json(path: Path) -> dict:
-    text = read_text(path, path.name)
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise FormatError(f"not JSON ({exc.msg})", path, exc.lineno) from None
-    if not isinstance(data, dict):
-        raise FormatError("not a JSON object", path, 1)
-    missing = [k for k in SUMMARY_KEYS if k not in data]
-    if missing:
-        raise FormatError(f"lacks {', '.join(missing)}", path)
-    return data
-
-
 def ptd_log_lines(path: Path) -> list[tuple[int, float, str]]:
-    """(line number, UTC seconds, text after the timestamp) of every timestamped line."""
-    out = []
-    for n, line in enumerate(read_text(path, "the PTD log").split("\n"), start=1):
-        m = _PTD_TIME.match(line)
-        if m:
-            try:
-                t = datetime.strptime(m.group(1), "%m-%d-%Y %H:%M:%S.%f").replace(tzinfo=UTC).timestamp()
-            except ValueError:
-                raise FormatError(f"{m.group(1)!r} is not a valid date", path, n) from None
-            out.append((n, t, m.group(2)))
-    return out
+    """(line number, UTC seconds, text after the timestamp) of every timestamped PTD log line."""
+    return [(x.line, x.t, x.text) for x in read_ptd_log(path).lines]
 
 
 def _sha1(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def _utc(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def verify_published(root: Path) -> dict:
@@ -91,212 +95,414 @@ def verify_published(root: Path) -> dict:
     if perf is None:
         raise FormatError("not an MLPerf power directory (no performance/ with power/ and run_1/)", root)
     checks: list[dict] = []
-    rel = perf.relative_to(root) if perf != root else Path(".")
+    rel = perf.relative_to(root).as_posix() if perf != root else "."
 
-    # -- files ----------------------------------------------------------------------------------
-    missing = [p for p in RESULT_PATHS + ("power/client.json", "power/server.json") if not (perf / p).is_file()]
-    if missing:
-        checks.append(_check("files", "fail", f"missing under {rel}: {', '.join(missing)}"))
-    else:
-        checks.append(_check("files", "pass", f"all {len(RESULT_PATHS) + 2} result files present under {rel}"))
+    # -- files ----------------------------------------------------------------------------------------
+    expected = SUMMARIES + RESULT_PATHS
+    missing = [p for p in expected if not (perf / p).is_file()]
+    checks.append(_check("files", "fail" if missing else "pass",
+                         f"missing under {rel}: {', '.join(missing)}" if missing
+                         else f"all {len(expected)} result files present under {rel}"))
     extra = sorted(p.relative_to(perf).as_posix() for d in ("power", "ranging", "run_1") if (perf / d).is_dir()
                    for p in (perf / d).iterdir() if p.is_file()
-                   and p.relative_to(perf).as_posix() not in RESULT_PATHS + ("power/client.json", "power/server.json",
-                                                                              "run_1/mlperf_log_accuracy.json",
-                                                                              "ranging/mlperf_log_accuracy.json"))
+                   and p.relative_to(perf).as_posix() not in expected + OPTIONAL)
     if extra:
-        checks.append(_check("file list", "warn", f"files the submission checker does not expect: {', '.join(extra)}"))
-    if "power/client.json" in missing or "power/server.json" in missing:
+        checks.append(_check("file list", "warn", f"files the submission checker rejects (it wants exactly the "
+                                                  f"result files): {', '.join(extra)}"))
+    try:
+        client = read_power_json(perf / "power/client.json")
+        server = read_power_json(perf / "power/server.json")
+    except FormatError as exc:
+        checks.append(_check("power summaries", "fail", str(exc)))
         return _result(checks, None)
 
-    client, server = _json(perf / "power/client.json"), _json(perf / "power/server.json")
+    checks.append(_sources_check(client, server))
+    checks.extend(_ptd_messages_checks(server))
+    checks.extend(_identity_checks(client, server))
 
-    # -- identity -------------------------------------------------------------------------------
-    for key, what in (("client", "client"), ("server", "server")):
-        a, b = (client.get("uuid") or {}).get(key), (server.get("uuid") or {}).get(key)
-        checks.append(_check(f"uuid {what}", "pass" if a and a == b else "fail",
-                             f"client.json {a}, server.json {b}"))
-    ok = client["session_name"] == server["session_name"]
-    checks.append(_check("session name", "pass" if ok else "fail",
-                         f"client {client['session_name']!r}, server {server['session_name']!r}"))
-    session = str(server["session_name"])
-
-    # -- phases -----------------------------------------------------------------------------------
-    worst, problems = 0.0, []
-    for mode in ("ranging", "testing"):
-        cp, sp = client["phases"].get(mode, []), server["phases"].get(mode, [])
-        if len(cp) != len(sp):
-            problems.append(f"{mode}: {len(cp)} client phases, {len(sp)} server phases")
-            continue
-        for i, (c, s) in enumerate(zip(cp, sp, strict=True)):
-            d = abs(float(c[0]) - float(s[0]))
-            worst = max(worst, d)
-            if d > TIME_DELTA_TOLERANCE_S:
-                problems.append(f"{mode} phase {i}: client and server differ by {d:.3f} s")
-    checks.append(_check("phase times", "fail" if problems else "pass",
-                         "; ".join(problems) or f"largest client/server difference {worst * 1000:.0f} ms "
-                                                f"(limit {TIME_DELTA_TOLERANCE_S * 1000:.0f} ms)"))
-
-    # -- LoadGen windows, averages -------------------------------------------------------------------
-    details, spls, avgs = {}, {}, {}
+    # -- LoadGen logs and samples --------------------------------------------------------------------------
+    details: dict[str, LoadgenDetail] = {}
+    spls: dict[str, SplData] = {}
     for mode, d in (("ranging", "ranging"), ("testing", "run_1")):
         try:
-            det = read_detail(perf / d / "mlperf_log_detail.txt")
-            spl = read_spl(perf / d / "spl.txt")
+            details[mode] = read_detail(perf / d / "mlperf_log_detail.txt")
+            spls[mode] = read_spl(perf / d / "spl.txt")
         except FormatError as exc:
             checks.append(_check(f"{mode} files", "fail", str(exc)))
-            continue
-        details[mode], spls[mode] = det, spl
-        b, e = det.power_begin.timestamp(), det.power_end.timestamp()
-        phases = client["phases"].get(mode, [])
-        if len(phases) >= 3:
-            lo, hi = float(phases[1][0]), float(phases[2][0])
-            inside = lo < b < hi and lo < e < hi
-            dst = lo < b - 3600 < hi and lo < e - 3600 < hi
-            status = "pass" if inside else ("warn" if dst else "fail")
-            checks.append(_check(f"{mode}: LoadGen window inside the client phases", status,
-                                 f"power_begin..power_end {det.power_begin.isoformat()}..{det.power_end.isoformat()}, "
-                                 f"client measured {datetime.fromtimestamp(lo, UTC).isoformat()}.."
-                                 f"{datetime.fromtimestamp(hi, UTC).isoformat()}"
-                                 + (" (only with the checker's one-hour DST workaround)" if dst and not inside else "")))
-        avg, n = window_average(spl.t, spl.watts, b, e)
-        avgs[mode] = (avg, n)
+    checks.extend(_phase_checks(client, server, details))
+    avgs = {m: window_average(spls[m].t, spls[m].watts, details[m].power_begin.timestamp(),
+                              details[m].power_end.timestamp()) for m in spls if m in details}
     if "ranging" in avgs and "testing" in avgs:
-        (ra, rn), (ta, tn) = avgs["ranging"], avgs["testing"]
-        if rn and tn:
-            delta = round((ta / ra - 1) * 100, 2)
-            checks.append(_check("testing vs ranging power", "pass" if delta > -5 else "fail",
-                                 f"testing {ta:.4f} W ({tn} samples), ranging {ra:.4f} W ({rn} samples): "
-                                 f"{delta:+.2f} % (limit -5 %)"))
-        else:
-            checks.append(_check("testing vs ranging power", "fail", "no valid sample inside a LoadGen window"))
+        checks.append(_power_delta_check(avgs["ranging"], avgs["testing"]))
+    checks.append(_messages_check(client, server))
+    checks.append(_results_check(perf, client, server))
 
-    # -- messages, checksums -------------------------------------------------------------------------
-    cm, sm = client["messages"], server["messages"]
-    bad = [i for i, (c, s) in enumerate(zip(cm, sm, strict=False)) if c.get("cmd") != s.get("cmd")
-           or (c.get("reply") != s.get("reply") and not str(c.get("cmd", "")).startswith("time"))]
-    ok = len(cm) == len(sm) and not bad
-    checks.append(_check("client/server messages", "pass" if ok else "fail",
-                         f"{len(cm)} client and {len(sm)} server messages"
-                         + (f"; first difference at message {bad[0]}" if bad else "")))
-    results = {**server.get("results", {}), **client.get("results", {})}
-    wrong = []
-    for p in RESULT_PATHS:
-        f = perf / p
-        if p not in results:
-            wrong.append(f"{p} not in the summaries")
-        elif f.is_file() and _sha1(f) != results[p]:
-            wrong.append(f"{p} changed (SHA-1 {_sha1(f)[:12]}…, recorded {str(results[p])[:12]}…)")
-    checks.append(_check("result checksums", "fail" if wrong else "pass",
-                         "; ".join(wrong) or f"{len(RESULT_PATHS)} result files match their recorded SHA-1"))
+    # -- PTD log ----------------------------------------------------------------------------------------------
+    try:
+        log = read_ptd_log(perf / "power/ptd_logs.txt")
+    except FormatError as exc:
+        checks.append(_check("PTD log", "fail", str(exc)))
+    else:
+        checks.extend(_ptd_log_checks(log, server.session_name, details.get("testing")))
 
-    # -- PTD log ---------------------------------------------------------------------------------------
-    checks.extend(_ptd_log_checks(perf / "power/ptd_logs.txt", session, details.get("testing")))
+    checks.append(_ptd_config_check(server))
+    checks.append(_check("server debug mode", "fail" if server.debug else "pass",
+                         "power/server.json: \"debug\": true (the server ran with MLPP_DEBUG: shortened waits)"
+                         if server.debug else "power/server.json: debug mode off"))
+    checks.append(_logs_check(perf))
 
-    # -- configuration -----------------------------------------------------------------------------------
-    cfg = server.get("ptd_config") or []
-    types = [c.get("device_type") for c in cfg if isinstance(c, dict)]
-    ok = bool(types) and all(t in DEVICE_TYPES for t in types)
-    checks.append(_check("PTD device type", "pass" if ok else "fail", f"device types {types}, supported "
-                                                                        f"{sorted(DEVICE_TYPES)}"))
-    checks.append(_check("server debug mode", "fail" if server.get("debug", False) else "pass",
-                         "debug mode was on" if server.get("debug", False) else "debug mode off"))
-
-    # -- what the official checker does not count -----------------------------------------------------------
+    # -- what the official checker does not count, and the metric -------------------------------------------------
     metric = None
-    if "testing" in spls:
+    if "testing" in spls and "testing" in details:
         spl, det = spls["testing"], details["testing"]
-        b, e = det.power_begin.timestamp(), det.power_end.timestamp()
-        inside = (spl.t > b) & (spl.t < e)
-        n_in = int(inside.sum())
-        invalid = int(np.count_nonzero(inside & ~(spl.watts > 0)))
-        steps = np.diff(spl.t[inside])
-        gaps = int(np.count_nonzero(steps > 1.5))
-        expected = int(round(e - b))
-        status = "fail" if (gaps or invalid) else "pass"
-        checks.append(_check("testing samples (not checked officially)", status,
-                             f"{n_in} samples in the {e - b:.1f} s window (about {expected} expected), "
-                             f"{invalid} invalid (-1), {gaps} gaps over 1.5 s"
-                             + (f"; largest gap {steps.max():.1f} s" if gaps else "")))
+        checks.append(_samples_check(spl, det))
         avg, n = avgs["testing"]
-        summary = {}
-        if (perf / "run_1/mlperf_log_summary.txt").is_file():
-            try:
-                summary = read_summary(perf / "run_1/mlperf_log_summary.txt")
-            except FormatError:
-                summary = {}
+        summary: dict = {}
+        try:
+            summary = read_summary(perf / "run_1/mlperf_log_summary.txt")
+        except FormatError as exc:
+            checks.append(_check("testing LoadGen summary", "fail", str(exc)))
         summary = {**summary, "result_query_count": det.query_count}
         scen_dir = perf.parent.name if perf.name == "performance" else None
+        if scen_dir not in ("Offline", "Server", "Interactive", "SingleStream", "MultiStream"):
+            scen_dir = None
         if n:
-            m = mlperf_metric(det.scenario, avg, det.power_begin, det.power_end, summary,
-                              directory_scenario=scen_dir if scen_dir in ("Offline", "Server", "Interactive",
-                                                                          "SingleStream", "MultiStream") else None)
+            m = mlperf_metric(det.scenario, avg, det.power_begin, det.power_end, summary, directory_scenario=scen_dir)
             metric = {"value": m["value"], "unit": m["unit"], "average_power_w": avg, "samples": n,
-                      "scenario": m["scenario"]}
+                      "duration_s": m["duration_s"], "scenario": m["scenario"]}
+            if "efficiency" in m:
+                metric["efficiency"] = m["efficiency"]
             checks.append(_check("power metric", "pass" if m["value"] is not None else "fail",
-                                 f"{m['value']} {m['unit']} from {n} samples, average {avg:.4f} W over "
-                                 f"{m['duration_s']:.3f} s"))
+                                 (f"{m['value']:.6g} {m['unit']}" if m["value"] is not None else m.get("problem", ""))
+                                 + f" ({m['scenario']}): average {avg:.4f} W of {n} samples of run_1/spl.txt "
+                                   f"strictly inside power_begin..power_end ({m['duration_s']:.3f} s)"
+                                 + (f", {m['queries']} queries" if "queries" in m else "")))
+        else:
+            checks.append(_check("power metric", "fail", "run_1/spl.txt has no valid sample (Watts > 0) inside "
+                                                         "power_begin..power_end: no power metric"))
     return _result(checks, metric)
 
 
-def _ptd_log_checks(path: Path, session: str, testing) -> list[dict]:
-    try:
-        lines = ptd_log_lines(path)
-    except FormatError as exc:
-        return [_check("PTD log", "fail", str(exc))]
-    start = end = None
-    for n, t, text in lines:
-        if start is None and text == f": Go with mark '{session}_ranging'":
-            start = (n, t)
-        elif start is not None and text == ": Completed test":
-            end = (n, t)
-            break
+# -- official checks ---------------------------------------------------------------------------------------------
+def _sources_check(client: PowerSummary, server: PowerSummary) -> dict:
+    if not client.sources or not server.sources:
+        return _check("tool sources", "fail", "client.json or server.json lists no tool sources")
+    diff = sorted(k for k in set(client.sources) | set(server.sources)
+                  if client.sources.get(k) != server.sources.get(k))
+    if diff:
+        return _check("tool sources", "fail", f"client and server ran different tool sources: {', '.join(diff[:5])}")
+    return _check("tool sources", "pass", f"client and server ran the same {len(client.sources)} source files "
+                                          "(whether that is the pinned official release is checked by "
+                                          "the official checker's list)")
+
+
+def _ptd_messages_checks(server: PowerSummary) -> list[dict]:
+    msgs = server.ptd_messages
+    if not msgs:
+        return [_check("PTD analyzer and version", "fail", "power/server.json has no ptd_messages")]
     out = []
-    if start is None or end is None:
-        return [_check("PTD log: ranging window", "fail", f"{path.name}: cannot find the ranging run "
-                                                          f"(Go with mark '{session}_ranging' … Completed test)")]
-    activated = [(n, t) for n, t, text in lines if re.search(r"Uncertainty checking for Yokogawa\S+ is activated", text)]
-    ok = bool(activated) and activated[0][1] < start[1]
-    out.append(_check("PTD log: uncertainty checking", "pass" if ok else "fail",
-                      f"{path.name}:{activated[0][0]}: activated before ranging" if ok
-                      else f"{path.name}: no 'Uncertainty checking … is activated' before ranging"))
-    fails, warns, missed = [], [], []
-    first_warning_at = None
-    tb = testing.power_begin.timestamp() + TIME_DELTA_TOLERANCE_S if testing else None
-    te = testing.power_end.timestamp() - TIME_DELTA_TOLERANCE_S if testing else None
-    for n, t, text in lines:
-        if "ERROR:" in text:
-            msg = text.split("ERROR:", 1)[1].strip()
-            if msg == "USB.":
-                warns.append((n, msg))
-            elif not (start[1] < t < end[1]):
-                fails.append((n, f"ERROR: {msg}"))
-            elif not msg.startswith(IGNORED_RANGING_ERRORS):
-                warns.append((n, f"ERROR during ranging: {msg}"))
-                first_warning_at = first_warning_at or n
-        elif "WARNING:" in text and tb is not None and tb < t < te:
-            msg = text.split("WARNING:", 1)[1].strip()
-            if _UNCERTAINTY.search(msg):
-                fails.append((n, f"WARNING: {msg}"))
-            else:
-                warns.append((n, f"WARNING: {msg}"))
-    if first_warning_at is not None:
-        missed = [f for f in fails if f[0] > first_warning_at]
-    if fails:
-        sample = "; ".join(f"{path.name}:{n}: {m}" for n, m in fails[:3])
-        out.append(_check("PTD log: errors outside ranging, uncertainty in testing", "fail",
-                          f"{len(fails)} lines: {sample}" + (" …" if len(fails) > 3 else "")))
+
+    def reply(cmd: str) -> str:
+        return next((str(m.get("reply", "")) for m in msgs if m.get("cmd") == cmd), "")
+
+    ident = reply("Identify")
+    model = ident.split(",")[0] if ident else ""
+    ver = re.search(r"(?<=version=)(.+?)-", ident)
+    version = ver.group(1) if ver else ""
+    ok = model in SUPPORTED_MODELS and version in SUPPORTED_PTD_VERSIONS
+    out.append(_check("PTD analyzer and version", "pass" if ok else "fail",
+                      f"Identify: model {model or '(none)'!r} ({'supported' if model in SUPPORTED_MODELS else 'not supported'}), "
+                      f"PTDaemon {version or '(unknown)'} (supported {', '.join(SUPPORTED_PTD_VERSIONS)})"))
+    problems = []
+    stops = 0
+    for i, m in enumerate(msgs):
+        cmd, rep = str(m.get("cmd", "")), str(m.get("reply", ""))
+        want = None
+        if cmd.startswith("SR,A"):
+            want = "Range A changed"
+        elif cmd.startswith("SR,V"):
+            want = "Range V changed"
+        elif cmd.startswith("Go,1000,"):
+            want = GO_REPLY
+        elif cmd == "Stop":
+            want = "Error: no measurement to stop" if stops == 2 else "Stopping untimed measurement"
+            stops += 1
+        if want is not None and rep != want:
+            problems.append(f"ptd_messages[{i}] {cmd!r} got {rep!r}, expected {want!r}")
+
+    def initial(fields: list[str], i: int) -> str | None:
+        try:
+            return fields[i + 1] if fields[i] == "0" and float(fields[i + 1]) > 0 else "Auto"
+        except (IndexError, ValueError):
+            return None
+
+    rr = str(msgs[2].get("reply", "")) if len(msgs) > 2 else ""
+    fields = rr.split(",")
+    amps, volts = initial(fields, 1), initial(fields, 3)
+    if amps is None or volts is None:
+        problems.append(f"ptd_messages[2] is not the RR reply with the initial ranges: {rr!r}")
     else:
-        out.append(_check("PTD log: errors outside ranging, uncertainty in testing", "pass",
-                          f"{len(lines)} log lines read, none fails"))
-    if missed:
-        out.append(_check("PTD log: lines the official checker never reads", "fail",
-                          f"it stops at its first warning ({path.name}:{first_warning_at}); {len(missed)} failing "
-                          f"lines after it would pass unseen, first {path.name}:{missed[0][0]}"))
-    if warns:
-        out.append(_check("PTD log: warnings", "warn", f"{len(warns)} lines, first {path.name}:{warns[0][0]}: "
-                                                       f"{warns[0][1][:120]}"))
+        sr_a = [str(m.get("cmd")) for m in msgs if str(m.get("cmd", "")).startswith("SR,A")]
+        sr_v = [str(m.get("cmd")) for m in msgs if str(m.get("cmd", "")).startswith("SR,V")]
+        if f"SR,A,{amps}" not in sr_a[2:4]:
+            problems.append(f"the current range is not restored to the initial {amps} (3rd/4th SR,A: {sr_a[2:4]})")
+        if sr_v[2:3] != [f"SR,V,{volts}"]:
+            problems.append(f"the voltage range is not restored to the initial {volts} (3rd SR,V: {sr_v[2:3]})")
+    out.append(_check("PTD commands and replies", "fail" if problems else "pass",
+                      "power/server.json: " + ("; ".join(problems[:3]) if problems
+                                               else f"{len(msgs)} PTD commands with the expected replies, ranges "
+                                                    f"restored to {volts} V / {amps} A")))
     return out
+
+
+def _identity_checks(client: PowerSummary, server: PowerSummary) -> list[dict]:
+    out = []
+    for key in ("client", "server"):
+        a = client.uuid_client if key == "client" else client.uuid_server
+        b = server.uuid_client if key == "client" else server.uuid_server
+        try:
+            ok = uuidlib.UUID(str(a)) == uuidlib.UUID(str(b))
+            why = ""
+        except ValueError:
+            ok, why = False, " (not a UUID)"
+        out.append(_check(f"uuid {key}", "pass" if ok else "fail", f"client.json {a}, server.json {b}{why}"))
+    ok = client.session_name == server.session_name
+    out.append(_check("session name", "pass" if ok else "fail",
+                      f"client.json {client.session_name!r}, server.json {server.session_name!r}"))
+    return out
+
+
+def _phase_checks(client: PowerSummary, server: PowerSummary, details: dict[str, LoadgenDetail]) -> list[dict]:
+    out = []
+    worst, problems = (0.0, ""), []
+    for mode in ("ranging", "testing"):
+        cp, sp = client.phases.get(mode, []), server.phases.get(mode, [])
+        if len(cp) != len(sp) or not cp:
+            problems.append(f"{mode}: {len(cp)} client phases, {len(sp)} server phases")
+            continue
+        for i, (c, s) in enumerate(zip(cp, sp, strict=True)):
+            d = abs(c - s)
+            if d > worst[0]:
+                worst = (d, f"{mode} phase {i + 1}")
+            if d > TIME_DELTA_TOLERANCE_S:
+                problems.append(f"{mode} phase {i + 1}: client and server clocks differ by {d * 1000:.0f} ms")
+    out.append(_check("phase times", "fail" if problems else "pass",
+                      "power/client.json vs server.json: " + ("; ".join(problems) if problems else
+                      f"largest difference {worst[0] * 1000:.0f} ms ({worst[1]}), limit "
+                      f"{TIME_DELTA_TOLERANCE_S * 1000:.0f} ms")))
+    for mode, d in (("ranging", "ranging"), ("testing", "run_1")):
+        det, phases = details.get(mode), client.phases.get(mode, [])
+        if det is None:
+            continue
+        if len(phases) < 3:
+            out.append(_check(f"{mode}: LoadGen window inside the client phases", "fail",
+                              f"power/client.json has {len(phases)} {mode} phases, not 4"))
+            continue
+        b, e = det.power_begin.timestamp(), det.power_end.timestamp()
+        lo, hi = phases[1], phases[2]
+        inside = lo < b < hi and lo < e < hi
+        dst = (lo < b - 3600 < hi or inside) and (lo < e - 3600 < hi or lo < e < hi)
+        status = "pass" if inside else ("warn" if dst else "fail")
+        out.append(_check(f"{mode}: LoadGen window inside the client phases", status,
+                          f"{d}/mlperf_log_detail.txt:{det.lines.get('power_begin')},{det.lines.get('power_end')}: "
+                          f"power_begin..power_end "
+                          f"{_utc(b)}..{_utc(e)} UTC; client workload phase {_utc(lo)}..{_utc(hi)} UTC"
+                          + (" — inside only with the official checker's one-hour DST allowance"
+                             if status == "warn" else "")))
+    if "ranging" in details and "testing" in details:
+        r = details["ranging"].power_end.timestamp() - details["ranging"].power_begin.timestamp()
+        t = details["testing"].power_end.timestamp() - details["testing"].power_begin.timestamp()
+        short = (r - t) / r > 0.5
+        out.append(_check("testing duration vs ranging", "warn" if short else "pass",
+                          f"LoadGen windows: testing {t:.1f} s, ranging {r:.1f} s"
+                          + (" (testing is less than half of ranging)" if short else "")))
+    return out
+
+
+def _power_delta_check(ranging: tuple[float, int], testing: tuple[float, int]) -> dict:
+    (ra, rn), (ta, tn) = ranging, testing
+    if not rn or not tn:
+        return _check("testing vs ranging power", "fail",
+                      f"no valid sample inside the LoadGen window ({rn} in ranging/spl.txt, {tn} in run_1/spl.txt)")
+    delta = round((round(ta, 5) / round(ra, 5) - 1) * 100, 2)
+    return _check("testing vs ranging power", "pass" if delta > -5 else "fail",
+                  f"average inside the LoadGen windows: run_1/spl.txt {ta:.4f} W ({tn} samples), "
+                  f"ranging/spl.txt {ra:.4f} W ({rn} samples): {delta:+.2f} % (must be above -5 %)")
+
+
+def _messages_check(client: PowerSummary, server: PowerSummary) -> dict:
+    cm, sm = client.messages, server.messages
+    problems = []
+    if len(cm) != len(sm):
+        problems.append(f"{len(cm)} client messages, {len(sm)} server messages")
+    for i, (c, s) in enumerate(zip(cm, sm, strict=False)):
+        if c.get("cmd") != s.get("cmd"):
+            problems.append(f"message {i}: client {c.get('cmd')!r}, server {s.get('cmd')!r}")
+        elif c.get("cmd") != "time" and c.get("reply") != s.get("reply"):
+            problems.append(f"message {i} {c.get('cmd')!r}: replies differ ({c.get('reply')!r} / {s.get('reply')!r})")
+    if sm:
+        cv = re.search(r"mlcommons/power client v(\d+)$", str(sm[0].get("cmd", "")))
+        sv = re.search(r"mlcommons/power server v(\d+)$", str(sm[0].get("reply", "")))
+        if not cv or not sv or cv.group(1) != sv.group(1):
+            problems.append(f"handshake {sm[0].get('cmd')!r} / {sm[0].get('reply')!r} is not a matching "
+                            "'mlcommons/power client vN' / 'server vN'")
+    else:
+        problems.append("no messages")
+    return _check("client/server messages", "fail" if problems else "pass",
+                  "; ".join(problems[:3]) or f"{len(cm)} messages identical in client.json and server.json")
+
+
+def _results_check(perf: Path, client: PowerSummary, server: PowerSummary) -> dict:
+    rc = {k: v for k, v in client.results.items() if k in RESULT_PATHS}
+    rs = {k: v for k, v in server.results.items() if k in RESULT_PATHS}
+    problems = [f"{k}: client.json and server.json record different SHA-1" for k in sorted(set(rc) & set(rs))
+                if rc[k] != rs[k]]
+    recorded = {**rc, **rs}
+    for p in RESULT_PATHS:
+        f = perf / p
+        if p not in recorded:
+            problems.append(f"{p} is not recorded in client.json or server.json")
+        elif not f.is_file():
+            problems.append(f"{p} is recorded but missing")
+        else:
+            got = _sha1(f)
+            if got != recorded[p]:
+                problems.append(f"{p} changed since the run (SHA-1 {got[:12]}…, recorded {recorded[p][:12]}…)")
+    return _check("result checksums", "fail" if problems else "pass",
+                  "; ".join(problems[:4]) + (f" (+{len(problems) - 4} more)" if len(problems) > 4 else "")
+                  or f"{len(RESULT_PATHS)} result files match the SHA-1 recorded at the end of the run")
+
+
+def _ptd_log_events(log: PtdLog, ranging: tuple[float, float], testing: tuple[float, float] | None,
+                    tolerance: float) -> list[tuple[int, str, str]]:
+    """(line, "warn"|"fail", what) in file order, by the official rules with ``tolerance``."""
+    out = []
+    for x in log.lines:
+        if "WARNING:" in x.text and testing is not None:
+            msg = x.text.split("WARNING:", 1)[1].strip()
+            if testing[0] + tolerance < x.t < testing[1] - tolerance:
+                out.append((x.line, "fail" if _UNCERTAINTY.search(msg) else "warn", f"WARNING in testing: {msg}"))
+        if "ERROR:" in x.text:
+            msg = x.text.split("ERROR:", 1)[1].strip()
+            if msg in ACCEPTED_ERRORS:
+                out.append((x.line, "warn", f"ERROR accepted as a warning: {msg}"))
+            elif not ranging[0] < x.t < ranging[1]:
+                out.append((x.line, "fail", f"ERROR outside ranging: {msg}"))
+            elif not msg.startswith(IGNORED_RANGING_ERRORS):
+                out.append((x.line, "warn", f"ERROR during ranging: {msg}"))
+    return out
+
+
+def _ptd_log_checks(log: PtdLog, session: str, testing: LoadgenDetail | None) -> list[dict]:
+    name = "power/ptd_logs.txt"
+    run = log.run(f"{session}_ranging")
+    if run is None or run.completed is None:
+        return [_check("PTD log: ranging run", "fail", f"{name}: no \"Go with mark '{session}_ranging'\" followed "
+                                                       "by \"Completed test\"")]
+    out = [_check("PTD log: ranging run", "pass", f"{name}:{run.go.line}..{run.completed.line}: ranging "
+                                                  f"{_utc(run.go.t)}..{_utc(run.completed.t)} UTC")]
+    act = log.uncertainty_activated[0] if log.uncertainty_activated else None
+    ok = act is not None and act.t < run.go.t
+    out.append(_check("PTD log: uncertainty checking", "pass" if ok else "fail",
+                      f"{name}:{act.line}: {act.message}" + ("" if ok else ", but only after ranging started")
+                      if act else f"{name}: no 'Uncertainty checking for Yokogawa… is activated' line"))
+    ranging = (run.go.t, run.completed.t)
+    window = (testing.power_begin.timestamp(), testing.power_end.timestamp()) if testing else None
+    official = _ptd_log_events(log, ranging, window, OFFICIAL_TOLERANCE_BUG_S)
+    strict = _ptd_log_events(log, ranging, window, TIME_DELTA_TOLERANCE_S)
+    # the official checker: the first warning or failure ends its reading of the log
+    if official:
+        line, status, what = official[0]
+        unseen = [e for e in strict if e[1] == "fail" and e[0] > line]
+        out.append(_check("PTD log: official scan", status,
+                          f"{name}:{line}: {what[:160]} — the official checker stops reading here"
+                          + (f"; {len(unseen)} failing lines after it go unseen" if unseen else "")))
+    else:
+        out.append(_check("PTD log: official scan", "pass", f"{name}: {len(log.lines)} timestamped lines, none "
+                                                            "fails by the official rules"))
+    fails = [e for e in strict if e[1] == "fail"]
+    warns = [e for e in strict if e[1] == "warn"]
+    if fails:
+        errors = [e for e in fails if e[2].startswith("ERROR")]
+        above = [e for e in fails if e[2].startswith("WARNING")]
+        in_testing = [e for e in errors if window and window[0] < _line_time(log, e[0]) < window[1]]
+        parts = []
+        if errors:
+            parts.append(f"{len(errors)} ERROR lines outside ranging ({len(in_testing)} inside the testing window), "
+                         f"first {name}:{errors[0][0]}: {errors[0][2][len('ERROR outside ranging: '):][:100]}")
+        if above:
+            parts.append(f"{len(above)} uncertainty warnings above 1 % inside the testing window, first "
+                         f"{name}:{above[0][0]}")
+        out.append(_check("PTD log: every line (not checked officially)", "fail", "; ".join(parts)))
+    else:
+        out.append(_check("PTD log: every line (not checked officially)", "warn" if warns else "pass",
+                          f"{len(log.lines)} lines read, none fails"
+                          + (f"; {len(warns)} warnings, first {name}:{warns[0][0]}: {warns[0][2][:100]}"
+                             if warns else "")))
+    return out
+
+
+def _line_time(log: PtdLog, line: int) -> float:
+    return next(x.t for x in log.lines if x.line == line)
+
+
+def _ptd_config_check(server: PowerSummary) -> dict:
+    cfg = server.ptd_config or []
+    if not cfg:
+        return _check("PTD device type", "fail", "power/server.json has no ptd_config")
+    problems, types = [], []
+    for i, a in enumerate(cfg):
+        if not isinstance(a, dict):
+            problems.append(f"ptd_config[{i}] is not an object")
+            continue
+        dev = a.get("device_type")
+        types.append(dev)
+        if dev not in DEVICE_TYPES:
+            problems.append(f"analyzer {i + 1}: device type {dev} is not supported")
+        if dev == 77:
+            cmd = [str(x) for x in a.get("command") or []]
+            chans = cmd[cmd.index("-c") + 1] if "-c" in cmd[:-1] else ""
+            if len(chans.split(",")) != 2 or len(a.get("channel") or []) != 2:
+                problems.append(f"analyzer {i + 1}: WT330 multichannel (77) without two channels (-c a,b)")
+    return _check("PTD device type", "fail" if problems else "pass",
+                  "power/server.json: " + ("; ".join(problems) if problems
+                                           else f"device types {types} (supported {sorted(DEVICE_TYPES)})"))
+
+
+# -- our own checks ----------------------------------------------------------------------------------------------------
+def _logs_check(perf: Path) -> dict:
+    errors, notes = [], []
+    for p in ("power/client.log", "power/server.log"):
+        try:
+            records = read_power_log(perf / p)
+        except FormatError as exc:
+            return _check("client and server logs", "fail", str(exc))
+        bad = [r for r in records if r.level in ("ERROR", "CRITICAL")]
+        notes.append(f"{p} {len(records)} records")
+        errors += [f"{p}:{r.line}: [{r.level}] {r.message[:100]}" for r in bad]
+    return _check("client and server logs", "warn" if errors else "pass",
+                  "; ".join(notes) + (f"; {len(errors)} error records, first {errors[0]}" if errors else ", no errors"))
+
+
+def _samples_check(spl: SplData, det: LoadgenDetail) -> dict:
+    b, e = det.power_begin.timestamp(), det.power_end.timestamp()
+    inside = (spl.t > b) & (spl.t < e)
+    n_in = int(inside.sum())
+    invalid = np.flatnonzero(inside & ~(spl.watts > 0))
+    times = np.concatenate(([b], spl.t[inside], [e]))
+    steps = np.diff(times)
+    gaps = np.flatnonzero(steps > GAP_S)
+    expected = int(e - b)
+    problems = []
+    if invalid.size:
+        problems.append(f"{invalid.size} invalid readings (Watts -1), first run_1/spl.txt:{spl.line_numbers[invalid[0]]}")
+    if gaps.size:
+        g = int(np.argmax(steps))
+        problems.append(f"{gaps.size} gaps over {GAP_S} s, largest {steps[g]:.1f} s after {_utc(times[g])} UTC")
+    return _check("testing samples (not checked officially)", "fail" if problems else "pass",
+                  f"run_1/spl.txt: {n_in} samples strictly inside the {e - b:.1f} s LoadGen window "
+                  f"(1 per second: {expected} expected)" + ("; " + "; ".join(problems) if problems else
+                                                            ", none invalid, no gap"))
 
 
 def _result(checks: list[dict], metric: dict | None) -> dict:

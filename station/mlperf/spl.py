@@ -6,8 +6,14 @@
 Times are UTC, month first. ``Watts`` of -1 marks an invalid sample; the MLCommons tools use
 only samples with ``Watts > 0``. Only lines starting with ``Time`` are samples (as in the
 checkers); any other non-empty line is reported, and a line that starts like a sample but does
-not parse is an error naming its line. Regular expressions and numpy do the work: no Python
-loop per field.
+not parse is an error naming its line.
+
+Two readers give identical arrays. The bulk reader takes files whose every non-empty line is a
+sample line with the same fields (what PTDaemon writes): numpy finds the line breaks and commas
+once, then reads each field of a block of lines as a column of bytes (times by digit position,
+numbers as exact integers over a power of ten, so bit for bit what ``float()`` gives). Anything
+else (other lines, exponents, odd widths, damage) goes to a regular expression over the whole
+text, which also names the first bad line. Neither has a Python loop per field.
 """
 
 from __future__ import annotations
@@ -79,7 +85,143 @@ def _line_numbers(text: str, starts: list[int]) -> np.ndarray:
     return np.searchsorted(nl, np.asarray(starts, dtype=np.int64)) + 1
 
 
+_TIME_TEMPLATE = np.frombuffer(b"00-00-0000 00:00:00.000", dtype=np.uint8)
+_TIME_IS_DIGIT = _TIME_TEMPLATE == ord("0")
+_LABELS = ((0, b"Time"), (2, b"Watts"), (4, b"Volts"), (6, b"Amps"), (8, b"PF"), (10, b"Mark"))
+_CH_LABELS = ((1, b"Watts"), (3, b"Volts"), (5, b"Amps"), (7, b"PF"))
+_BLOCK = 8192  # lines per step: bounds the temporary arrays of a step
+
+
+class _NotUniform(Exception):
+    """The bulk path does not apply; the line-by-line path reads the file (and names bad lines)."""
+
+
+def _label_layout(k: int) -> list[tuple[int, bytes]]:
+    """(field index, text) of the label fields of lines with ``k`` fields."""
+    labels = list(_LABELS)
+    for ch in range((k - 12) // 9):
+        j = 12 + 9 * ch
+        labels += [(j, f"Ch{ch + 1}".encode())] + [(j + off, name) for off, name in _CH_LABELS]
+    return labels
+
+
+def _decimals(buf: np.ndarray, start: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """Plain decimals (``-12.345600``) of the fields at ``start``, read a byte column at a time,
+    bit for bit what ``float()`` gives: the digits as an exact integer divided by a power of ten
+    (one correctly rounded division)."""
+    w = int(width.max())
+    if w > 17 or width.min() < 1:
+        raise _NotUniform
+    neg = buf[start] == 45
+    mant = np.zeros(len(start), dtype=np.int64)
+    frac = np.zeros(len(start), dtype=np.int64)
+    digits = np.zeros(len(start), dtype=np.int64)
+    seen_dot = np.zeros(len(start), dtype=bool)
+    for c in range(w):
+        ch = buf[start + c]  # the buffer is padded: reading past a field's end is harmless
+        inside = width > c
+        is_digit = inside & (ch >= 48) & (ch <= 57)
+        is_dot = inside & (ch == 46)
+        other = inside & ~is_digit & ~is_dot
+        if c == 0:
+            other &= ~neg
+        if other.any() or (is_dot & seen_dot).any():
+            raise _NotUniform
+        mant = np.where(is_digit, mant * 10 + (ch.astype(np.int64) - 48), mant)
+        frac += is_digit & seen_dot
+        digits += is_digit
+        seen_dot |= is_dot
+    if digits.min() == 0 or digits.max() > 15:  # no digit, or beyond an exact int64 -> float64
+        raise _NotUniform
+    value = mant.astype(np.float64) / np.power(10.0, frac)
+    return np.where(neg, -value, value)
+
+
+def _block(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, c: np.ndarray, k: int, labels) -> tuple:
+    """Times, watts, volts, amps, PF, mark bytes and channel watts of a block of uniform lines."""
+
+    def col(j: int) -> tuple[np.ndarray, np.ndarray]:
+        start = starts if j == 0 else c[:, j - 1] + 1
+        return start, (ends if j == k - 1 else c[:, j]) - start
+
+    for j, name in labels:
+        fs, fw = col(j)
+        if np.any(fw != len(name)):
+            raise _NotUniform
+        for i, byte in enumerate(name):
+            if np.any(buf[fs + i] != byte):
+                raise _NotUniform
+    fs, fw = col(1)
+    if np.any(fw != 23):
+        raise _NotUniform
+    for i in np.flatnonzero(~_TIME_IS_DIGIT):
+        if np.any(buf[fs + i] != _TIME_TEMPLATE[i]):
+            raise _NotUniform
+    d = np.stack([buf[fs + i] for i in np.flatnonzero(_TIME_IS_DIGIT)], axis=1).astype(np.int64) - 48
+    if d.min() < 0 or d.max() > 9:
+        raise _NotUniform
+    mon, day = d[:, 0] * 10 + d[:, 1], d[:, 2] * 10 + d[:, 3]
+    year = d[:, 4] * 1000 + d[:, 5] * 100 + d[:, 6] * 10 + d[:, 7]
+    hh, mm, ss = d[:, 8] * 10 + d[:, 9], d[:, 10] * 10 + d[:, 11], d[:, 12] * 10 + d[:, 13]
+    ms = d[:, 14] * 100 + d[:, 15] * 10 + d[:, 16]
+    if ((mon < 1) | (mon > 12) | (day < 1) | (day > 31) | (hh > 23) | (mm > 59) | (ss > 60)).any():
+        raise _NotUniform
+    t = (days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss).astype(np.float64) + ms / 1000.0
+    values = [_decimals(buf, *col(j)) for j in (3, 5, 7, 9)]
+    ch_watts = [_decimals(buf, *col(12 + 9 * ch + 2)) for ch in range((k - 12) // 9)]
+    ms_, mw = col(11)
+    w = max(int(mw.max()), 1)
+    marks = np.where(np.arange(w) < mw[:, None], buf[ms_[:, None] + np.arange(w)], 0).astype(np.uint8)
+    return (t, *values, marks, np.stack(ch_watts, axis=1) if ch_watts else None)
+
+
+def _parse_fast(text: str, path: Path) -> SplData | None:
+    """Uniform files (every non-empty line a sample line with the same fields) in bulk over the
+    bytes, a block of lines at a time; None when that does not apply."""
+    if not text.startswith("Time,") or not text.isascii():
+        return None
+    raw = text.encode("ascii")
+    buf = np.frombuffer(raw + bytes(32), dtype=np.uint8)  # padded: fixed-width reads stay inside
+    body = buf[:len(raw)]
+    nl = np.flatnonzero(body == 10)
+    starts = np.concatenate(([0], nl + 1))
+    ends = np.concatenate((nl, [len(raw)]))
+    keep = ends > starts
+    starts, ends = starts[keep], ends[keep]
+    line_numbers = np.flatnonzero(keep) + 1
+    n = len(starts)
+    commas = np.flatnonzero(body == 44)
+    per_line = np.diff(np.searchsorted(commas, np.concatenate((starts, [len(raw)]))))
+    k = int(per_line[0]) + 1
+    if np.any(per_line != k - 1) or k < 12 or (k - 12) % 9:
+        return None
+    c = commas.reshape(n, k - 1)
+    layout = _label_layout(k)
+    try:
+        parts = [_block(buf, starts[i:i + _BLOCK], ends[i:i + _BLOCK], c[i:i + _BLOCK], k, layout)
+                 for i in range(0, n, _BLOCK)]
+    except _NotUniform:
+        return None
+    t, watts, volts, amps, pf = (np.concatenate([p[i] for p in parts]) for i in range(5))
+    w = max(p[5].shape[1] for p in parts)
+    mark_rows = np.concatenate([np.pad(p[5], ((0, 0), (0, w - p[5].shape[1]))) for p in parts])
+    ch = np.concatenate([p[6] for p in parts]) if parts[0][6] is not None else None
+    marks, first, inverse = np.unique(np.ascontiguousarray(mark_rows).view(f"S{w}").ravel(),
+                                      return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    remap = np.empty(len(order), dtype=np.int64)
+    remap[order] = np.arange(len(order))
+    return SplData(path, t, watts, volts, amps, pf, [m.decode("ascii") for m in marks[order]],
+                   remap[inverse.ravel()], line_numbers, ch, [])
+
+
 def parse_spl_text(text: str, path: Path) -> SplData:
+    """Uniform files in bulk over their bytes; anything else line by line with a regular
+    expression, which also names the first bad line."""
+    return _parse_fast(text, path) or _parse_regex(text, path)
+
+
+def _parse_regex(text: str, path: Path) -> SplData:
     groups, starts = [], []
     for m in _LINE.finditer(text):
         groups.append(m.groups())
