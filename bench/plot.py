@@ -75,8 +75,9 @@ def synthetic_history(n: int, t0: float = 1.7e9) -> np.ndarray:
     return b
 
 
-def frame_times(app, n: int, frames: int, baseline_frames: int) -> tuple[float, float]:
-    """(ours, baseline) median frame time in seconds for a history of n samples."""
+def frame_times(app, n: int, frames: int, baseline_frames: int, traces: bool = False) -> tuple[float, float]:
+    """(ours, baseline) median frame time in seconds for a history of n samples. With
+    ``traces``: volts, amps and power factor rows and a second instrument (same history) too."""
     import pyqtgraph as pg
 
     from station.core.live_store import LiveStore
@@ -95,6 +96,11 @@ def frame_times(app, n: int, frames: int, baseline_frames: int) -> tuple[float, 
     plot.show()
     app.processEvents()
     plot.set_store(store, live=True)
+    if traces:
+        for name in ("v", "a", "pf"):
+            plot.set_trace(name, True)
+        plot.add_source("b", "second analyzer", store)
+        plot.set_show_total(True)
     plot.set_follow(False)
     ours = []
     for k in range(frames + 2):
@@ -197,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-frames", type=int, default=3, help="frames measured on the baseline")
     ap.add_argument("--latency-s", type=float, default=10.0, help="seconds of 100 kHz streaming")
     ap.add_argument("--latency-only", action="store_true", help="skip the frame-time figures")
+    ap.add_argument("--no-traces", action="store_true", help="skip the figure with V/A/PF and two instruments")
     args = ap.parse_args(argv)
     os.environ.setdefault("STATION_HOME", tempfile.mkdtemp(prefix="station-bench-"))
 
@@ -210,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         out[f"frame_ms_{label}"] = figure(ours * 1000, base * 1000, 10.0)
         print(f"frame, {label} samples, 1600 px: ours {ours * 1000:.2f} ms, plain pyqtgraph setData "
               f"{base * 1000:.1f} ms ({base / ours:.0f}x)")
+    if not args.latency_only and not args.no_traces:
+        ours, base = frame_times(app, 10_000_000, args.frames, args.baseline_frames, traces=True)
+        out["frame_ms_10M_traces"] = figure(ours * 1000, base * 1000, None)
+        print(f"frame, 10M samples, V/A/PF rows + second instrument + total: ours {ours * 1000:.2f} ms "
+              f"(plain setData of the power alone {base * 1000:.1f} ms)")
     if "frame_ms_10M" in out:
         out["speedup_10M"] = figure(out["frame_ms_10M"]["ratio"], 1.0, 50.0, higher_is_better=True)
     gc.collect()  # the frame figures' 10 M-sample arrays must not be freed during the latency run

@@ -819,6 +819,8 @@ class LPM01A(Driver):
         block["pf"] = 1.0
         block["v_range"] = self.voltage
         block["a_range"] = self.current_range
+        if "hz" in block.dtype.names:
+            block["hz"] = np.nan  # the board supplies DC: there is no frequency
         flags = np.zeros(n, dtype=np.uint16)
         n_bad = int(np.count_nonzero(bad))
         if n_bad:

@@ -64,8 +64,10 @@ configuration in force until configure() is called), and the faults ``disconnect
 unpaced), ``gap_at_s`` + ``gap_s`` (samples in that stretch of measuring time are lost; the next
 one is GAP_BEFORE and comes with a "gap" event).
 
-configure() while measuring raises InstrumentError (stop first, as the station's UI does);
-set_ranges() works while measuring, with a range switch like the meter's.
+configure() and set_ranges() work while measuring, as on the meter: the next sample is taken with
+the new settings (a new update interval starts a new stretch of the timeline exactly where the old
+one would have gone on, so no time is lost), and a range change switches like the meter's.
+Records carry the mains frequency (``hz``; NaN on a DC supply).
 """
 
 from __future__ import annotations
@@ -519,6 +521,10 @@ _OPTIONS = frozenset({
 class SimulatedAnalyzer(Driver):
     """A simulated single- or multi-element power analyzer measuring an ML workload profile."""
 
+    # configure() takes effect while measuring (station.core.acquisition applies settings
+    # between two reads instead of stopping and starting the stream).
+    reconfigures_while_measuring = True
+
     description = Description(
         name="sim",
         vendor="station",
@@ -632,18 +638,17 @@ class SimulatedAnalyzer(Driver):
     def configure(self, config: Config) -> None:
         """Update interval 10 µs to 1 s (or ``extra["rate_hz"]``), crest factor 3 or 6, mode rms or dc.
 
-        Refused while measuring: stop, configure, start again (the timeline goes on seamlessly).
+        Also while measuring: the next sample is measured with the new configuration, and the
+        timeline goes on seamlessly (the new interval starts where the old one ends).
         """
         checked = self._checked(config)
-        if self._running:
-            raise InstrumentError("the simulated analyzer is measuring: stop it before changing its configuration")
         dt_old = self._config.update_interval_s
         if self._started and checked.update_interval_s != dt_old:
             # A new interval starts a new stretch of the timeline where the old one would go on.
             self._epoch_tau = self._tau(self._i)
             self._epoch += 1
             self._i = 0
-            self._noise = None
+            self._noise = _Noise(self.seed, self._epoch) if self._running else None
         self._config = checked
 
     def set_ranges(self, voltage: RangeValue, current: RangeValue) -> None:
@@ -893,6 +898,12 @@ class SimulatedAnalyzer(Driver):
             wave += share * np.sin(grid * (2 * np.pi / period) + phase)
         return np.interp(tau, grid, prof.voltage_v * (1.0 + prof.wander * wave))
 
+    def _frequency(self, tau: np.ndarray) -> np.ndarray:
+        """Mains frequency: the profile's, wandering slowly by up to 0.02 % (grid regulation)."""
+        f = self._profile.frequency_hz
+        phase = self._wander_phase[0]
+        return f * (1.0 + 2e-4 * np.sin(tau * (2 * np.pi / 61.0) + phase))
+
     def _generate(self, i0: int, n: int) -> tuple[np.ndarray, np.ndarray, list[tuple[int, InstrumentEvent]]]:
         """Samples i0 .. i0+n-1 of the current stretch, their measuring times, and events by sample."""
         prof, cfg = self._profile, self._config
@@ -993,16 +1004,41 @@ class SimulatedAnalyzer(Driver):
             block["ch_v"] = v[:, None]
             block["ch_a"] = a[:, None] * weights
             block["ch_pf"] = pf[:, None] if isinstance(pf, np.ndarray) else pf
-        marks: list[tuple[int, InstrumentEvent]] = []
-        for quantity, steps in (("voltage", v_steps), ("current", a_steps)):
-            for j, old, new in steps:
-                marks.append((j, InstrumentEvent(float(t0 + tau[j]), "range", {
-                    "quantity": quantity, "range": new, "previous": old, "auto": True})))
+        if prof.is_dc:
+            block["hz"] = np.nan
+        else:
+            # The meter measures the frequency of the voltage: the mains, wandering a few mHz.
+            block["hz"] = self._frequency(tau)
+            if any_over_v or switching is not None:
+                block["hz"][bad_v] = np.nan
+        marks = [(j, InstrumentEvent(float(t0 + tau[j]), "range", detail))
+                 for j, detail in _range_events(v_rng, a_rng, v_steps, a_steps)]
         for j, e, edge in edges:
             flags[j] |= int(Flag.MARK)
             marks.append((j, InstrumentEvent(float(t0 + e), "gpio", {"line": GPIO_LINE, "edge": edge})))
         block["flags"] = flags
         return block, tau, marks
+
+
+def _range_events(v_rng, a_rng, v_steps, a_steps) -> list[tuple[int, dict]]:
+    """One "range" event per sample where a range steps, in the run monitor's shape
+    (voltage, current, previous_voltage, previous_current): both ranges after and before,
+    as the records hold them (float32), so the event says exactly what the data say."""
+    at: dict[int, dict] = {}
+    for j, old, new in v_steps:
+        at.setdefault(j, {})["voltage"] = (old, new)
+    for j, old, new in a_steps:
+        at.setdefault(j, {})["current"] = (old, new)
+    out = []
+    for j in sorted(at):
+        v_now = float(v_rng[j] if isinstance(v_rng, np.ndarray) else v_rng)
+        a_now = float(a_rng[j] if isinstance(a_rng, np.ndarray) else a_rng)
+        v_old = at[j]["voltage"][0] if "voltage" in at[j] else v_now
+        a_old = at[j]["current"][0] if "current" in at[j] else a_now
+        f32 = np.float32
+        out.append((j, {"voltage": float(f32(v_now)), "current": float(f32(a_now)),
+                        "previous_voltage": float(f32(v_old)), "previous_current": float(f32(a_old))}))
+    return out
 
 
 def _fill_energy(cyc: _Cycle, pos: np.ndarray, out: np.ndarray, noise: np.ndarray, offset: int, n: int,

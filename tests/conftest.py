@@ -31,4 +31,5 @@ def make_block(t0: float, n: int, interval: float, watts, *, flags=0, v=230.0, v
     b["a_range"] = a_range
     b["uncert"] = uncert
     b["flags"] = flags
+    b["hz"] = 50.0  # mains frequency (a NaN would make whole records compare unequal)
     return b

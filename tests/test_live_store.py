@@ -333,3 +333,54 @@ def test_blocks_of_another_record_type_are_refused():
     store = LiveStore()
     with pytest.raises(ValueError, match="record type"):
         store.append(np.zeros(3, sample_dtype(2)))
+
+
+def test_a_journal_written_before_the_frequency_field_still_opens_and_browses(tmp_path):
+    """Journals keep their own record type: one without ``hz`` reads, browses and shows no frequency."""
+    from station.core.journal import InstrumentEntry, JournalReader, JournalWriter
+    from station.core.samples import SAMPLE_DTYPE, has_frequency
+    from station.ui.readings import compute_readings
+
+    assert has_frequency(SAMPLE_DTYPE)
+    old = np.dtype([f for f in SAMPLE_DTYPE.descr if f[0] != "hz"])  # the record type of format 1
+    b = np.zeros(500, old)
+    b["t"] = 1.7e9 + np.arange(500) * 0.01
+    b["w"], b["v"], b["a"], b["pf"], b["uncert"] = 42.0, 230.0, 0.19, 0.96, 0.002
+    w = JournalWriter(tmp_path / "old", [InstrumentEntry("inst0", "sim", old, 0.01, {})])
+    w.write("inst0", b)
+    w.close({"samples": 500})
+    r = JournalReader(tmp_path / "old")
+    data = r.samples()
+    assert data.dtype == old and not has_frequency(data.dtype) and len(data) == 500
+    store = LiveStore.from_records(data, interval_s=0.01)
+    assert store.stats().mean_w == pytest.approx(42.0) and store.stats().energy_j == pytest.approx(42.0 * 5.0)
+    readings = compute_readings(store.latest(50))
+    assert readings.w == pytest.approx(42.0) and not readings.has_freq and readings.freq is None
+    # A new record carries the frequency; the readings average it.
+    new = make_block(1.7e9, 50, 0.01, 42.0)
+    new["hz"] = 49.98
+    r2 = compute_readings(new)
+    assert r2.has_freq and r2.freq == pytest.approx(49.98, abs=1e-4)
+
+
+def test_volts_amps_and_power_factor_have_pyramids_like_power():
+    """The plot's V / A / PF traces read the same pyramid as power: pixel-sized at any length."""
+    n = 400_000
+    t = 1.7e9 + np.arange(n) * 1e-3
+    b = make_block(1.7e9, n, 1e-3, 300 + 50 * np.sin(np.arange(n) / 3000.0))
+    b["v"] = 230 + np.sin(np.arange(n) / 700.0)
+    b["a"] = b["w"] / b["v"]
+    b["pf"] = 0.9 + 0.05 * np.cos(np.arange(n) / 900.0)
+    store = LiveStore(interval_s=1e-3, window_samples=4096, max_bins_per_level=256)
+    for i in range(0, n, 9000):
+        store.append(b[i:i + 9000])
+    for field in ("v", "a", "pf"):
+        s = store.summary(t[0], t[-1], 800, field=field)
+        assert 0 < len(s) <= 800 and s.level > 0
+        x = b[field].astype(np.float64)
+        # Each entry's min / max / mean are those of the samples it covers.
+        for k in (0, len(s) // 2, len(s) - 1):
+            sel = (t >= s.t_start[k]) & (t <= s.t_end[k])
+            assert s.min[k] == pytest.approx(x[sel].min(), rel=1e-6)
+            assert s.max[k] == pytest.approx(x[sel].max(), rel=1e-6)
+            assert s.mean[k] == pytest.approx(x[sel].mean(), rel=1e-6)

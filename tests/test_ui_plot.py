@@ -213,3 +213,135 @@ def test_plot_widgets_survive_200_create_destroy_cycles(qtbot):
             gc.collect()
     gc.collect()
     app.processEvents()
+
+
+# -- traces on demand and several instruments ------------------------------------------------------
+
+def _store_with(n, w, v, pf=1.0, t0=T0, dtype=None):
+    kw = {} if dtype is None else {"dtype": dtype}
+    store = LiveStore(interval_s=INTERVAL, window_samples=1 << 18, **kw)
+    b = make_block(t0, n, INTERVAL, w, v=v, **kw)
+    b["pf"] = pf
+    store.append(b)
+    return store, b
+
+
+def test_volts_amps_and_power_factor_traces_show_the_samples_values(plot):
+    n = 20_000
+    w = 100 + 50 * np.sin(np.arange(n) / 2000.0)
+    store, b = _store_with(n, w, v=np.linspace(228.0, 232.0, n), pf=0.9)
+    plot.set_store(store, live=True)
+    plot.set_window(30)
+    assert plot.refresh()
+    assert not plot.rows  # nothing on demand yet
+    for name in ("v", "a", "pf"):
+        plot.set_trace(name, True)
+    assert plot.refresh()
+    for name in ("v", "a", "pf"):
+        row = plot.rows[name]
+        assert row.widget.isVisible()
+        x, y = plot.trace_values(name)
+        assert len(x) > 100
+        # Each drawn point is the mean of the samples of its pixel: inside the samples' range
+        # around that time, and close to the value at its time.
+        t = x + plot.origin
+        expected = np.interp(t, b["t"], b[name].astype(float))
+        assert np.allclose(y, expected, rtol=2e-3, atol=1e-6), name
+        lo, hi = row.vb.viewRange()[1]
+        assert lo <= np.nanmin(y) and np.nanmax(y) <= hi  # fitted to its own axis
+    assert plot.rows["v"].widget.getPlotItem().getAxis("left").labelUnits == "V"
+    assert "V = " in plot.readout_at(float(plot.trace_values("v")[0][50]))
+    plot.set_trace("a", False)
+    assert "a" not in plot.rows and set(plot.rows) == {"v", "pf"}
+    plot.refresh()
+    # The rows follow the power plot's time axis.
+    plot.set_follow(False)
+    plot.vb.setXRange(1.0, 2.0, padding=0)
+    assert plot.rows["v"].vb.viewRange()[0] == pytest.approx([1.0, 2.0])
+
+
+def test_per_element_power_is_one_line_per_element(plot):
+    from station.core.samples import sample_dtype
+
+    dt = sample_dtype(3)
+    n = 5000
+    store, b = _store_with(n, 300.0, v=230.0, dtype=dt)
+    b["ch_w"] = np.array([50.0, 100.0, 150.0], np.float32)
+    store = LiveStore(dtype=dt, interval_s=INTERVAL, window_samples=1 << 16)
+    store.append(b)
+    plot.set_store(store, live=True)
+    plot.set_trace("ch_w", True)
+    assert plot.refresh()
+    for ch, watts in enumerate((50.0, 100.0, 150.0)):
+        _, y = plot.trace_values("w", f"ch:{ch}")
+        assert len(y) and np.allclose(y, watts)
+    assert plot.legend.isVisible()
+    assert [lbl.text for _, lbl in plot.legend.items] == ["element 1", "element 2", "element 3"]
+
+
+def test_two_instruments_each_in_its_colour_with_legend_and_total(plot):
+    n = 20_000
+    a, _ = _store_with(n, 200.0, v=230.0)
+    b, _ = _store_with(n, 50.0, v=120.0, t0=T0 + 0.0005)
+    plot.set_store(a, live=True)
+    plot.label = "analyzer A"
+    plot.add_source("inst1", "analyzer B", b)
+    plot.set_show_total(True)
+    plot.set_trace("v", True)
+    plot.set_window(30)
+    assert plot.refresh()
+    assert np.allclose(plot.last_summary.mean, 200.0)
+    _, yb = plot.trace_values("w", "inst1")
+    assert len(yb) > 100 and np.allclose(yb, 50.0)
+    _, total = plot.trace_values("w", "total")
+    assert len(total) > 100 and np.allclose(total, 250.0)
+    _, va = plot.trace_values("v")
+    _, vb_ = plot.trace_values("v", "inst1")
+    assert np.allclose(va, 230.0) and np.allclose(vb_, 120.0)
+    pen_b = plot._w_series["inst1"].mean.opts["pen"].color().name()
+    assert pen_b != plot.mean.opts["pen"].color().name()
+    assert [lbl.text for _, lbl in plot.legend.items] == ["analyzer A", "analyzer B", "system total"]
+    text = plot.readout_at(float(plot.trace_values("w", "inst1")[0][40]))
+    assert "analyzer B: 50" in text and "total 250" in text
+    plot.remove_source("inst1")
+    plot.refresh()
+    assert "inst1" not in plot._w_series and "inst1" not in plot.rows["v"].series
+
+
+def test_deep_zoom_into_an_old_stretch_draws_the_journals_samples(qtbot, plot, tmp_path):
+    """The store remembers the last 4 s in full; zoomed into the first minute of a long run the
+    pyramid has only wide bins there, and the plot draws the journal's samples instead, read
+    on a background thread."""
+    from station.core.journal import InstrumentEntry, JournalWriter
+    from station.ui.deep_zoom import JournalDetail
+
+    n = 200_000
+    w = 300 + 100 * np.sin(np.arange(n) / 5000.0) + np.random.default_rng(4).normal(0, 3, n)
+    b = make_block(T0, n, INTERVAL, w)
+    store = LiveStore(interval_s=INTERVAL, window_samples=4096)
+    journal = JournalWriter(tmp_path / "run", [InstrumentEntry("inst0", "sim", b.dtype, INTERVAL, {})])
+    for i in range(0, n, 10_000):
+        store.append(b[i:i + 10_000])
+        journal.write("inst0", b[i:i + 10_000])
+    journal.close({"samples": n})
+    plot.set_store(store, live=False)
+    plot.vb.setXRange(20.0, 20.4, padding=0)  # 400 samples of the 21st second
+    plot.refresh()
+    coarse = plot.last_summary
+    assert coarse.level > 0 and len(coarse) < 50  # the pyramid's wide bins
+    detail = JournalDetail(tmp_path / "run")
+    plot.set_journal(detail)
+    assert plot.refresh() and not plot.detail_shown  # the GUI thread did not wait for the disk
+    qtbot.waitUntil(lambda: (plot.refresh(), plot.detail_shown)[1], timeout=15000)
+    s = plot.last_summary
+    assert s.is_raw and len(s) > 350
+    sel = (b["t"] >= s.t[0]) & (b["t"] <= s.t[-1])
+    assert np.array_equal(s.t, b["t"][sel]) and np.array_equal(s.mean, b["w"][sel])
+    xs, ys = plot.mean.getData()
+    assert np.allclose(ys[np.isfinite(ys)], b["w"][sel])
+    # Back out to the whole run: the pyramid serves it again, no journal read needed.
+    reads = detail.reads
+    plot.fit_all()
+    plot.refresh()
+    assert not plot.detail_shown and detail.reads == reads and len(plot.last_summary) > 500
+    plot.set_journal(None)

@@ -20,7 +20,7 @@ from instruments import registry  # noqa: E402
 from instruments.base import Identity, InstrumentError  # noqa: E402
 from instruments.sim import SimulatedAnalyzer  # noqa: E402
 from station.core.journal import JournalReader  # noqa: E402
-from station.core.samples import good_mask  # noqa: E402
+from station.core.samples import Flag, good_mask  # noqa: E402
 from station.ui.app import create_window  # noqa: E402
 from station.ui.main_window import MainWindow  # noqa: E402
 from station.ui.readout_panel import ALARM  # noqa: E402
@@ -585,3 +585,104 @@ def test_scan_fills_the_resource_list_in_the_background(qtbot, window, monkeypat
     w.panel.resource_combo.setCurrentIndex(1)
     assert w.panel.resource == "/dev/ttyUSB3"
     assert "2 resource(s) found" in w.panel.message.text()
+
+
+# -- traces, several instruments, settings without a gap ----------------------------------------------
+
+def test_volts_trace_on_demand_shows_the_instrument_voltage(qtbot, window):
+    w = window
+    connect_sim(qtbot, w)
+    assert not w.plot.rows
+    w.trace_actions["v"].trigger()  # the toolbar / View menu toggle
+    assert w.trace_actions["v"].isChecked() and "v" in w.plot.rows
+    qtbot.waitUntil(lambda: len(w.plot.trace_values("v")[1]) > 20, timeout=WAIT)
+    _, y = w.plot.trace_values("v")
+    recent = w.link.store.latest(2000)["v"]
+    assert np.nanmin(recent) * 0.98 <= np.nanmedian(y) <= np.nanmax(recent) * 1.02
+    w.trace_actions["v"].trigger()
+    assert "v" not in w.plot.rows
+
+
+def test_two_instruments_stream_and_both_show_with_a_total(qtbot, window):
+    w = window
+    connect_sim(qtbot, w, profile="edge", seed=1)
+    w.panel.form.set_value("profile", "datacenter")
+    w.panel.form.set_value("seed", 2)
+    inst = w.add_instrument(w.panel.request())
+    qtbot.waitUntil(lambda: inst in w.plot.sources and w.extra_links[inst].store.total_samples > 300,
+                    timeout=WAIT)
+    w.set_show_total(True)
+    w.set_trace("a", True)
+    qtbot.waitUntil(lambda: len(w.plot.trace_values("w", inst)[1]) > 20
+                    and len(w.plot.trace_values("w", "total")[1]) > 20, timeout=WAIT)
+    assert w.link.store.total_samples > 300  # the first one still streams
+    _, mine = w.plot.trace_values("w", inst)
+    other = w.extra_links[inst].store.latest(5000)["w"]
+    assert np.nanmin(other) * 0.9 <= np.nanmedian(mine) <= np.nanmax(other) * 1.1
+    assert np.nanmedian(w.plot.trace_values("w", "total")[1]) > np.nanmedian(mine)
+    assert len(w.plot.trace_values("a", inst)[1]) > 0
+    names = [lbl.text for _, lbl in w.plot.legend.items]
+    assert names[0].startswith("inst0: SIM-PA1") and names[1].startswith(f"{inst}: SIM-PA1")
+    assert names[2] == "system total"
+    w.remove_instrument(inst)
+    assert inst not in w.plot.sources
+
+
+def test_settings_change_while_streaming_keeps_the_stream_without_a_gap(qtbot, window):
+    w = window
+    connect_sim(qtbot, w, update_interval_s=0.01)
+    worker = w.link.session._worker
+    store = w.link.store
+    n_before = store.total_samples
+    apply_form(qtbot, w, voltage_range=300.0, current_range=10.0, crest_factor=6.0)
+    assert w.link.session._worker is worker and worker.is_alive()  # never stopped
+    assert w.link.store is store and w.link.session.config.crest_factor == 6.0
+    qtbot.waitUntil(lambda: store.total_samples > n_before + 100, timeout=WAIT)
+    data = store.latest(store.total_samples)
+    steps = np.diff(data["t"])
+    assert steps.max() < 0.015  # no hole anywhere around the change
+    assert np.any(data["flags"] & int(Flag.RANGE_CHANGE))
+    texts = w.log.texts()
+    assert any(t.startswith("Settings applied") for t in texts)
+    assert not any("stopped" in t.lower() for t in texts)
+
+
+# -- frequency, range changes, deep zoom ------------------------------------------------------------------
+
+
+def test_frequency_shows_and_each_auto_range_step_is_logged_once(qtbot, window):
+    w = window
+    connect_sim(qtbot, w, profile="edge")  # 120 V / 60 Hz; the meter comes up on its top ranges
+    qtbot.waitUntil(lambda: w.readout.freq.value.text().endswith("Hz"), timeout=WAIT)
+    assert w.readings.freq == pytest.approx(60.0, abs=0.05)
+    assert abs(float(w.readout.freq.value.text().split()[0]) - 60.0) < 0.05
+    qtbot.waitUntil(lambda: len([e for e in w.log.entries() if e[2].startswith("Range change")]) >= 3,
+                    timeout=WAIT)
+    steps = [(t, text) for t, _, text in w.log.entries() if text.startswith("Range change")]
+    # The simulator and the run monitor both report each step, in the same shape: shown once.
+    assert len(steps) == len(set(steps))
+    assert all("→" in text for _, text in steps)
+
+
+def test_deep_zoom_into_an_old_part_of_an_opened_run_reads_the_journal(qtbot, window, tmp_path, monkeypatch):
+    from station.core.journal import InstrumentEntry, JournalWriter
+    from station.ui import main_window
+    from tests.conftest import make_block
+
+    n, dt, t0 = 120_000, 1e-3, 1.7e9
+    b = make_block(t0, n, dt, 500 + 80 * np.sin(np.arange(n) / 700.0))
+    writer = JournalWriter(tmp_path / "long", [InstrumentEntry("inst0", "sim", b.dtype, dt, {})])
+    writer.write("inst0", b)
+    writer.close({"samples": n})
+    monkeypatch.setattr(main_window, "RECORDED_WINDOW_SAMPLES", 2048)  # as if the run were days long
+    w = window
+    w.open_run(tmp_path / "long")
+    qtbot.waitUntil(lambda: w.browse is not None and w.plot.last_summary is not None, timeout=WAIT)
+    w.plot.vb.setXRange(10.0, 10.3, padding=0)  # 300 samples, 110 s before the end
+    qtbot.waitUntil(lambda: w.plot.detail_shown, timeout=WAIT)
+    s = w.plot.last_summary
+    assert s.is_raw
+    sel = (b["t"] >= s.t[0]) & (b["t"] <= s.t[-1])
+    assert sel.sum() >= 290 and np.array_equal(s.mean, b["w"][sel])
+    w.close_run()
+    assert w.plot.detail is None

@@ -142,15 +142,16 @@ def _table(rows: list[tuple[str, str]]) -> str:
     return f'<table class="kv">{body}</table>'
 
 
-def _value(v) -> str:
+def format_value(v) -> str:
+    """A value as a report shows it: floats to 6 digits, {value, unit} as '<value> <unit>'."""
     if isinstance(v, float):
         return f"{v:.6g}"
     if isinstance(v, dict):
         if "value" in v and "unit" in v:
-            return f"{_value(v['value'])} {v['unit']}"
-        return ", ".join(f"{k}: {_value(x)}" for k, x in v.items())
+            return f"{format_value(v['value'])} {v['unit']}"
+        return ", ".join(f"{k}: {format_value(x)}" for k, x in v.items())
     if isinstance(v, list):
-        return ", ".join(_value(x) for x in v)
+        return ", ".join(format_value(x) for x in v)
     return "—" if v is None else str(v)
 
 
@@ -165,31 +166,31 @@ def build_html(manifest: dict, plots: list[RunPlot], svgs: list[str] | None = No
     head = [
         ("Bundle", str(manifest.get("bundle_id"))),
         ("Created (UTC)", str(manifest.get("created_utc"))),
-        ("Operator", _value(session.get("operator"))),
-        ("System under test", _value(session.get("sut"))),
-        ("Benchmark / scenario", f"{_value(session.get('benchmark'))} / {_value(session.get('scenario'))}"),
-        ("Rule set", _value((manifest.get("rules") or {}).get("name"))),
-        ("Station", _value((manifest.get("station") or {}).get("version"))),
+        ("Operator", format_value(session.get("operator"))),
+        ("System under test", format_value(session.get("sut"))),
+        ("Benchmark / scenario", f"{format_value(session.get('benchmark'))} / {format_value(session.get('scenario'))}"),
+        ("Rule set", format_value((manifest.get("rules") or {}).get("name"))),
+        ("Station", format_value((manifest.get("station") or {}).get("version"))),
     ]
     instruments = []
     for inst in manifest.get("instruments") or []:
         ident = inst.get("identity") or {}
         instruments.append((
             str(inst.get("id") or inst.get("name") or inst.get("driver")),
-            f"{_value(ident.get('manufacturer'))} {_value(ident.get('model'))}, serial "
-            f"{_value(ident.get('serial'))}, firmware {_value(ident.get('firmware'))}; calibration due "
-            f"{_value(inst.get('calibration_due'))}",
+            f"{format_value(ident.get('manufacturer'))} {format_value(ident.get('model'))}, serial "
+            f"{format_value(ident.get('serial'))}, firmware {format_value(ident.get('firmware'))}; calibration due "
+            f"{format_value(inst.get('calibration_due'))}",
         ))
     checks_rows = "".join(
         f'<tr><td>{html.escape(str(c.get("name")))}</td>'
         f'<td style="color:{_STATUS_COLOUR.get(c.get("status"), "#000")};font-weight:bold">'
         f'{html.escape(str(c.get("status", "")).upper())}</td>'
-        f'<td>{html.escape(_value(c.get("evidence")))}</td>'
-        f'<td>{html.escape(_value(c.get("source")))}</td></tr>'
+        f'<td>{html.escape(format_value(c.get("evidence")))}</td>'
+        f'<td>{html.escape(format_value(c.get("source")))}</td></tr>'
         for c in manifest.get("checks") or []
     )
     metrics_rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_value(v))}</td></tr>"
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(format_value(v))}</td></tr>"
         for k, v in (manifest.get("metrics") or {}).items()
     )
     runs_html = "".join(
@@ -210,7 +211,7 @@ table.kv th {{ background: #f2f2f2; }}
 </style></head><body>
 <h1>Energy measurement report</h1>
 <p class="verdict">{verdict}</p>
-<p>Metric: <b>{html.escape(_value(metric) if metric else "—")}</b></p>
+<p>Metric: <b>{html.escape(format_value(metric) if metric else "—")}</b></p>
 {_table(head)}
 <h2>Instruments</h2>
 {_table(instruments) if instruments else "<p>none recorded</p>"}

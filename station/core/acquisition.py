@@ -10,6 +10,11 @@ stops without touching the instrument.
 When the instrument goes away the worker says so at once (event ``disconnected``), keeps
 trying to reconnect with the same settings, and marks the first sample after the hole with
 ``GAP_BEFORE`` so the gap is visible in the data itself.
+
+Settings change while streaming without stopping the session: :meth:`InstrumentSession.apply`
+hands the new configuration and ranges to the worker, which applies them between two reads
+(no thread restart, no hole in the timeline), emits ``settings_applied`` and flags the first
+samples read after the change with ``RANGE_CHANGE``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -38,6 +44,19 @@ log = logging.getLogger(__name__)
 
 SampleSink = Callable[[np.ndarray], None]
 EventListener = Callable[..., None]  # listener(kind, t=..., **detail)
+APPLY_FLAGGED_SAMPLES = 1  # samples after a settings change flagged RANGE_CHANGE (at least the first)
+
+
+class _Change:
+    """A settings change waiting for the worker: what to set, what to run then, the outcome."""
+
+    def __init__(self, config: Config | None, voltage_range: RangeValue | None,
+                 current_range: RangeValue | None, then: Callable[[], None] | None) -> None:
+        self.config = config
+        self.voltage_range = voltage_range
+        self.current_range = current_range
+        self.then = then
+        self.future: Future = Future()
 
 
 def describe(exc: Exception) -> str:
@@ -73,6 +92,8 @@ class InstrumentSession:
         self._listeners: list[EventListener] = []
         self._lock = threading.Lock()
         self._worker: AcquisitionWorker | None = None
+        self._changes: list[_Change] = []
+        self._apply_lock = threading.Lock()  # one change at a time, whoever applies it
 
     @property
     def interval_s(self) -> float:
@@ -128,6 +149,101 @@ class InstrumentSession:
         self.driver.configure(self.config)
         self.driver.set_ranges(self.voltage_range, self.current_range)
         self.ranges = self.driver.ranges()
+
+    def apply(self, config: Config | None = None, voltage_range: RangeValue | None = None,
+              current_range: RangeValue | None = None, then: Callable[[], None] | None = None,
+              timeout: float = 30.0) -> Ranges:
+        """Change configuration and / or ranges without stopping the session (blocking).
+
+        While streaming, the worker applies the change between two reads: the driver is
+        reconfigured (stopped and started again, on the worker, only for a new update
+        interval), ``then`` runs on the worker before the next read
+        (e.g. to swap sinks for a new update interval), the event ``settings_applied`` is
+        emitted and the first samples read afterwards carry ``RANGE_CHANGE``. Not streaming,
+        the change is applied here. None leaves a setting as it is. On a refusal the old
+        settings are restored and the driver's error is raised. Returns the ranges in force.
+        """
+        change = _Change(config, voltage_range, current_range, then)
+        worker = self._worker
+        if worker is not None and worker.is_alive() and not worker.stopping:
+            with self._lock:
+                self._changes.append(change)
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    return change.future.result(timeout=0.1)
+                except TimeoutError:
+                    pass
+                if not worker.is_alive():
+                    # The worker ended before it got to the change: apply it here instead.
+                    with self._lock:
+                        still_queued = change in self._changes
+                        self._changes = [c for c in self._changes if c is not change]
+                    if still_queued:
+                        break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.inst_id}: the acquisition thread did not apply the settings "
+                                       f"within {timeout:g} s")
+        self._apply_now(change, measuring=False)
+        return change.future.result()
+
+    def _take_changes(self) -> list[_Change]:
+        with self._lock:
+            changes, self._changes = self._changes, []
+        return changes
+
+    def _apply_now(self, change: _Change, measuring: bool) -> bool:
+        """Apply one change to the driver (worker thread while streaming); True if applied."""
+        drv = self.driver
+        old = (self.config, self.voltage_range, self.current_range)
+        config = change.config if change.config is not None else old[0]
+        vr = change.voltage_range if change.voltage_range is not None else old[1]
+        cr = change.current_range if change.current_range is not None else old[2]
+        new_config = config.to_dict() != old[0].to_dict()
+        # A meter that takes a new interval while measuring (``reconfigures_while_measuring``)
+        # is never stopped: stopping and starting a paced stream loses the samples not yet read.
+        restart = (measuring and new_config and not getattr(drv, "reconfigures_while_measuring", False)
+                   and float(config.update_interval_s) != float(old[0].update_interval_s))
+        with self._apply_lock:
+            try:
+                if new_config:
+                    # A new update interval: most meters take it only when stopped. Stopped and
+                    # started again between two reads, on this thread: the timeline goes on.
+                    if restart:
+                        drv.stop()
+                    try:
+                        drv.configure(config)
+                    finally:
+                        if restart:
+                            drv.start()
+                drv.set_ranges(vr, cr)
+                ranges = drv.ranges()
+            except BaseException as exc:
+                try:
+                    if new_config:
+                        if restart:
+                            drv.stop()
+                        drv.configure(old[0])
+                        if restart:
+                            drv.start()
+                    drv.set_ranges(old[1], old[2])
+                except Exception:
+                    log.exception("restoring the settings of %s failed", self.inst_id)
+                change.future.set_exception(exc)
+                return False
+            self.config = config
+            self.voltage_range, self.current_range = vr, cr
+            self.ranges = ranges
+        if change.then is not None:
+            try:
+                change.then()
+            except Exception:
+                log.exception("settings change hook of %s failed", self.inst_id)
+        self.emit("settings_applied", config=config.to_dict(),
+                  requested_ranges={"voltage": vr, "current": cr}, ranges=ranges.to_dict(),
+                  while_streaming=measuring)
+        change.future.set_result(ranges)
+        return True
 
     def reconnect(self) -> None:
         """Close and open again with the same settings; raises if the instrument is not back."""
@@ -189,6 +305,10 @@ class AcquisitionWorker(threading.Thread):
         self._stop_requested = threading.Event()
         self.delivered = 0
 
+    @property
+    def stopping(self) -> bool:
+        return self._stop_requested.is_set()
+
     def request_stop(self) -> None:
         self._stop_requested.set()
 
@@ -201,7 +321,11 @@ class AcquisitionWorker(threading.Thread):
             last_data = time.monotonic()
             stalled = False
             mark_gap = False
+            mark_change = 0
             while not self._stop_requested.is_set():
+                for change in s._take_changes():
+                    if s._apply_now(change, measuring=True):
+                        mark_change = APPLY_FLAGGED_SAMPLES
                 try:
                     block = drv.read_block(timeout=0.25)
                 except InstrumentDisconnected as exc:
@@ -225,6 +349,10 @@ class AcquisitionWorker(threading.Thread):
                     samples = samples.copy()
                     samples["flags"][0] |= int(Flag.GAP_BEFORE)
                     mark_gap = False
+                if mark_change:
+                    samples = samples.copy() if samples is block.samples else samples
+                    samples["flags"][:mark_change] |= int(Flag.RANGE_CHANGE)
+                    mark_change = max(0, mark_change - len(samples))
                 for ev in block.events:
                     s.emit(ev.kind, t=ev.t, **ev.detail)
                 s.deliver(samples)
@@ -239,6 +367,9 @@ class AcquisitionWorker(threading.Thread):
                 drv.stop()
             except Exception as exc:
                 s.emit("warning", message=f"stopping {s.inst_id} failed: {exc}")
+            for change in s._take_changes():  # asked while stopping: applied by apply() itself
+                with s._lock:
+                    s._changes.append(change)
             s.emit("stopped", samples=self.delivered)
 
     def _reconnect(self) -> bool:

@@ -37,6 +37,10 @@ _BASE_FIELDS: list[tuple] = [
     ("a_range", "<f4"),  # current range in force, amps (NaN = unknown)
     ("uncert", "<f4"),  # relative uncertainty of w (0.01 == 1 %), NaN = unknown
     ("flags", "<u2"),
+    # Added after the first journals were written (a record type is stored with every journal,
+    # so older runs keep theirs and simply have no frequency): fundamental frequency of the
+    # voltage, Hz; NaN when unknown or DC.
+    ("hz", "<f4"),
 ]
 
 
@@ -60,6 +64,11 @@ def sample_dtype(channels: int = 1) -> np.dtype:
 
 
 SAMPLE_DTYPE = sample_dtype(1)
+
+
+def has_frequency(dtype: np.dtype) -> bool:
+    """Whether a record type carries the frequency (records of older journals do not)."""
+    return "hz" in (dtype.names or ())
 
 
 def channels_of(dtype: np.dtype) -> int:

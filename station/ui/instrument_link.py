@@ -57,7 +57,9 @@ class InstrumentLink:
 
     inst_id = "inst0"
 
-    def __init__(self, inbox: Inbox, lane: TaskLane) -> None:
+    def __init__(self, inbox: Inbox, lane: TaskLane, inst_id: str | None = None) -> None:
+        if inst_id is not None:
+            self.inst_id = inst_id
         self.inbox = inbox
         self.lane = lane
         self.session: InstrumentSession | None = None
@@ -119,49 +121,36 @@ class InstrumentLink:
 
     def apply(self, config: Config, voltage_range: RangeValue, current_range: RangeValue,
               done: Done | None = None) -> None:
-        """Stop streaming, change configuration and ranges, stream again.
+        """Change configuration and ranges while streaming (in the background).
 
-        A new update interval needs a new live store (energy = readings x interval); the
-        result of the job is ``(store, monitor)``, new or the same. On a refusal the old
-        settings are restored and streaming resumes before the error is reported.
+        The session's worker applies them between two reads (:meth:`InstrumentSession.apply`):
+        the stream goes on without a hole. A new update interval needs a new live store
+        (energy = readings x interval): the sinks are swapped on the worker at the change, so
+        every sample lands in the store of its own interval. The result of the job is
+        ``(store, monitor)``, new or the same. On a refusal the old settings stay in force.
         """
         session = self.session
         if session is None or self.pending:
             raise RuntimeError("no instrument connected, or it is busy")
         self.pending = "applying"
-        old = (session.config, session.voltage_range, session.current_range)
-        store, monitor = self.store, self.monitor
+        old_interval = float(session.config.update_interval_s)
+        current = {"store": self.store, "monitor": self.monitor}
+
+        def swap_sinks():  # on the acquisition thread, between two reads
+            if abs(float(config.update_interval_s) - old_interval) <= 1e-12:
+                return
+            store, monitor = current["store"], current["monitor"]
+            new_store = live_store_for(session)
+            new_monitor = RunMonitor(self.inst_id, session.interval_s, on_event=self._listener)
+            session.add_sink(new_store.append)
+            session.add_sink(new_monitor.write)
+            session.remove_sink(store.append)
+            session.remove_sink(monitor.write)
+            current["store"], current["monitor"] = new_store, new_monitor
 
         def job():
-            was_running = session.state == "running"
-            session.stop()
-            try:
-                session.driver.configure(config)
-                session.driver.set_ranges(voltage_range, current_range)
-            except BaseException:
-                session.driver.configure(old[0])
-                session.driver.set_ranges(old[1], old[2])
-                if was_running:
-                    session.start()
-                raise
-            new_store, new_monitor = store, monitor
-            if abs(float(config.update_interval_s) - float(old[0].update_interval_s)) > 1e-12:
-                session.remove_sink(store.append)
-                session.remove_sink(monitor.write)
-            session.config = config
-            session.voltage_range, session.current_range = voltage_range, current_range
-            session.ranges = session.driver.ranges()
-            if abs(float(config.update_interval_s) - float(old[0].update_interval_s)) > 1e-12:
-                new_store = live_store_for(session)
-                new_monitor = RunMonitor(self.inst_id, session.interval_s, on_event=self._listener)
-                session.add_sink(new_store.append)
-                session.add_sink(new_monitor.write)
-            session.emit("settings_applied", config=config.to_dict(),
-                         requested_ranges={"voltage": voltage_range, "current": current_range},
-                         ranges=session.ranges.to_dict())
-            if was_running:
-                session.start()
-            return new_store, new_monitor
+            session.apply(config, voltage_range, current_range, then=swap_sinks)
+            return current["store"], current["monitor"]
 
         def finished(result, error):
             self.pending = ""

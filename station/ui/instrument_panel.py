@@ -57,6 +57,11 @@ class InstrumentPanel(QWidget):
         for name, cls in sorted(self.drivers.items(), key=lambda kv: (kv[0] != "sim", kv[0])):
             d = cls.description
             self.driver_combo.addItem(f"{name} — {d.vendor} {', '.join(d.models[:3])}", name)
+        # Long driver names must not widen the dock past the window (the buttons were cut off):
+        # the box shows the start of the name, its list the whole of it.
+        self.driver_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.driver_combo.setMinimumContentsLength(18)
+        self.driver_combo.view().setMinimumWidth(self.driver_combo.view().sizeHintForColumn(0) + 24)
         self.summary = QLabel("", box)
         self.summary.setWordWrap(True)
         self.resource_combo = QComboBox(box)

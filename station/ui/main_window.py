@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections import deque
 from datetime import date
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from station.core.run_index import station_home
 from station.core.samples import Flag
 from station.ui import calibration, units
 from station.ui.calibration import CalibrationBook
+from station.ui.deep_zoom import JournalDetail
 from station.ui.event_log import EventLog
 from station.ui.event_text import ERROR, INFO, WARNING, describe
 from station.ui.inbox import Inbox, TaskLane
@@ -54,16 +56,20 @@ STATUS_S = 1.0
 DISK_PROBE_S = 5.0
 WINDOWS_S = (1, 5, 10, 30, 60, 300, 600, 1800, 3600)
 LOW_DISK_BYTES = 2 * 1024**3
+RECORDED_WINDOW_SAMPLES = 1 << 20  # a recorded run's samples kept whole in memory; deep zoom reads the rest
+RECENT_EVENTS = 256  # events remembered to show one that two sources report only once
 
 
 class RecordedRun:
     """A journal opened for browsing: its reader, its store and its events."""
 
-    def __init__(self, directory: Path, reader: JournalReader, store: LiveStore, events: list[dict]) -> None:
+    def __init__(self, directory: Path, reader: JournalReader, store: LiveStore, events: list[dict],
+                 inst_id: str | None = None) -> None:
         self.directory = directory
         self.reader = reader
         self.store = store
         self.events = events
+        self.inst_id = inst_id  # the instrument shown (None: the first)
 
 
 def load_run(directory: Path) -> RecordedRun:
@@ -74,8 +80,8 @@ def load_run(directory: Path) -> RecordedRun:
     inst_id, entry = next(iter(reader.instruments.items()))
     records = reader.samples(inst_id)
     store = LiveStore.from_records(records, interval_s=entry.interval_s,
-                                   window_samples=int(min(max(len(records), 1), 1 << 20)))
-    return RecordedRun(Path(directory), reader, store, reader.events())
+                                   window_samples=int(min(max(len(records), 1), RECORDED_WINDOW_SAMPLES)))
+    return RecordedRun(Path(directory), reader, store, reader.events(), inst_id)
 
 
 class MainWindow(QMainWindow):
@@ -88,6 +94,7 @@ class MainWindow(QMainWindow):
         self.journal_lane = TaskLane("journal", self.inbox)
         self.probe_lane = TaskLane("probe", self.inbox)
         self.link = InstrumentLink(self.inbox, self.instrument_lane)
+        self.extra_links: dict[str, InstrumentLink] = {}  # further instruments shown in the plot
         self.recorder = RecordingControl(self.journal_lane)
         self.calibrations = CalibrationBook(self.settings)
         self.browse: RecordedRun | None = None
@@ -99,6 +106,7 @@ class MainWindow(QMainWindow):
         self._overrange_seen = (None, 0)  # (store, overrange samples seen in it)
         self._conditions: set[str] = set()  # alarm conditions seen at the last readings update
         self._folded_invalid = False
+        self._recent_events: deque = deque(maxlen=RECENT_EVENTS)
         self._rate = (None, 0, time.monotonic(), None)  # store id, samples, time, rate
         self._last_panel = 0.0
         self._last_status = 0.0
@@ -212,6 +220,21 @@ class MainWindow(QMainWindow):
         self.fullscreen_action = self._action("Full screen", "F11", self.toggle_full_screen,
                                               "Full screen on / off", name="full_screen")
         self.quit_action = self._action("Quit", "Ctrl+Q", self.close, "Close the station", name="quit")
+        self.trace_actions: dict[str, QAction] = {}
+        for name, text, key, tip in (("v", "Volts", "Alt+V", "Show the voltage in a plot under the power"),
+                                     ("a", "Amps", "Alt+A", "Show the current in a plot under the power"),
+                                     ("pf", "PF", "Alt+F", "Show the power factor in a plot under the power"),
+                                     ("ch_w", "Elements", "Alt+E", "Show the power of each measuring element")):
+            act = self._action(text, key, lambda checked, n=name: self.set_trace(n, checked), tip,
+                               checkable=True, name=f"trace_{name}")
+            self.trace_actions[name] = act
+        self.total_action = self._action("Total", None, self.set_show_total,
+                                         "Show the system total: the sum of all instruments' power",
+                                         checkable=True, name="show_total")
+        self.add_instrument_action = self._action(
+            "Add instrument", None, self.add_instrument_from_panel,
+            "Connect a further instrument with the panel's choice and show it in the plot too",
+            name="add_instrument")
 
         self.window_combo = QComboBox(self)
         self.window_combo.setObjectName("window_combo")
@@ -245,6 +268,11 @@ class MainWindow(QMainWindow):
         bar.addAction(self.region_action)
         bar.addAction(self.fit_action)
         bar.addSeparator()
+        bar.addWidget(QLabel(" show ", self))
+        for act in self.trace_actions.values():
+            bar.addAction(act)
+        bar.addAction(self.total_action)
+        bar.addSeparator()
         bar.addAction(self.open_action)
         bar.addAction(self.live_action)
         bar.addSeparator()
@@ -261,6 +289,7 @@ class MainWindow(QMainWindow):
         m = menu.addMenu("&Station")
         for a in (self.connect_action, self.record_action, self.record_to_action, self.mark_action):
             m.addAction(a)
+        m.addAction(self.add_instrument_action)
         m.addSeparator()
         m.addAction(self.open_action)
         m.addAction(self.live_action)
@@ -269,6 +298,9 @@ class MainWindow(QMainWindow):
         m = menu.addMenu("&View")
         for a in (self.follow_action, self.pause_action, self.region_action, self.fit_action):
             m.addAction(a)
+        m.addSeparator()
+        for act in (*self.trace_actions.values(), self.total_action):
+            m.addAction(act)
         m.addSeparator()
         m.addAction(self.panel_dock.toggleViewAction())
         m.addAction(self.log_dock.toggleViewAction())
@@ -322,6 +354,7 @@ class MainWindow(QMainWindow):
             if self.browse is None:
                 self.plot.set_store(self.link.store, live=True)
                 self.plot.clear_marks()
+            self.plot.label = f"inst0: {session.identity.model} {session.identity.serial}"
             self._check_calibration(log=True)
             self.setWindowTitle(f"Station — {session.identity.vendor} {session.identity.model} "
                                 f"{session.identity.serial}")
@@ -344,7 +377,8 @@ class MainWindow(QMainWindow):
         self._refresh_controls()
 
     def _on_applied(self, result, error) -> None:
-        # Applying settings stops and restarts the stream: the hole it leaves is expected.
+        # Settings are applied between two reads, without a hole; a gap reported around the
+        # change (e.g. by a meter that pauses while it reconfigures) raises no alarm.
         self._settings_pause_until = time.monotonic() + 2.0
         if error is not None:
             text = f"Settings refused: {error} (the previous settings stay in force)"
@@ -482,7 +516,15 @@ class MainWindow(QMainWindow):
         else:
             self.banners.clear_banner("recording", force=True)
             self._log_kind("recording_started", {"directory": str(self.recorder.directory)})
+            self._attach_recording_journal()
         self._refresh_controls()
+
+    def _attach_recording_journal(self) -> None:
+        """Deep zoom into the live data reads the journal being recorded (where it holds the view)."""
+        store = self.link.store
+        if (self.browse is None and self.recorder.state == "recording" and self.recorder.directory is not None
+                and store is not None and self.plot.store is store):
+            self.plot.set_journal(JournalDetail(self.recorder.directory, self.link.inst_id, store.interval_s))
 
     def stop_recording(self, state: str = "complete", then=None) -> None:
         if self.recorder.state != "recording":
@@ -558,6 +600,8 @@ class MainWindow(QMainWindow):
     def show_run(self, run: RecordedRun) -> None:
         self.browse = run
         self.plot.set_store(run.store, live=False)
+        # Old parts of a long run are read from its journal when zoomed in (deep zoom).
+        self.plot.set_journal(JournalDetail(run.directory, run.inst_id, run.store.interval_s))
         self.plot.clear_marks()
         summary = run.reader.summary_file()
         head = f"— recorded run {run.directory.name} ({run.reader.run_id[:8]}) —"
@@ -581,6 +625,7 @@ class MainWindow(QMainWindow):
             return
         self.browse = None
         self.plot.set_store(self.link.store, live=self.link.connected)
+        self._attach_recording_journal()
         self.plot.clear_marks()
         for t, label in self.live_marks[-300:]:
             self.plot.add_mark(t, label)
@@ -590,6 +635,58 @@ class MainWindow(QMainWindow):
     # =============================================================================================
     # view
     # =============================================================================================
+    def set_trace(self, name: str, show: bool) -> None:
+        """Show / hide volts, amps, power factor or per-element power in the plot."""
+        self.plot.set_trace(name, bool(show))
+        self.trace_actions[name].setChecked(bool(show))
+
+    def set_show_total(self, show: bool) -> None:
+        self.plot.set_show_total(bool(show))
+        self.total_action.setChecked(bool(show))
+
+    # -- further instruments ----------------------------------------------------------------------
+    def add_instrument_from_panel(self) -> None:
+        self.add_instrument(self.panel.request())
+
+    def add_instrument(self, request: InstrumentRequest) -> str:
+        """Connect a further instrument (in the background) and show it in the plot with its own
+        colour and legend entry; its events go to the log. Returns its id."""
+        inst_id = f"inst{len(self.extra_links) + 1}"
+        while inst_id in self.extra_links:
+            inst_id += "x"
+        link = InstrumentLink(self.inbox, TaskLane(f"instrument-{inst_id}", self.inbox), inst_id)
+        self.extra_links[inst_id] = link
+        self.log_event(time.time(), INFO, f"Connecting a further instrument ({request.driver}) as {inst_id}…")
+
+        def done(result, error):
+            if error is not None:
+                self.extra_links.pop(inst_id, None)
+                link.lane.close(0.5)
+                self.log_event(time.time(), ERROR, f"Cannot connect {request.driver} as {inst_id}: {error}")
+                return
+            ident = link.session.identity
+            label = f"{inst_id}: {ident.model} {ident.serial}"
+            self.plot.add_source(inst_id, label, link.store)
+            if not self.plot.label and self.link.session is not None and self.link.session.identity is not None:
+                self.plot.label = f"inst0: {self.link.session.identity.model} {self.link.session.identity.serial}"
+
+        link.connect(request, done)
+        return inst_id
+
+    def remove_instrument(self, inst_id: str) -> None:
+        """Disconnect a further instrument and take it off the plot."""
+        link = self.extra_links.pop(inst_id, None)
+        if link is None:
+            return
+        self.plot.remove_source(inst_id)
+
+        def done(result, error):
+            link.lane.close(0.5)
+            if error is not None:
+                self.log_event(time.time(), WARNING, f"Closing {inst_id} reported: {error}")
+
+        link.disconnect(done)
+
     def set_follow(self, checked: bool = True) -> None:
         self.plot.set_follow(bool(checked))
         self.follow_action.setChecked(self.plot.follow)
@@ -648,25 +745,34 @@ class MainWindow(QMainWindow):
         # A range switch makes a few readings invalid: that is part of the range change, so
         # its invalid begin/end pair is folded into the "Range change" line.
         range_times = [it[3] for it in items if it[0] == "event" and it[2] == "range"]
-        # The monitor sees every range change in the data, for every driver; an instrument that
-        # also reports it would only say the same thing twice.
-        seen_in_data = [it[3] for it in items if it[0] == "event" and it[2] == "range" and "quantity" not in it[4]]
         for item in items:
             tag = item[0]
             if tag == "task":
                 _, done, result, error = item
                 done(result, error)
             elif tag == "event":
-                _, _source, kind, t, detail = item
+                _, source, kind, t, detail = item
                 if kind == "invalid" and self._is_range_switch(t, detail, range_times):
                     continue
-                if kind == "range" and "quantity" in detail and any(abs(t - x) < 0.05 for x in seen_in_data):
-                    continue
+                if kind == "range" and self._said_before(source, kind, t, detail):
+                    continue  # the instrument and the monitor watching its data report the same change
                 self._on_instrument_event(kind, t, detail)
             elif tag == "disk":
                 _, path, free = item
                 self.disk_free = free
         return len(items)
+
+    def _said_before(self, source: str, kind: str, t: float, detail: dict) -> bool:
+        """True if exactly this event (same source, kind, time and details) was shown already."""
+        try:
+            key = (source, kind, t, tuple(sorted(detail.items())))
+            hash(key)
+        except TypeError:  # details that are not plain values: never taken for a repeat
+            return False
+        if key in self._recent_events:
+            return True
+        self._recent_events.append(key)
+        return False
 
     def _is_range_switch(self, t: float, detail: dict, range_times: list[float]) -> bool:
         if detail.get("state") == "begin":
@@ -681,6 +787,14 @@ class MainWindow(QMainWindow):
 
     def _on_instrument_event(self, kind: str, t: float, detail: dict) -> None:
         level, text = describe(kind, detail)
+        inst = detail.get("instrument")
+        if inst in self.extra_links:  # a further instrument: logged under its name, no panel state
+            self.log.add(t, level, f"[{inst}] {text}")
+            if kind in ("disconnected", "error"):
+                self.banners.set_banner(f"connection-{inst}", ALARM, f"{inst}: {text}", latch_s=5)
+            elif kind in ("reconnected", "closed"):
+                self.banners.clear_banner(f"connection-{inst}", force=True)
+            return
         self.log.add(t, level, text)
         if kind in ("disconnected", "reconnecting"):
             self.banners.set_banner("connection", ALARM, "INSTRUMENT CONNECTION LOST — reconnecting. "
@@ -874,7 +988,11 @@ class MainWindow(QMainWindow):
             self.recorder.finish("stopped", None)
         if self.link.connected and not self.link.pending:
             self.link.disconnect(None)
-        for lane in (self.journal_lane, self.instrument_lane, self.probe_lane):
+        for link in self.extra_links.values():
+            if link.connected and not link.pending:
+                link.disconnect(None)
+        for lane in (self.journal_lane, self.instrument_lane, self.probe_lane,
+                     *(link.lane for link in self.extra_links.values())):
             lane.close(timeout)
         self.drain(100000)
 
@@ -913,8 +1031,12 @@ class MainWindow(QMainWindow):
 
     def _finish_close(self) -> None:
         self.timer.stop()
-        for lane in (self.journal_lane, self.instrument_lane, self.probe_lane):
-            lane.close(0.5)
+        for link in self.extra_links.values():
+            if link.connected and not link.pending:
+                link.disconnect(None)
+        for lane in (self.journal_lane, self.instrument_lane, self.probe_lane,
+                     *(link.lane for link in self.extra_links.values())):
+            lane.close(2.0)
 
 
 def set_style(widget: QWidget, css: str) -> None:

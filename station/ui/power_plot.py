@@ -11,6 +11,14 @@ Modes: *follow live* keeps the last ``window_s`` seconds in view; any zoom or pa
 operator switches to *paused*, and the view then stays where it was put while data keeps
 arriving. A region (LinearRegionItem) selects a span whose duration, mean/min/max power and
 energy come from ``LiveStore.stats``.
+
+Traces on demand: volts, amps and power factor each get their own plot stacked under the
+power plot (own y axis and units, x linked), per-element power of a multi-element analyzer
+is drawn as one line per element in the power plot. Several instruments at once: every
+source added with :meth:`PowerPlot.add_source` is drawn in its own colour with a legend,
+in every row, plus optionally the system total (the sum of the instruments' power per
+pixel). Every trace is read from its store's per-field pyramid at the plot's pixel width,
+so a frame's cost grows with the number of traces shown, never with the recording.
 """
 
 from __future__ import annotations
@@ -28,9 +36,16 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 from station.core.live_store import LiveStore, RegionStats, Summary
 from station.core.samples import BAD_FLAGS
 from station.ui import units
+from station.ui.deep_zoom import JournalDetail, wants_detail
 from station.ui.theme import LIGHT, Theme, qcolor
 
 MAX_PIXELS = 4096  # entries asked per frame, whatever the screen
+# Quantities that can be shown on demand under the power plot: (row title, unit).
+TRACE_ROWS = {"v": ("Voltage", "V"), "a": ("Current", "A"), "pf": ("Power factor", "")}
+TRACES = (*TRACE_ROWS, "ch_w")  # ch_w: per-element power, in the power plot
+# Colours of further instruments and of elements, readable on both backgrounds.
+SOURCE_COLORS = ("#e8590c", "#2b8a3e", "#ae3ec9", "#0c8599", "#c2255c", "#5c7cfa")
+CHANNEL_COLORS = ("#f08c00", "#37b24d", "#d6336c", "#1098ad", "#7048e8", "#a61e4d")
 MAX_MARKS = 300
 STATS_INTERVAL_S = 0.25  # region statistics are recomputed at most this often while data flows
 
@@ -139,6 +154,160 @@ class GridLines:
             item.setData(np.concatenate([vx, hx]), np.concatenate([vy, hy]), connect="pairs")
 
 
+def break_gaps(s: Summary, x: np.ndarray, arrays: list[np.ndarray], interval: float,
+               px: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Insert NaN where samples are missing (a gap wider than the pixel grid shows), so
+    lines break there instead of bridging the hole."""
+    min_gap = max(3.0 * interval, 2.0 * px)
+    between = np.flatnonzero((s.t_start[1:] - s.t_end[:-1]) > min_gap) + 1
+    # A coarse entry can hold the hole itself: it is longer than its samples account for.
+    inside = np.flatnonzero((s.t_end - s.t_start) - np.maximum(s.samples - 1, 0) * interval > min_gap)
+    gaps = np.unique(np.concatenate([between, inside, inside + 1]))
+    gaps = gaps[(gaps > 0) & (gaps < len(x))]
+    if not len(gaps):
+        return x, arrays
+    return np.insert(x, gaps, np.nan), [np.insert(a, gaps, np.nan, axis=0) for a in arrays]
+
+
+def fit_view(vb: pg.ViewBox, lo: np.ndarray, hi: np.ndarray) -> bool:
+    """Fit the y range of ``vb`` to lo..hi unless it already shows them well; True if changed.
+
+    Keeps the scale unless the data leave it or shrink to a small part of it: a y axis that
+    moves every frame cannot be read."""
+    with np.errstate(all="ignore"):
+        vals_lo = lo[np.isfinite(lo)]
+        vals_hi = hi[np.isfinite(hi)]
+        if not len(vals_lo) or not len(vals_hi):
+            return False
+        a, b = float(vals_lo.min()), float(vals_hi.max())
+    h = b - a
+    if h <= 0:
+        h = max(abs(b) * 0.02, 1e-9)
+    target = (a - 0.08 * h, b + 0.08 * h)
+    (_, _), (y0, y1) = vb.viewRange()
+    inside = y0 <= target[0] and target[1] <= y1
+    if inside and (target[1] - target[0]) >= 0.45 * (y1 - y0):
+        return False
+    vb.setYRange(target[0] - 0.1 * h, target[1] + 0.1 * h, padding=0)
+    return True
+
+
+class Series:
+    """One quantity of one source in one view: its mean line and (optionally) its min..max band."""
+
+    def __init__(self, vb: pg.ViewBox, color: str, bg: QColor, band: bool = True, z: float = 1.0,
+                 style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> None:
+        self.vb = vb
+        self.mean = pg.PlotCurveItem(connect="finite")
+        self.mean.setZValue(z + 0.5)
+        self.band = pg.PlotCurveItem(connect="pairs") if band else None
+        self.style = style
+        self.x = np.zeros(0)
+        self.y = np.zeros(0)
+        vb.addItem(self.mean, ignoreBounds=True)
+        if self.band is not None:
+            self.band.setZValue(z)
+            vb.addItem(self.band, ignoreBounds=True)
+        self.set_colors(color, bg)
+
+    def set_colors(self, color: str, bg: QColor) -> None:
+        self.mean.setPen(pg.mkPen(QColor(color), width=1.5 if self.band is None else 1, style=self.style))
+        if self.band is not None:
+            c = QColor(color)
+            c.setAlphaF(0.35)
+            self.band.setPen(pg.mkPen(opaque(c, bg), width=1))
+
+    def draw(self, s: Summary, x: np.ndarray, lo, hi, mean, interval: float, px: float) -> None:
+        self.x, self.y = x, mean
+        xb, (lo, hi, mean) = break_gaps(s, x, [lo, hi, mean], interval, px)
+        self.mean.setData(xb, mean, connect="finite")
+        if self.band is not None:
+            if s.is_raw:
+                self.band.setData([], [])
+            else:
+                self.band.setData(np.repeat(xb, 2), np.column_stack([lo, hi]).ravel(), connect="pairs")
+
+    def value_at(self, x: float) -> float | None:
+        if len(self.x) == 0:
+            return None
+        i = int(np.clip(np.searchsorted(self.x, x), 0, len(self.x) - 1))
+        if i > 0 and abs(self.x[i - 1] - x) < abs(self.x[i] - x):
+            i -= 1
+        v = float(self.y[i])
+        return v if math.isfinite(v) else None
+
+    def clear(self) -> None:
+        self.x = self.y = np.zeros(0)
+        self.mean.setData([], [])
+        if self.band is not None:
+            self.band.setData([], [])
+
+    def remove(self) -> None:
+        self.vb.removeItem(self.mean)
+        if self.band is not None:
+            self.vb.removeItem(self.band)
+
+
+class TraceRow:
+    """A plot under the power plot for one quantity (volts, amps, power factor), x linked."""
+
+    def __init__(self, owner: PowerPlot, field: str) -> None:
+        title, unit = TRACE_ROWS[field]
+        self.field = field
+        self.unit = unit
+        self.auto_y = True
+        self.widget = pg.PlotWidget(parent=owner)
+        self.widget.setMinimumHeight(110)
+        pi = self.widget.getPlotItem()
+        pi.hideButtons()
+        pi.setMenuEnabled(False)
+        pi.setClipToView(False)
+        pi.setLabel("left", title, units=unit or None)
+        pi.getAxis("left").setWidth(72)
+        pi.getAxis("left").enableAutoSIPrefix(bool(unit))
+        pi.hideAxis("bottom")
+        self.vb: pg.ViewBox = pi.getViewBox()
+        self.vb.disableAutoRange()
+        self.vb.setXLink(owner.vb)
+        self.vb.setYRange(0, 1, padding=0)
+        self.grid = GridLines(self.vb, owner.plot.getPlotItem().getAxis("bottom"), pi.getAxis("left"))
+        self.series: dict[str, Series] = {}
+        self.vb.sigRangeChangedManually.connect(self._on_manual)
+        self._owner = owner
+
+    def _on_manual(self, mask) -> None:
+        if mask is None or mask[1]:
+            self.auto_y = False
+        if mask is None or mask[0]:
+            self._owner.set_follow(False)
+        self._owner._dirty = True
+
+    def set_theme(self, theme: Theme) -> None:
+        self.widget.setBackground(qcolor(theme.plot_bg))
+        pi = self.widget.getPlotItem()
+        axis = pi.getAxis("left")
+        axis.setPen(pg.mkPen(qcolor(theme.plot_fg)))
+        axis.setTextPen(pg.mkPen(qcolor(theme.plot_fg)))
+        self.grid.set_colors(qcolor(theme.plot_fg), qcolor(theme.plot_bg), theme.grid_alpha)
+
+    def dispose(self) -> None:
+        for series in self.series.values():
+            series.remove()
+        self.series.clear()
+        self.widget.setParent(None)
+        self.widget.deleteLater()
+
+
+class Source:
+    """A further instrument shown in the plot: its store, its name and its colour."""
+
+    def __init__(self, key: str, label: str, store: LiveStore | None, color: str) -> None:
+        self.key = key
+        self.label = label
+        self.store = store
+        self.color = color
+
+
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and end indices (inclusive) of the runs of True in ``mask``."""
     m = np.concatenate(([False], mask, [False]))
@@ -172,6 +341,19 @@ class PowerPlot(QWidget):
         self._region_dirty = False
         self._region_time = 0.0
         self._marks: list[tuple[float, str, pg.InfiniteLine]] = []
+        self.label = ""  # name of the main source in the legend (several instruments)
+        # Deep zoom: the main source's journal on disk, read on its own thread for views the
+        # pyramid only holds coarsely (old parts of a long run); see station.ui.deep_zoom.
+        self.detail: JournalDetail | None = None
+        self.detail_shown = False  # the last frame drew the journal's samples
+        self._detail_seen = None
+        self._view_store: LiveStore | None = None  # what the main source's rows read this frame
+        self.sources: dict[str, Source] = {}  # further instruments, drawn over the main one
+        self.traces: set[str] = set()  # quantities shown on demand (TRACES)
+        self.show_total = False  # system total of all instruments' power
+        self.rows: dict[str, TraceRow] = {}
+        self._w_series: dict[str, Series] = {}  # further sources', elements' and the total's power lines
+        self._legend_key: tuple = ()
 
         self.plot = pg.PlotWidget(parent=self)
         self.plot.setMinimumHeight(220)
@@ -215,6 +397,9 @@ class PowerPlot(QWidget):
 
         self.grid = GridLines(self.vb, pi.getAxis("bottom"), pi.getAxis("left"))
 
+        self.legend = pi.addLegend(offset=(80, 6), labelTextSize="10pt")
+        self.legend.hide()
+
         self.mode_label = pg.TextItem(anchor=(1, 0))
         self.mode_label.setParentItem(self.vb)
         self.mode_label.setZValue(20)
@@ -234,8 +419,9 @@ class PowerPlot(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.plot, 3)
         layout.addWidget(self.cursor_label)
+        self._layout = layout
 
         self.vb.sigRangeChangedManually.connect(self._on_manual_range)
         self.vb.sigRangeChanged.connect(self._on_range_changed)
@@ -268,11 +454,202 @@ class PowerPlot(QWidget):
         for _, _, line in self._marks:
             line.setPen(pg.mkPen(qcolor(theme.mark), width=1, style=Qt.PenStyle.DashLine))
         self.empty_label.setStyleSheet(f"color: {theme.muted}; background: transparent;")
+        bg = qcolor(theme.plot_bg)
+        for row in self.rows.values():
+            row.set_theme(theme)
+            for key, series in row.series.items():
+                series.set_colors(self._color_of(key), bg)
+        for key, series in self._w_series.items():
+            series.set_colors(self._color_of(key), bg)
+        self.legend.setLabelTextColor(qcolor(theme.plot_fg))
+        # An opaque box: the legend must stay readable over the traces and the marks.
+        self.legend.setBrush(pg.mkBrush(opaque(qcolor(theme.plot_bg), qcolor(theme.plot_bg))))
+        self.legend.setPen(pg.mkPen(qcolor(theme.plot_fg), width=1))
+        self.legend.setZValue(30)
         self._update_mode_label()
         self._dirty = True
 
+    # -- traces and sources ----------------------------------------------------------------------
+    def set_trace(self, name: str, show: bool = True) -> None:
+        """Show or hide a quantity: "v", "a", "pf" (a plot of its own under the power plot) or
+        "ch_w" (one power line per element, in the power plot)."""
+        if name not in TRACES:
+            raise ValueError(f"unknown trace {name!r}; traces: {', '.join(TRACES)}")
+        if show:
+            self.traces.add(name)
+        else:
+            self.traces.discard(name)
+        if name in TRACE_ROWS:
+            if show and name not in self.rows:
+                row = TraceRow(self, name)
+                row.set_theme(self.theme)
+                # rows stay in the order of TRACE_ROWS, between the power plot and the cursor line
+                order = [f for f in TRACE_ROWS if f in self.rows or f == name]
+                self._layout.insertWidget(1 + order.index(name), row.widget, 1)
+                row.widget.show()
+                self.rows[name] = row
+            elif not show and name in self.rows:
+                self.rows.pop(name).dispose()
+        elif not show:
+            for key in [k for k in self._w_series if k.startswith("ch:")]:
+                self._w_series.pop(key).remove()
+        self._dirty = True
+
+    def add_source(self, key: str, label: str, store: LiveStore | None) -> None:
+        """Show a further instrument (its own colour, in every row); replaces one of the same key."""
+        if key in self.sources:
+            self.sources[key].store = store
+            self.sources[key].label = label
+        else:
+            color = SOURCE_COLORS[len(self.sources) % len(SOURCE_COLORS)]
+            self.sources[key] = Source(key, label, store, color)
+        self._dirty = True
+
+    def remove_source(self, key: str) -> None:
+        if self.sources.pop(key, None) is None:
+            return
+        for series_map in (self._w_series, *(r.series for r in self.rows.values())):
+            if key in series_map:
+                series_map.pop(key).remove()
+        self._dirty = True
+
+    def set_show_total(self, show: bool) -> None:
+        """Draw the system total: the sum of all instruments' power (where all have data)."""
+        self.show_total = bool(show)
+        if not show and "total" in self._w_series:
+            self._w_series.pop("total").remove()
+        self._dirty = True
+
+    def _color_of(self, key: str) -> str:
+        if key == "":
+            return self.theme.mean
+        if key == "total":
+            return self.theme.plot_fg
+        if key.startswith("ch:"):
+            return CHANNEL_COLORS[int(key[3:]) % len(CHANNEL_COLORS)]
+        return self.sources[key].color
+
+    def _series(self, table: dict, key: str, vb: pg.ViewBox, band: bool = True) -> Series:
+        series = table.get(key)
+        if series is None:
+            style = Qt.PenStyle.DashLine if key == "total" else Qt.PenStyle.SolidLine
+            series = Series(vb, self._color_of(key), qcolor(self.theme.plot_bg), band=band,
+                            z=1.0 if key == "" else 1.2, style=style)
+            table[key] = series
+        return series
+
+    def trace_values(self, field: str, key: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """(x, mean) drawn for ``field`` of source ``key`` ("" the main one; for "w" of the main
+        source see ``last_summary``; "ch:<i>" elements, "total" the system total)."""
+        table = self._w_series if field == "w" else self.rows[field].series
+        series = table.get(key)
+        return (series.x, series.y) if series is not None else (np.zeros(0), np.zeros(0))
+
+    def _all_sources(self) -> list[tuple[str, str, LiveStore | None]]:
+        main = self._view_store if self._view_store is not None else self.store
+        return [("", self.label, main)] + [(k, src.label, src.store) for k, src in self.sources.items()]
+
+    def _draw_extras(self, x0: float, x1: float, n: int) -> None:
+        """Further sources, elements, total and the trace rows (after the main power)."""
+        px = (x1 - x0) / max(1, n)
+        a, b = self.origin + x0, self.origin + x1
+        summaries: dict[str, Summary] = {"": self.last_summary} if self.last_summary is not None else {}
+        for key, src in self.sources.items():
+            series = self._series(self._w_series, key, self.vb)
+            if src.store is None or src.store.span() is None:
+                series.clear()
+                continue
+            sm = src.store.summary(a, b, n)
+            summaries[key] = sm
+            if len(sm):
+                series.draw(sm, sm.t - self.origin, sm.min, sm.max, sm.mean, src.store.interval_s or 0.0, px)
+            else:
+                series.clear()
+        store = self.store
+        if "ch_w" in self.traces and store is not None and "ch_w" in store.fields:
+            sm = store.summary(a, b, n, field="ch_w")
+            for ch in range(sm.mean.shape[1] if sm.mean.ndim > 1 else 0):
+                series = self._series(self._w_series, f"ch:{ch}", self.vb, band=False)
+                series.draw(sm, sm.t - self.origin, sm.min[:, ch], sm.max[:, ch], sm.mean[:, ch],
+                            store.interval_s or 0.0, px)
+        if self.show_total and self.sources:
+            self._draw_total(summaries, x0, x1, n, px)
+        for field, row in self.rows.items():
+            lows, highs = [], []
+            for key, _label, st in self._all_sources():
+                series = self._series(row.series, key, row.vb)
+                if st is None or st.span() is None or field not in st.fields:
+                    series.clear()
+                    continue
+                sm = st.summary(a, b, n, field=field)
+                if not len(sm):
+                    series.clear()
+                    continue
+                lo, hi, mean = sm.min, sm.max, sm.mean
+                if lo.ndim > 1:
+                    lo, hi, mean = lo.mean(axis=1), hi.mean(axis=1), mean.mean(axis=1)
+                series.draw(sm, sm.t - self.origin, lo, hi, mean, st.interval_s or 0.0, px)
+                lows.append(lo)
+                highs.append(hi)
+            row.grid.update()
+            if row.auto_y and lows:
+                self._programmatic += 1
+                try:
+                    fit_view(row.vb, np.concatenate(lows), np.concatenate(highs))
+                finally:
+                    self._programmatic -= 1
+        self._update_legend()
+
+    def _draw_total(self, summaries: dict[str, Summary], x0: float, x1: float, n: int, px: float) -> None:
+        """Sum of the instruments' mean power per pixel, where every instrument has a value."""
+        series = self._series(self._w_series, "total", self.vb, band=False)
+        keys = [""] + list(self.sources)
+        if any(k not in summaries or not len(summaries[k]) for k in keys):
+            series.clear()
+            return
+        total = np.zeros(n)
+        have = np.ones(n, bool)
+        for k in keys:
+            sm = summaries[k]
+            mean = sm.mean if sm.mean.ndim == 1 else sm.mean.sum(axis=1)
+            pix = np.clip(((sm.t - self.origin - x0) / max(px, 1e-300)).astype(np.int64), 0, n - 1)
+            col = np.full(n, np.nan)
+            col[pix] = mean
+            have &= np.isfinite(col)
+            total += np.nan_to_num(col)
+        idx = np.flatnonzero(have)
+        x = x0 + (idx + 0.5) * px
+        y = total[idx]
+        series.x, series.y = x, y
+        connect = np.ones(len(idx), np.int32)
+        if len(idx):
+            connect[:-1] = np.diff(idx) <= 2
+        series.mean.setData(x, y, connect=connect if len(idx) else "finite")
+
+    def _update_legend(self) -> None:
+        entries: list[tuple[str, str]] = []
+        if self.sources:
+            entries.append(("", self.label or "instrument 1"))
+            entries += [(k, src.label) for k, src in self.sources.items()]
+            if self.show_total:
+                entries.append(("total", "system total"))
+        entries += [(k, f"element {int(k[3:]) + 1}") for k in sorted(self._w_series) if k.startswith("ch:")]
+        key = tuple(entries)
+        if key == self._legend_key:
+            return
+        self._legend_key = key
+        self.legend.clear()
+        for k, name in entries:
+            item = self.mean if k == "" else self._w_series.get(k)
+            item = item.mean if isinstance(item, Series) else item
+            if item is not None:
+                self.legend.addItem(item, name)
+        self.legend.setVisible(bool(entries))
+
     def set_store(self, store: LiveStore | None, live: bool = True, keep_view: bool = False) -> None:
         """Show ``store`` (live: being appended to). A new store resets the view unless ``keep_view``."""
+        if store is not self.store:
+            self.set_journal(None)
         self.store = store
         self.live = live
         self._revision = -1
@@ -286,6 +663,30 @@ class PowerPlot(QWidget):
                 self.fit_all()
         self._update_mode_label()
 
+    def set_journal(self, detail: JournalDetail | None) -> None:
+        """The journal holding every sample of the main store (a recorded run, or the run being
+        recorded), for deep zoom; None: none. The plot closes it when it is replaced."""
+        if self.detail is not None and self.detail is not detail:
+            self.detail.close()
+        self.detail = detail
+        self._detail_seen = None
+        self._dirty = True
+
+    def _deep(self, s: Summary, a: float, b: float, n: int) -> tuple[Summary, LiveStore | None]:
+        """The journal's full-resolution view of [a, b] (UTC) when the store's is coarser than the
+        pixels and the journal's samples are there; the store's own view meanwhile."""
+        d = self.detail
+        self.detail_shown = False
+        if d is None or not len(s) or s.level == 0:
+            return s, self.store
+        if not wants_detail(s.level, len(s), int(s.samples.sum()), n):
+            return s, self.store
+        got = d.get(a, b)  # asks the reading thread; never waits for the disk
+        if got is None or got.store is None:
+            return s, self.store
+        self.detail_shown = True
+        return got.store.summary(a, b, n), got.store
+
     def set_window(self, seconds: float) -> None:
         """Length of the followed window; follow resumes."""
         self.window_s = max(1e-3, float(seconds))
@@ -295,6 +696,8 @@ class PowerPlot(QWidget):
         follow = bool(follow) and self.live
         if follow and not self.follow:
             self.auto_y = True
+            for row in self.rows.values():
+                row.auto_y = True
         changed = follow != self.follow
         self.follow = follow
         self._dirty = True
@@ -393,6 +796,9 @@ class PowerPlot(QWidget):
                 self.grid.update()
             return False
         rev = store.revision
+        if self.detail is not None and self.detail.ready is not self._detail_seen:
+            self._detail_seen = self.detail.ready  # the journal's samples arrived: draw them
+            self._dirty = True
         if rev == self._revision and not self._dirty:
             return False
         started = time.perf_counter()
@@ -411,7 +817,10 @@ class PowerPlot(QWidget):
         (x0, x1), _ = self.vb.viewRange()
         n = self.pixels()
         s = store.summary(self.origin + x0, self.origin + x1, n)
+        s, self._view_store = self._deep(s, self.origin + x0, self.origin + x1, n)
         self._draw(s, x0, x1, n)
+        if self.sources or self.traces or self.rows:
+            self._draw_extras(x0, x1, n)
         self.grid.update()
         if self.region.isVisible():
             now = time.monotonic()
@@ -432,20 +841,9 @@ class PowerPlot(QWidget):
         lo, hi, mean = s.min, s.max, s.mean
         if lo.ndim > 1:  # a per-channel field: show the total of the elements' means
             lo, hi, mean = lo.sum(axis=1), hi.sum(axis=1), mean.sum(axis=1)
-        # Break the lines where samples are missing (a gap wider than the pixel grid shows).
         interval = self.store.interval_s or 0.0
         px = (x1 - x0) / max(1, n)
-        min_gap = max(3.0 * interval, 2.0 * px)
-        between = np.flatnonzero((s.t_start[1:] - s.t_end[:-1]) > min_gap) + 1
-        # A coarse entry can hold the hole itself: it is longer than its samples account for.
-        inside = np.flatnonzero((s.t_end - s.t_start) - np.maximum(s.samples - 1, 0) * interval > min_gap)
-        gaps = np.unique(np.concatenate([between, inside, inside + 1]))
-        gaps = gaps[(gaps > 0) & (gaps < len(x))]
-        if len(gaps):
-            x = np.insert(x, gaps, np.nan)
-            lo = np.insert(lo, gaps, np.nan)
-            hi = np.insert(hi, gaps, np.nan)
-            mean = np.insert(mean, gaps, np.nan)
+        x, (lo, hi, mean) = break_gaps(s, x, [lo, hi, mean], interval, px)
         self.mean.setData(x, mean, connect="finite")
         if s.is_raw:
             self.band.set_path(QPainterPath())
@@ -481,30 +879,15 @@ class PowerPlot(QWidget):
             self._fit_y(lo, hi, mean)
 
     def _fit_y(self, lo: np.ndarray, hi: np.ndarray, mean: np.ndarray) -> None:
-        with np.errstate(all="ignore"):
-            vals_lo = lo[np.isfinite(lo)]
-            vals_hi = hi[np.isfinite(hi)]
-            if not len(vals_lo) or not len(vals_hi):
-                return
-            a, b = float(vals_lo.min()), float(vals_hi.max())
-        h = b - a
-        if h <= 0:
-            h = max(abs(b) * 0.02, 1e-9)
-        target = (a - 0.08 * h, b + 0.08 * h)
-        (_, _), (y0, y1) = self.vb.viewRange()
-        cur = y1 - y0
-        inside = y0 <= target[0] and target[1] <= y1
-        # Keep the scale unless the data leaves it or shrinks to a small part of it: a y axis
-        # that moves every frame cannot be read.
-        if inside and (target[1] - target[0]) >= 0.45 * cur:
-            return
         self._programmatic += 1
         try:
-            self.vb.setYRange(target[0] - 0.1 * h, target[1] + 0.1 * h, padding=0)
+            fit_view(self.vb, lo, hi)
         finally:
             self._programmatic -= 1
 
     def _clear_curves(self) -> None:
+        for series in (*self._w_series.values(), *(sr for r in self.rows.values() for sr in r.series.values())):
+            series.clear()
         self.mean.setData([], [])
         self.points.setData([], [])
         self.band.set_path(QPainterPath())
@@ -609,6 +992,17 @@ class PowerPlot(QWidget):
                      f"   ({int(s.samples[i])} samples)")
         if s.flags[i] & int(BAD_FLAGS):
             text += "   OVERRANGE/INVALID samples here"
+        for key, src in self.sources.items():
+            v = self._w_series[key].value_at(x) if key in self._w_series else None
+            if v is not None:
+                text += f"   {src.label}: {units.si(v, 'W')}"
+        if "total" in self._w_series and (v := self._w_series["total"].value_at(x)) is not None:
+            text += f"   total {units.si(v, 'W')}"
+        for field, row in self.rows.items():
+            series = row.series.get("")
+            v = series.value_at(x) if series is not None else None
+            if v is not None:
+                text += f"   {field.upper()} = {units.si(v, row.unit) if row.unit else f'{v:.3f}'}"
         return text
 
     def visible_range(self) -> tuple[float, float]:

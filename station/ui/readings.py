@@ -87,14 +87,16 @@ def compute_readings(block: np.ndarray) -> Readings:
         r.a = _mean(g["a"].astype(np.float64))
         r.pf = _mean(g["pf"].astype(np.float64))
         r.uncert = _mean(g["uncert"].astype(np.float64))
-        if "freq" in names:
-            r.freq = _mean(g["freq"].astype(np.float64))
+        if "hz" in names:
+            r.freq = _mean(g["hz"].astype(np.float64))
         if "ch_w" in names:
             cw = g["ch_w"].astype(np.float64)
             r.channels_w = [_mean(cw[:, i]) for i in range(cw.shape[1])]
     elif "v" in names:
         r.v = _mean(block["v"].astype(np.float64))  # voltage may still be valid in a current overrange
-    r.has_freq = "freq" in names
+    if r.freq is None and "hz" in names:  # e.g. overrange: the frequency may still be measured
+        r.freq = _mean(block["hz"].astype(np.float64))
+    r.has_freq = "hz" in names
     r.v_range = _last_finite(block["v_range"].astype(np.float64))
     r.a_range = _last_finite(block["a_range"].astype(np.float64))
     r.auto_range = bool(flags[-1] & int(Flag.AUTO_RANGE))

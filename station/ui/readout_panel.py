@@ -105,14 +105,16 @@ class AlarmBanners(QWidget):
 
 
 class _Cell(QWidget):
-    """A caption above a value."""
+    """A caption above a value; ``widest`` is the longest value it must show uncut."""
 
-    def __init__(self, caption: str, scale: float, parent: QWidget | None = None) -> None:
+    def __init__(self, caption: str, scale: float, parent: QWidget | None = None, widest: str = "") -> None:
         super().__init__(parent)
         self.caption = QLabel(caption, self)
         _font(self.caption, 0.95)
         self.value = QLabel(units.DASH, self)
         _font(self.value, scale, bold=True)
+        if widest:
+            self.value.setMinimumWidth(self.value.fontMetrics().horizontalAdvance(widest) + 4)
         self.value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 2, 6, 2)
@@ -149,23 +151,25 @@ class ReadoutPanel(QFrame):
         left.addWidget(self.power)
         left.addWidget(self.status)
 
-        self.voltage = _Cell("Voltage", 2.0)
-        self.current = _Cell("Current", 2.0)
-        self.pf = _Cell("Power factor", 2.0)
-        self.freq = _Cell("Frequency", 2.0)
-        self.v_range = _Cell("Voltage range", 1.6)
-        self.a_range = _Cell("Current range", 1.6)
+        # Widest values: 5 significant digits with a prefixed unit, ranges under auto control.
+        self.voltage = _Cell("Voltage", 2.0, widest="888.88 mV")
+        self.current = _Cell("Current", 2.0, widest="888.88 mA")
+        self.pf = _Cell("Power factor", 2.0, widest="0.8888")
+        self.freq = _Cell("Frequency", 1.6, widest="88.888 Hz")
+        self.v_range = _Cell("Voltage range", 1.6, widest="600 V (auto)")
+        self.a_range = _Cell("Current range", 1.6, widest="500 mA (auto)")
         self.uncert = _Cell("Uncertainty (per sample)", 1.6)
         self.elements = _Cell("Elements", 1.2)
+        # Three columns: four values of this size side by side were cut off beside the power.
         grid = QGridLayout()
         grid.setHorizontalSpacing(8)
         grid.setVerticalSpacing(2)
-        for i, cell in enumerate((self.voltage, self.current, self.pf, self.freq)):
+        for i, cell in enumerate((self.voltage, self.current, self.pf)):
             grid.addWidget(cell, 0, i)
-        grid.addWidget(self.v_range, 1, 0)
-        grid.addWidget(self.a_range, 1, 1)
-        grid.addWidget(self.uncert, 1, 2, 1, 2)
-        grid.addWidget(self.elements, 2, 0, 1, 4)
+        for i, cell in enumerate((self.v_range, self.a_range, self.freq)):
+            grid.addWidget(cell, 1, i)
+        grid.addWidget(self.uncert, 2, 0, 1, 3)
+        grid.addWidget(self.elements, 3, 0, 1, 3)
         self.elements.hide()
         lay = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
         lay.setContentsMargins(10, 6, 10, 6)
@@ -213,10 +217,12 @@ class ReadoutPanel(QFrame):
         self.voltage.set(units.si(r.v, "V", 5))
         self.current.set(units.si(r.a, "A", 5))
         self.pf.set(units.DASH if r.pf is None else f"{r.pf:.4f}")
-        if r.has_freq:
+        if r.has_freq and r.freq is not None:
             self.freq.set(units.si(r.freq, "Hz", 5))
+        elif r.has_freq:
+            self.freq.set(units.DASH, "no frequency: a DC supply, or the instrument does not report it")
         else:
-            self.freq.set("n/a", "this instrument's records carry no frequency")
+            self.freq.set("n/a", "these records carry no frequency (recorded before the station stored it)")
         auto = " (auto)" if r.auto_range else ""
         self.v_range.set(units.range_label(r.v_range, "V") + auto)
         self.a_range.set(units.range_label(r.a_range, "A") + auto)

@@ -24,21 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from station.bundle.report import format_value as _fmt
 from station.bundle.result_model import ResultModel
 
 STATUS_COLOURS = {"pass": "#1b7f3b", "warn": "#b26a00", "fail": "#c62828"}
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    if isinstance(v, dict):
-        if "value" in v and "unit" in v:
-            return f"{_fmt(v['value'])} {v['unit']}"
-        return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
-    if isinstance(v, list):
-        return ", ".join(_fmt(x) for x in v)
-    return "—" if v is None else str(v)
 
 
 class ResultView(QWidget):

@@ -106,6 +106,24 @@ def main(argv: list[str] | None = None) -> int:
     QTest.mouseMove(view, QPoint(int(view.width() * 0.75), int(view.height() * 0.5)))
     save("recorded-run-light")
 
+    # Two analyzers at once with volts, amps and power factor on demand, and the system total.
+    w.close_run()
+    w.set_theme("light")
+    w.toggle_region(False)
+    w.window_combo.setCurrentIndex(w.window_combo.findData(30.0))
+    w.panel.form.set_value("profile", "edge")
+    w.panel.form.set_value("seed", 7)
+    req2 = w.panel.request()
+    req2.options["start_time"] = time.time() - 25.0
+    inst = w.add_instrument(req2)
+    _pump(app, 20, until=lambda: inst in w.plot.sources)
+    for name in ("v", "a", "pf"):
+        w.set_trace(name, True)
+    w.set_show_total(True)
+    w.set_follow(True)
+    _pump(app, 4.0)
+    save("multi-trace-light")
+
     w.shutdown()
     w._close_ready = True
     w.close()
