@@ -46,8 +46,8 @@ def main() -> int:
     app = window = None
     if args.window:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        from station.kiosk.window import KioskWindow
         from station.ui.app import make_application
+        from station.ui.kiosk_window import KioskWindow
 
         app = make_application(["kiosk-soak"])
         window = KioskWindow(config, loop)

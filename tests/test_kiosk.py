@@ -29,7 +29,7 @@ from station.kiosk import run_kiosk  # noqa: E402
 from station.kiosk.config import KioskConfigError, load_config, parse_config  # noqa: E402
 from station.kiosk.cycle import RUNS, DemoLoop  # noqa: E402
 from station.kiosk.supervisor import RESTART_DELAY_S  # noqa: E402
-from station.kiosk.window import KioskWindow  # noqa: E402
+from station.ui.kiosk_window import KioskWindow  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 30000  # ms; generous for a loaded 2-core machine

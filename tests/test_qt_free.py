@@ -13,8 +13,8 @@ def core_modules():
     for package in ("station", "instruments"):
         for path in sorted((ROOT / package).rglob("*.py")):
             rel = path.relative_to(ROOT)
-            if rel.parts[:2] == ("station", "ui") or rel.parts == ("station", "kiosk", "window.py"):
-                continue  # the GUI: the window and the kiosk's window
+            if rel.parts[:2] == ("station", "ui"):
+                continue
             yield ".".join(rel.with_suffix("").parts).removesuffix(".__init__"), path
 
 

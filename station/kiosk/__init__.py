@@ -5,9 +5,10 @@ Pieces, each in its own module:
 - ``config``: the settings file (JSON or TOML), checked completely at start (exit 2 when bad);
 - ``supervisor``: ``station --kiosk`` itself; runs the window as a child and restarts it;
 - ``cycle``: the demo loop (ranging, range selection, testing, result; rotation of old runs);
-- ``window``: the fullscreen Qt window (``station --kiosk-window``), whose only exit is the PIN.
+- the fullscreen Qt window lives with the rest of the GUI in ``station.ui.kiosk_window``
+  (``station --kiosk-window``); its only exit is the PIN.
 
-Everything but ``window`` is Qt-free.
+Everything in this package is Qt-free.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def run_kiosk(config_path: Path | None, window: bool = False) -> int:
         print(f"station: kiosk settings: {exc}", file=sys.stderr)
         return 2
     if window:
-        from station.kiosk.window import run_window
+        from station.ui.kiosk_window import run_window
 
         return run_window(config)
     from station.kiosk.supervisor import supervise
