@@ -20,6 +20,7 @@ import pytest
 from instruments import registry
 from instruments.base import Config, ConfigurationError, InstrumentDisconnected, InstrumentError
 from instruments.fakes import FakeClock, ReplayTransport, fake_for
+from instruments.fakes.clock import WallClock
 from instruments.fakes.ptd import PtdDaemon
 from instruments.ptd import (
     PTDaemon,
@@ -433,17 +434,6 @@ def test_garbled_rl_reply_is_out_of_step_not_numbers():
 
 
 # -- station run ------------------------------------------------------------------------------------
-class WallClock:
-    def time(self):
-        return time.time()
-
-    def monotonic(self):
-        return time.monotonic()
-
-    def sleep(self, seconds):
-        time.sleep(max(0.0, seconds))
-
-
 @pytest.fixture
 def ptd_on_lan():
     daemon = PtdDaemon("YokogawaWT310E", clock=WallClock(), interval_ms=100)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from instruments.scpi import SystemClock
+
 
 class FakeClock:
     """UTC time and monotonic time that advance only when someone sleeps or waits.
@@ -40,3 +42,10 @@ class FakeClock:
         """The wall clock is set forward (or back, negative) while monotonic time goes on."""
         with self._lock:
             self._utc += seconds
+
+
+class WallClock(SystemClock):
+    """Real time, for a device served to another process (it cannot share a FakeClock)."""
+
+    def advance(self, seconds: float) -> None:
+        """Time passes by itself here; transports that simulate latency call this harmlessly."""

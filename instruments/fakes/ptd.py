@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from instruments.fakes.clock import WallClock
 from instruments.fakes.yokogawa import WT310_AMPS, WT330_AMPS, WT_VOLTS
 from instruments.transports.tcp import TcpTransport
 
@@ -129,7 +130,7 @@ class PtdDaemon:
         if model not in MODELS:
             raise ValueError(f"the fake PTDaemon knows {', '.join(MODELS)}, not {model!r}")
         self.model = MODELS[model]
-        self.clock = clock or _WallClock()
+        self.clock = clock or WallClock()
         self.interval_ms = int(interval_ms)
         self.version = version
         self.accepted = self.model.accepted if accepted is None else bool(accepted)
@@ -604,18 +605,6 @@ class PtdDaemon:
             return _Sample(t, [-1.0] * n, [-1.0] * n, [-1.0] * n, [-1.0] * n, math.nan)
         uncert = math.nan if auto else abs_error / sum(w)
         return _Sample(t, w, v, a, pf, uncert)
-
-
-class _WallClock:
-    def time(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
 
 
 class RecordingTcpTransport(TcpTransport):

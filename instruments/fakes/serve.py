@@ -29,30 +29,14 @@ import select
 import socket
 import termios
 import threading
-import time
 import tty
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from instruments.fakes.clock import WallClock
+
 __all__ = ["PtyDeviceServer", "SerialLine", "TcpDeviceServer", "WallClock"]
-
-
-class WallClock:
-    """Real time for a device served to another process (it cannot share a FakeClock)."""
-
-    def time(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
-
-    def advance(self, seconds: float) -> None:
-        """Time passes by itself here; transports that simulate latency call this harmlessly."""
 
 
 class _Dialogue:
