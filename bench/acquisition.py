@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _figures import figure  # bench/ is on sys.path when a script in it runs
+
 RATE = 100_000
 
 
@@ -108,12 +110,6 @@ def run_phase(name: str, seconds: float) -> dict:
     if res.returncode != 0:
         raise SystemExit(f"phase {name} failed:\n{res.stderr}")
     return json.loads(res.stdout.strip().splitlines()[-1])
-
-
-def figure(value, baseline, target, better: str) -> dict:
-    ratio = (value / baseline) if baseline else None
-    met = value >= target if better == "higher" else value <= target
-    return {"value": value, "baseline": baseline, "ratio": ratio, "target": target, "met": bool(met)}
 
 
 def main() -> int:

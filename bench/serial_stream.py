@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from _figures import figure  # bench/ is on sys.path when a script in it runs
+
 ROOT = Path(__file__).resolve().parents[1]
 BAUD = 3_686_400
 STREAMS = (("bin_hexa", 100_000), ("ascii_dec", 5_000))
@@ -238,12 +240,6 @@ def run_phase(name: str, port: str, fmt: str, rate: int, seconds: float) -> dict
     if res.returncode != 0:
         raise SystemExit(f"phase {name} ({fmt}) failed:\n{res.stderr}")
     return json.loads(res.stdout.strip().splitlines()[-1])
-
-
-def figure(value, baseline, target, better: str) -> dict:
-    ratio = (value / baseline) if baseline else None
-    met = value >= target if better == "higher" else value <= target
-    return {"value": value, "baseline": baseline, "ratio": ratio, "target": target, "met": bool(met)}
 
 
 def main() -> int:

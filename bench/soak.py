@@ -29,15 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from _figures import figure  # bench/ is on sys.path when a script in it runs
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RATE_HZ = 1000
-
-
-def figure(value, baseline, target, higher_is_better=False) -> dict:
-    ratio = (value / baseline) if (baseline not in (None, 0) and value is not None) else None
-    met = value is not None and (value >= target if higher_is_better else value <= target)
-    return {"value": value, "baseline": baseline, "ratio": ratio, "target": target, "met": bool(met)}
 
 
 def soak(hours: float, work: Path) -> dict:
@@ -148,12 +144,12 @@ def main() -> int:
         hourly = out["hourly"]
         first, last = (hourly[0], hourly[-1]) if hourly else ({}, {})
         figures = {
-            "rss_end_vs_first_hour": figure(last.get("rss_mb"), first.get("rss_mb"), 1.10 * first.get("rss_mb", 0)),
+            "rss_end_vs_first_hour": figure(last.get("rss_mb"), first.get("rss_mb"), 1.10 * first.get("rss_mb", 0), "lower"),
             "frame_ms_end_vs_first_hour": figure(last.get("frame_ms"), first.get("frame_ms"),
-                                                 1.5 * (first.get("frame_ms") or 0)),
-            "journal_samples": figure(on_disk, out["target_samples"], out["target_samples"], True),
-            "exported_samples": figure(exp["exported_samples"], on_disk, on_disk, True),
-            "bundle_verifies": figure(1.0 if exp["valid"] else 0.0, 1.0, 1.0, True),
+                                                 1.5 * (first.get("frame_ms") or 0), "lower"),
+            "journal_samples": figure(on_disk, out["target_samples"], out["target_samples"], "higher"),
+            "exported_samples": figure(exp["exported_samples"], on_disk, on_disk, "higher"),
+            "bundle_verifies": figure(1.0 if exp["valid"] else 0.0, 1.0, 1.0, "higher"),
         }
         print(f"{args.hours:g} simulated hours: {on_disk:,} samples on disk of {out['target_samples']:,}, "
               f"wall {out['wall_s']:.0f} s; RSS {first.get('rss_mb', 0):.0f} MB after hour 1, "
