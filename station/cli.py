@@ -219,6 +219,22 @@ def make_session(args) -> object:
     return InstrumentSession("inst0", driver, config, args.voltage_range, args.current_range)
 
 
+def connect_or_exit_code(session, instrument: str) -> int | None:
+    """Connect ``session``; None when connected, else the exit code after saying what went wrong."""
+    from instruments.base import ConfigurationError, InstrumentError
+
+    try:
+        session.connect()
+    except ConfigurationError as exc:
+        print(f"station: error: {exc}", file=sys.stderr)
+        session.driver.close()
+        return EXIT_USAGE
+    except (InstrumentError, OSError) as exc:
+        print(f"station: cannot connect to {instrument}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return None
+
+
 def _default_out() -> Path:
     from station.core.run_index import station_home
 
@@ -227,7 +243,6 @@ def _default_out() -> Path:
 
 
 def cmd_run(args) -> int:
-    from instruments.base import ConfigurationError, InstrumentError
     from station.core.journal import HEADER, JournalError
     from station.core.recording import Recording
     from station.core.run_index import RunIndex
@@ -240,15 +255,9 @@ def cmd_run(args) -> int:
         raise UsageError(f"--out {out} exists and is not a directory")
     session = make_session(args)
     _recover_pending(args.json)
-    try:
-        session.connect()
-    except ConfigurationError as exc:
-        print(f"station: error: {exc}", file=sys.stderr)
-        session.driver.close()
-        return EXIT_USAGE
-    except (InstrumentError, OSError) as exc:
-        print(f"station: cannot connect to {args.instrument}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    failed = connect_or_exit_code(session, args.instrument)
+    if failed is not None:
+        return failed
     settings = {
         "command": "run",
         "argv": sys.argv[1:],

@@ -17,7 +17,15 @@ import signal
 import sys
 from pathlib import Path
 
-from station.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _option, _positive_float, make_session
+from station.cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    _option,
+    _positive_float,
+    connect_or_exit_code,
+    make_session,
+)
 
 
 def _port(text: str) -> int:
@@ -68,7 +76,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from instruments.base import ConfigurationError, InstrumentError
     from station.director import Analyzer, DirectorServer
     from station.mlperf.ptd_files import server_log_formatter
 
@@ -85,15 +92,9 @@ def run(args: argparse.Namespace) -> int:
               + (" (another director or program uses this port; stop it or choose --port)"
                  if getattr(exc, "errno", None) in (98, 48, 10048) else ""), file=sys.stderr)
         return EXIT_FAILED
-    try:
-        inst.connect()
-    except ConfigurationError as exc:
-        print(f"station: error: {exc}", file=sys.stderr)
-        inst.driver.close()
-        return EXIT_USAGE
-    except (InstrumentError, OSError) as exc:
-        print(f"station: cannot connect to {args.instrument}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    failed = connect_or_exit_code(inst, args.instrument)
+    if failed is not None:
+        return failed
 
     logger = logging.getLogger("station.director")
     handler = logging.StreamHandler(sys.stderr)
