@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from station.core.journal import json_default
+
 GENESIS = "0" * 64
 
 
@@ -33,15 +35,7 @@ class AuditError(Exception):
 
 def canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False, default=_default).encode("utf-8")
-
-
-def _default(obj: Any) -> Any:
-    if hasattr(obj, "item"):  # numpy scalars
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+                      allow_nan=False, default=json_default).encode("utf-8")
 
 
 def _clean(obj: Any) -> Any:

@@ -53,7 +53,7 @@ from station.bundle.manifest import (
     walk_files,
 )
 from station.bundle.report import RunPlot, build_html, envelope
-from station.core.journal import JournalError, JournalReader
+from station.core.journal import JournalError, JournalReader, json_default
 from station.core.summary import summarize_records
 
 SESSION_FILES = ("session.json", "rules.json", "review.json")
@@ -279,7 +279,7 @@ def export_session(
 
         manifest_body["files"] = file_table(tmp)
         raw = (json.dumps(manifest_body, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False,
-                          default=_json_default) + "\n").encode("utf-8")
+                          default=json_default) + "\n").encode("utf-8")
         (tmp / MANIFEST).write_bytes(raw)
         (tmp / MANIFEST_DIGEST).write_text(f"{hashlib.sha256(raw).hexdigest()}  {MANIFEST}\n", encoding="ascii")
         if sign:
@@ -298,14 +298,6 @@ def export_session(
             zip_path.with_name(zip_path.name + ".partial").unlink(missing_ok=True)
         raise
     return ExportResult(out_dir, zip_path, bundle_id, json.loads(raw))
-
-
-def _json_default(obj):
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
 def _write_zip(src: Path, zip_path: Path) -> None:

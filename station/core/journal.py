@@ -58,7 +58,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON so that readers see the old file or the new one, never half of it."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True, default=_json_default)
+        json.dump(data, f, indent=2, sort_keys=True, default=json_default)
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())
@@ -76,7 +76,8 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """``default=`` for json.dump: numpy values and arrays, paths, objects with ``to_dict``."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -195,7 +196,7 @@ class JournalWriter:
     def event_line(kind: str, t: float | None = None, **detail: Any) -> str:
         """One line of events.jsonl."""
         record = {"t": time.time() if t is None else float(t), "kind": kind, **detail}
-        return json.dumps(record, default=_json_default, sort_keys=True) + "\n"
+        return json.dumps(record, default=json_default, sort_keys=True) + "\n"
 
     def sync(self) -> None:
         """Flush buffered data to the OS and force it to disk."""
