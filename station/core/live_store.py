@@ -238,6 +238,11 @@ class _Ring:
     """Fixed-capacity ring of column arrays sharing their last axis; oldest entries drop out."""
 
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        # Commit the pages now: np.zeros hands out zero pages the OS allocates on first write,
+        # so an uncommitted ring would grow the process by its whole size over hours (the
+        # coarse pyramid levels fill over a day). The store's footprint is fixed from the start.
+        for v in arrays.values():
+            v.view(np.uint8).fill(0)
         self.a = arrays
         self.cap = next(iter(arrays.values())).shape[-1]
         self.start = 0
