@@ -11,7 +11,6 @@ to it (flat memory: close to 1). Disk: what the rotated run directory holds at t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _figures import all_met, emit, figure  # noqa: E402  (bench/ is on sys.path)
 
 from station.kiosk.config import parse_config  # noqa: E402
 from station.kiosk.cycle import RUNS, DemoLoop  # noqa: E402
@@ -91,15 +92,29 @@ def main() -> int:
         "wall_s": round(elapsed, 1),
         "error": loop.status().error,
     }
+    for k, v in result.items():
+        print(f"{k:20} {v}", file=sys.stderr if args.json else sys.stdout)
+    shown = "with the kiosk window" if args.window else "without a window"
+    figures = {
+        "rss_final": figure(final / 1e6, base / 1e6, 1.10, "lower", on="ratio", unit="MB",
+                            what=f"kiosk RSS after {result['cycles']} accelerated demo cycles, {shown}",
+                            baseline_is="RSS after the first cycle"),
+        "rss_peak": figure(peak / 1e6, base / 1e6, None, "lower", on="ratio", unit="MB",
+                           what=f"kiosk peak RSS, {shown}", baseline_is="RSS after the first cycle"),
+        "runs_kept": figure(result["cycle_dirs_kept"], None, args.max_runs, "lower", unit="run directories",
+                            what=f"runs kept on disk ({result['disk_kept_kb']:,.0f} kB)"),
+        "cycles_done": figure(result["cycles"], args.cycles, 1.0, "higher", on="ratio", unit="cycles",
+                              what="demo cycles completed without error" + (f" ({result['error']})" if result["error"] else ""),
+                              baseline_is="cycles asked for"),
+    }
+    if result["error"]:
+        figures["cycles_done"]["met"] = False
     if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k:20} {v}")
+        emit("kiosk_soak", figures, result=result)
     import shutil
 
     shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return 0 if all_met(figures) else 1
 
 
 if __name__ == "__main__":

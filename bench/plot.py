@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import statistics
 import sys
@@ -35,25 +34,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+from _figures import all_met, emit, figure  # noqa: E402  (bench/ is on sys.path)
 
 RATE_HZ = 100_000
 FRAME_S = 1 / 30
 WIDTH, HEIGHT = 1600, 500
-
-
-def figure(value, baseline, target, higher_is_better: bool = False) -> dict:
-    ratio = None
-    if value is not None and baseline is not None and value > 0:
-        ratio = baseline / value if not higher_is_better else value / baseline
-    met = None
-    if value is not None and target is not None:
-        met = bool(value >= target) if higher_is_better else bool(value <= target)
-    return {"value": _round(value), "baseline": _round(baseline), "ratio": _round(ratio),
-            "target": target, "met": met}
-
-
-def _round(x):
-    return None if x is None else float(f"{x:.4g}")
 
 
 def synthetic_history(n: int, t0: float = 1.7e9) -> np.ndarray:
@@ -214,27 +199,33 @@ def main(argv: list[str] | None = None) -> int:
     sizes = () if args.latency_only else (("1M", 1_000_000), ("10M", 10_000_000))
     for label, n in sizes:
         ours, base = frame_times(app, n, args.frames, args.baseline_frames)
-        out[f"frame_ms_{label}"] = figure(ours * 1000, base * 1000, 10.0)
+        out[f"frame_ms_{label}"] = figure(ours * 1000, base * 1000, 10.0 if label == "10M" else None, "lower",
+                                          unit="ms", what=f"plot frame, {label} samples, 1600 px",
+                                          baseline_is="plain pyqtgraph setData")
         print(f"frame, {label} samples, 1600 px: ours {ours * 1000:.2f} ms, plain pyqtgraph setData "
               f"{base * 1000:.1f} ms ({base / ours:.0f}x)")
     if not args.latency_only and not args.no_traces:
         ours, base = frame_times(app, 10_000_000, args.frames, args.baseline_frames, traces=True)
-        out["frame_ms_10M_traces"] = figure(ours * 1000, base * 1000, None)
+        out["frame_ms_10M_traces"] = figure(ours * 1000, base * 1000, None, "lower", unit="ms",
+                                            what="plot frame, 10M samples, V/A/PF + 2nd instrument + total",
+                                            baseline_is="plain setData of the power alone")
         print(f"frame, 10M samples, V/A/PF rows + second instrument + total: ours {ours * 1000:.2f} ms "
               f"(plain setData of the power alone {base * 1000:.1f} ms)")
     if "frame_ms_10M" in out:
-        out["speedup_10M"] = figure(out["frame_ms_10M"]["ratio"], 1.0, 50.0, higher_is_better=True)
+        f10 = out["frame_ms_10M"]
+        out["frame_speedup_10M"] = figure(f10["baseline"] / f10["value"], None, 50.0, "higher", unit="x",
+                                          what="plot frame speedup at 10M samples",
+                                          baseline_is="plain pyqtgraph setData")
     gc.collect()  # the frame figures' 10 M-sample arrays must not be freed during the latency run
     lat = timer_latency(app, args.latency_s)
-    out["timer_latency_ms"] = figure(lat["worst_ms"], None, 50.0)
-    out["timer_latency_ms"]["p99_ms"] = _round(lat["p99_ms"])
-    out["timer_latency_ms"]["stream_rate_hz"] = _round(lat["stream_rate_hz"])
-    out["timer_latency_ms"]["ticks"] = lat["ticks"]
+    out["timer_latency_ms"] = figure(lat["worst_ms"], None, 50.0, "lower", unit="ms",
+                                     what=f"worst GUI timer lateness, streaming {lat['stream_rate_hz']:,.0f} S/s "
+                                          f"(p99 {lat['p99_ms']:.1f} ms, {lat['ticks']} ticks)")
     print(f"GUI frame timer while streaming {lat['stream_rate_hz']:.0f} S/s for {args.latency_s:g} s: worst "
           f"lateness {lat['worst_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms over {lat['ticks']} ticks")
     if args.json:
-        print(json.dumps(out, sort_keys=True))
-    return 0
+        emit("plot", out)
+    return 0 if all_met(out) else 1
 
 
 if __name__ == "__main__":
