@@ -27,6 +27,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -73,8 +74,13 @@ def soak(hours: float, work: Path) -> dict:
             if w.start_recording(run_dir, duration_s=hours * 3600):
                 state["recording"] = True
             return
+        if w.recorder.state == "idle":
+            app.quit()  # the recording reached its duration (or failed) and was finished
+            return
         rec = w.recorder.recording
-        n = rec.monitors[w.link.session.inst_id].snapshot()["samples"] if rec is not None else target
+        if rec is None:
+            return  # still starting
+        n = rec.monitors[w.link.session.inst_id].snapshot()["samples"]
         while n >= (state["hour"] + 1) * step and (state["hour"] + 1) * step <= target:
             state["hour"] += 1
             late = state["late"]
@@ -92,8 +98,6 @@ def soak(hours: float, work: Path) -> dict:
             print(f"  hour {hourly[-1]['hour']:>6.2f}: {n:,} samples, RSS {hourly[-1]['rss_mb']:.0f} MB, "
                   f"frame median {hourly[-1]['frame_median_ms'] or 0:.1f} ms, worst timer lateness "
                   f"{hourly[-1]['worst_late_ms'] or 0:.0f} ms, wall {hourly[-1]['wall_s']:.0f} s", flush=True)
-        if state["recording"] and w.recorder.state == "idle":
-            app.quit()  # the recording reached its duration and was finished
 
     w.timer.timeout.connect(tick)
     guard = QTimer()
@@ -119,8 +123,24 @@ def export_and_verify(run_dir: Path, work: Path) -> dict:
                                                       "sut": "simulated analyzer", "benchmark": "soak"}))
     (session / "rules.json").write_text(json.dumps({"name": "lab"}))
     (session / "review.json").write_text(json.dumps({"valid": None, "checks": [], "metrics": {}}))
+    peaks = {"RssAnon": 0, "RssFile": 0}
+    done = threading.Event()
+
+    def watch_memory() -> None:  # the export maps the journal: file pages are reclaimable, anonymous ones not
+        while not done.wait(0.2):
+            for line in Path("/proc/self/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in peaks:
+                    peaks[key] = max(peaks[key], int(value.split()[0]) * 1024)
+
+    watcher = threading.Thread(target=watch_memory, daemon=True)
+    if Path("/proc/self/status").exists():
+        watcher.start()
     t0 = time.perf_counter()
-    res = export_session(session, work / "bundle", make_zip=False)
+    try:
+        res = export_session(session, work / "bundle", make_zip=False)
+    finally:
+        done.set()
     export_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     ver = verify_bundle(res.directory)
@@ -128,6 +148,7 @@ def export_and_verify(run_dir: Path, work: Path) -> dict:
 
     n = len(np.load(res.directory / "samples/testing_1/inst0.npy", mmap_mode="r"))
     return {"export_s": export_s, "verify_s": time.perf_counter() - t0, "valid": ver["valid"],
+            "export_peak_anon_mb": peaks["RssAnon"] / 2**20, "export_peak_file_mb": peaks["RssFile"] / 2**20,
             "exported_samples": n, "bundle_bytes": sum(p.stat().st_size for p in res.directory.rglob("*")
                                                        if p.is_file())}
 
@@ -168,7 +189,8 @@ def main() -> int:
         print(f"{args.hours:g} simulated hours: {on_disk:,} samples on disk of {out['target_samples']:,}, "
               f"wall {out['wall_s']:.0f} s; RSS {first.get('rss_mb', 0):.0f} MB after hour 1, "
               f"{last.get('rss_mb', 0):.0f} MB at the end; export {exp['export_s']:.0f} s, "
-              f"verify {exp['verify_s']:.0f} s, bundle valid: {exp['valid']}")
+              f"verify {exp['verify_s']:.0f} s, bundle valid: {exp['valid']}; export peak memory "
+              f"{exp['export_peak_anon_mb']:.0f} MB anonymous + {exp['export_peak_file_mb']:.0f} MB mapped file pages")
         if args.json:
             emit("soak", figures, hourly=hourly, export=exp)
         return 0 if all_met(figures) else 1

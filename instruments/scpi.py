@@ -76,10 +76,23 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The real clock: UTC wall time for timestamps, monotonic time for scheduling."""
+    """The real clock: UTC time for timestamps on a steady time base, monotonic time for scheduling.
+
+    Timestamps are the wall clock read at the last :meth:`anchor` (each start of measuring) plus
+    the monotonic time since: a meter's readings come at its own pace, so the computer's clock
+    being stepped forward or back during a run (NTP, an operator) must not tear the run's
+    timeline. The step itself is noticed and recorded by the recording's clock watch.
+    """
+
+    def __init__(self) -> None:
+        self.anchor()
+
+    def anchor(self) -> None:
+        self._t0 = time.time()
+        self._m0 = time.monotonic()
 
     def time(self) -> float:
-        return time.time()
+        return self._t0 + (time.monotonic() - self._m0)
 
     def monotonic(self) -> float:
         return time.monotonic()
@@ -754,6 +767,9 @@ class ScpiPowerAnalyzer(Driver):
             self.ranges()
         if self._option("integrate") and c.integ_start:
             self.start_integration()
+        anchor = getattr(self.clock, "anchor", None)
+        if anchor is not None:
+            anchor()  # this run's timestamps start from the wall clock now, then run steadily
         if c.update_query:
             self._query(c.update_query)  # clear events latched while configuring
         self._latched_bits = 0

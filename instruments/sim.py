@@ -595,9 +595,10 @@ class SimulatedAnalyzer(Driver):
         self._is_open = False
         self._running = False
         self._started = False
-        self._gone_at: float | None = None  # wall time of an injected disconnect, until start() again
+        self._gone_at: float | None = None  # monotonic time of an injected disconnect, until start() again
         self._disconnect_done = False
         self._t0 = 0.0  # UTC of measuring time 0
+        self._m0 = 0.0  # time.monotonic() at measuring time 0: pacing never follows a wall-clock step
         self._epoch, self._epoch_tau, self._i = 0, 0.0, 0  # sample i is at tau = epoch_tau + i * dt
         self._noise: _Noise | None = None
         self._cycles: dict[int, _Cycle] = {}
@@ -620,7 +621,7 @@ class SimulatedAnalyzer(Driver):
     def open(self) -> None:
         """Connect: load the profile. After an injected disconnect, fails until offline_s has passed."""
         if self._gone_at is not None and self.pace:
-            away = time.time() - self._gone_at
+            away = time.monotonic() - self._gone_at
             if away < self.offline_s:
                 raise InstrumentDisconnected(
                     f"the simulated analyzer is still away (fault injection: offline_s = {self.offline_s:g} s); "
@@ -671,12 +672,15 @@ class SimulatedAnalyzer(Driver):
         dt = self._config.update_interval_s
         if not self._started:
             self._t0 = self.start_time if self.start_time is not None else time.time()
+            # Real time runs on the monotonic clock from here: a meter keeps its own time base, so
+            # the computer's clock being set forward or back neither rushes nor stalls the data.
+            self._m0 = time.monotonic() - (time.time() - self._t0)
             self._i = 0
             self._started = True
         elif self._gone_at is not None:
             before = self._i
             if self.pace:
-                self._i = max(self._i, self._index_at(time.time()))
+                self._i = max(self._i, self._index_at(self._now()))
             else:
                 self._i += int(math.ceil(self.offline_s / dt - 1e-9))
             if self._i > before:
@@ -684,7 +688,7 @@ class SimulatedAnalyzer(Driver):
                 self._gap_lost += self._i - before
         elif self.pace:
             # Nothing was measured while stopped: go on at the present, with no data in between.
-            self._i = max(self._i, self._index_at(time.time()))
+            self._i = max(self._i, self._index_at(self._now()))
         self._gone_at = None
         if self._noise is None:
             self._noise = _Noise(self.seed, self._epoch)
@@ -780,7 +784,7 @@ class SimulatedAnalyzer(Driver):
         cap = max(1, int(PACED_MAX_S / dt + 1e-9))
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
-            now = time.time()
+            now = self._now()
             done = int(math.floor((now - self._t0 - self._epoch_tau) / dt))  # samples whose interval is over
             due = done - self._i
             late = time.monotonic() >= deadline
@@ -794,6 +798,10 @@ class SimulatedAnalyzer(Driver):
             wait = self._t0 + self._tau(self._i + want) - now
             time.sleep(max(0.0, min(wait, deadline - time.monotonic())) + 1e-4)
 
+    def _now(self) -> float:
+        """The present on the sample timeline (UTC seconds), advanced by the monotonic clock."""
+        return self._t0 + (time.monotonic() - self._m0)
+
     def _produce(self, n: int) -> Block | None:
         """The next ``n`` samples (fewer up to an injected disconnect), minus an injected gap."""
         if self.disconnect_after_s is not None and not self._disconnect_done:
@@ -802,7 +810,7 @@ class SimulatedAnalyzer(Driver):
                 self._disconnect_done = True
                 self._running = False
                 self._is_open = False
-                self._gone_at = time.time()
+                self._gone_at = time.monotonic()
                 raise InstrumentDisconnected(
                     f"the simulated analyzer went away after {self.disconnect_after_s:g} s of measuring "
                     "(fault injection: disconnect_after_s); no samples until it is opened and started again"

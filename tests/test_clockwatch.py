@@ -54,7 +54,12 @@ def test_a_recording_writes_clock_jumps_to_the_journal(tmp_path):
     clock.advance(1.0)
     clock.jump(-30.0)  # someone sets the computer's clock back half a minute
     session.deliver(make_block(t0 + 1, 10, 0.1, np.full(10, 5.0)))
-    rec.finish()
+    summary = rec.finish()
     jumps = [e for e in JournalReader(tmp_path / "run").events() if e["kind"] == "clock_jump"]
     assert len(jumps) == 1 and jumps[0]["jump_s"] == pytest.approx(-30.0)
     assert "back by 30.000 s" in jumps[0]["message"]
+    # The run summary lists it too, and `station run` prints it where the operator reads the result.
+    from station.core.summary import format_summary
+
+    assert [j["jump_s"] for j in summary["clock_jumps"]] == [pytest.approx(-30.0)]
+    assert "CLOCK JUMP  the computer's clock jumped back by 30.000 s" in format_summary(summary)

@@ -159,7 +159,7 @@ def _audit_entries(session_dir: Path, runs: list[tuple[str, Path]]) -> list[dict
 def _run_plot(name: str, reader: JournalReader, windows: list[tuple[float, float, str]]) -> RunPlot:
     inst_ids = list(reader.instruments)
     # the system total: the first instrument's timeline, others summed when there are several
-    data = np.asarray(reader.samples(inst_ids[0])) if inst_ids else np.zeros(0)
+    data = reader.samples(inst_ids[0]) if inst_ids else np.zeros(0)  # a memmap: envelope reads it in chunks
     t, mean, lo, hi = envelope(data)
     t0 = float(data["t"][0]) if len(data) else 0.0
     notes = []

@@ -32,24 +32,55 @@ class RunPlot:
     notes: list[str] = field(default_factory=list)
 
 
+_CHUNK = 1 << 20  # records per pass step: memory stays bounded however long the run
+
+
 def envelope(samples: np.ndarray, bins: int = 600) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-bin mean / min / max of good power readings; bins without good samples are NaN."""
-    good = samples[good_mask(samples)] if len(samples) else samples
-    if len(good) == 0:
+    """Per-bin mean / min / max of good power readings; bins without good samples are NaN.
+
+    ``samples`` may be a journal memmap of any length: it is read in chunks, twice (the span
+    and count of good readings, then the bins), so a day-long run needs no more memory than a
+    minute.
+    """
+    n_all = len(samples)
+    n_good, t0, t1 = 0, math.nan, math.nan
+    for a in range(0, n_all, _CHUNK):
+        blk = np.asarray(samples[a:a + _CHUNK])
+        good = good_mask(blk)
+        k = int(np.count_nonzero(good))
+        if k:
+            idx = np.flatnonzero(good)
+            if n_good == 0:
+                t0 = float(blk["t"][idx[0]])
+            t1 = float(blk["t"][idx[-1]])
+            n_good += k
+    if n_good == 0:
         empty = np.zeros(0)
         return empty, empty, empty, empty
-    t = np.asarray(good["t"], dtype=np.float64)
-    w = np.asarray(good["w"], dtype=np.float64)
-    t0, t1 = float(t[0]), float(t[-1])
     span = max(t1 - t0, 1e-9)
-    n = int(min(bins, max(1, len(t))))
-    idx = np.minimum(((t - t0) / span * n).astype(np.int64), n - 1)
-    counts = np.bincount(idx, minlength=n)
-    sums = np.bincount(idx, weights=w, minlength=n)
+    n = int(min(bins, n_good))
+    counts = np.zeros(n, np.int64)
+    sums = np.zeros(n)
     mins = np.full(n, np.inf)
     maxs = np.full(n, -np.inf)
-    np.minimum.at(mins, idx, w)
-    np.maximum.at(maxs, idx, w)
+    for a in range(0, n_all, _CHUNK):
+        blk = np.asarray(samples[a:a + _CHUNK])
+        good = good_mask(blk)
+        if not good.any():
+            continue
+        t = np.asarray(blk["t"][good], dtype=np.float64)
+        w = np.asarray(blk["w"][good], dtype=np.float64)
+        idx = np.clip(((t - t0) / span * n).astype(np.int64), 0, n - 1)
+        counts += np.bincount(idx, minlength=n)
+        sums += np.bincount(idx, weights=w, minlength=n)
+        if len(idx) < 2 or np.all(idx[1:] >= idx[:-1]):  # time order: one reduction per bin
+            starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+            at = idx[starts]
+            mins[at] = np.minimum(mins[at], np.minimum.reduceat(w, starts))
+            maxs[at] = np.maximum(maxs[at], np.maximum.reduceat(w, starts))
+        else:
+            np.minimum.at(mins, idx, w)
+            np.maximum.at(maxs, idx, w)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     mins[counts == 0] = np.nan

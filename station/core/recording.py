@@ -86,6 +86,11 @@ class Recording:
                 return
             if inst_id not in self._t0:
                 self._t0[inst_id] = float(samples["t"][0])
+            with self._watch_lock:  # before trimming: the block that ends the run may be the one
+                jump = self.clock_watch.check()
+            if jump is not None:
+                self._event("clock_jump", t=jump.t_after, jump_s=jump.jump_s, before=jump.t_before,
+                            instrument=inst_id, message=jump.describe())
             if self.duration_s is not None:
                 # A sample covers [t, t + interval); keep those that start inside the duration.
                 end = self._t0[inst_id] + self.duration_s - interval * 0.5
@@ -94,11 +99,6 @@ class Recording:
                     samples = samples[:n]
                     done.set()
             if len(samples):
-                with self._watch_lock:
-                    jump = self.clock_watch.check()
-                if jump is not None:
-                    self._event("clock_jump", t=jump.t_after, jump_s=jump.jump_s, before=jump.t_before,
-                                instrument=inst_id, message=jump.describe())
                 try:
                     self.journal.write(inst_id, samples)
                 except JournalError as exc:
@@ -178,7 +178,10 @@ class Recording:
     def summary(self, state: str = "running") -> dict:
         """The run summary; with one instrument its keys are at the top level."""
         per = {i: m.snapshot() for i, m in self.monitors.items()}
-        return build_summary(self.directory, self.journal.run_id, per, state, self.error)
+        out = build_summary(self.directory, self.journal.run_id, per, state, self.error)
+        out["clock_jumps"] = [{"t": j.t_after, "jump_s": j.jump_s, "message": j.describe()}
+                              for j in self.clock_watch.jumps]
+        return out
 
 
 def build_summary(directory: Path, run_id: str, per_instrument: dict[str, dict], state: str,

@@ -152,4 +152,6 @@ def format_summary(summary: dict) -> str:
         )
     else:
         lines.append("uncertainty unknown (auto ranges or no accuracy model)")
+    for jump in summary.get("clock_jumps") or []:
+        lines.append(f"CLOCK JUMP  {jump['message']}")
     return "\n".join(lines)

@@ -1,12 +1,13 @@
 """Live checks while a run records: each says at once what a problem means for validity.
 
 :class:`LiveChecks` listens to a recording's events (the run monitor's overrange, invalid,
-gap and uncertainty events, and the instruments' disconnects) and is ticked by the procedure
-with the monitors' snapshots (average uncertainty, time still needed to reach the minimum
-duration) and with clock offsets measured against NTP. Every check has a status ("pass",
-"warn", "fail", "pending") and a message for the operator; ``on_change(check)`` is called
-whenever a status or message changes (from whatever thread fed the event: a GUI posts it to
-its own thread).
+gap and uncertainty events, the instruments' disconnects, the recording's ``clock_jump``: a
+step of the wall clock fails a testing run and is a warning while ranging) and is ticked by
+the procedure with the monitors' snapshots (average uncertainty, time still needed to reach
+the minimum duration) and with clock offsets measured against NTP. Every check has a status
+("pass", "warn", "fail", "pending") and a message for the operator; ``on_change(check)`` is
+called whenever a status or message changes (from whatever thread fed the event: a GUI posts
+it to its own thread).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class LiveChecks:
         self._set("invalid", PASS, "no invalid sample so far", "max_dropped_fraction")
         self._set("gaps", PASS, "no gap in the data so far", "max_dropped_fraction")
         self._set("instrument", PASS, "every instrument is delivering data", "")
+        self._set("clock_stable", PASS, "the computer's clock has not jumped so far", "max_clock_offset_s")
+        self.clock_jumps: list[dict] = []
         if testing and rules.get("max_uncertainty") is not None:
             self._set("uncertainty", PASS, "every sample so far is within the uncertainty limit", "max_uncertainty")
         if testing and rules.get("max_avg_uncertainty") is not None:
@@ -123,10 +126,32 @@ class LiveChecks:
             self._set("uncertainty", FAIL, f"{inst}: a sample at {_clock(t)} has uncertainty {value * 100:.3g} %, "
                       f"above the {limit * 100:g} % limit: inside the workload window this makes the run "
                       "invalid; a smaller range gives a lower uncertainty", "max_uncertainty", t)
+        elif kind == "clock_jump":
+            self._clock_jump(t, detail)
         elif kind in ("disconnected", "error", "stall"):
             msg = detail.get("message") or kind
             self._set("instrument", FAIL, f"{inst}: {msg}. The data has a hole; a run with a hole in the "
                       "workload window is not valid — repeat the step when the instrument is back", "", t)
+
+    def _clock_jump(self, t: float | None, detail: dict) -> None:
+        """The recording saw the wall clock step (station.core.clockwatch): say what it breaks."""
+        jump = float(detail.get("jump_s", 0.0))
+        self.clock_jumps.append({"t": t, **detail})
+        before = detail.get("before")
+        way = "forward" if jump > 0 else "back"
+        what = (f"the computer's clock jumped {way} by {abs(jump):.3f} s at {_clock(before)} "
+                f"(it then read {_clock(t)})")
+        if len(self.clock_jumps) > 1:
+            what += f"; {len(self.clock_jumps)} jumps in this run so far"
+        if self.kind != "ranging":
+            self._set("clock_stable", FAIL, f"{what}. Power samples and LoadGen timestamps can no longer be "
+                      "aligned: the samples keep the run's time base while times taken from the clock after the jump "
+                      "are off by it, so the average may cover the wrong samples. The run is invalid — keep the clock from stepping (let NTP "
+                      "slew it, do not set it by hand) and repeat testing", "max_clock_offset_s", t)
+        else:
+            self._set("clock_stable", WARN, f"{what} while ranging: the ranging window and average may be taken "
+                      "over the wrong samples, which the testing run is compared with; repeat ranging if its "
+                      "average looks off", "max_clock_offset_s", t)
 
     def workload(self, started: float | None = None, ended: float | None = None) -> None:
         if started is not None:

@@ -8,6 +8,8 @@ system total (several analyzers summed per time step, :mod:`station.procedure.al
 energy is that average times the window's length. Tiny: energy of each GPIO window (sum of
 power x interval of its samples) per inference, median of the windows. Training: each node's
 energy times the AC/DC conversion efficiency, summed, plus the interconnect estimate.
+A step of this computer's clock while a run recorded (``clock_jump`` in its journal) makes a
+testing run not valid and is a warning for the ranging run (check ``<run>: clock_stable``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import math
 import statistics
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +150,7 @@ class Reviewer:
             rwin = self.review_workload(ranging)
             if rwin is not None:
                 self.metrics[ranging.name] = self.run_metrics(ranging, rwin)
+            self.review_clock_jumps(ranging_info)
         elif r.get("ranging_required"):
             self.check("ranging", FAIL, "no completed ranging run; the rules need one before testing",
                        "ranging_required")
@@ -159,6 +163,7 @@ class Reviewer:
         for info in testing_infos:
             run = load_run(self.dir, info)
             headline = self.review_testing(run, ranging) or headline
+            self.review_clock_jumps(info)
         self.review_clock()
         valid = bool(testing_infos) and all(c["status"] != FAIL for c in self.checks)
         return {"valid": valid, "checks": self.checks, "metrics": self.metrics, "metric": headline,
@@ -330,6 +335,38 @@ class Reviewer:
             self.check(f"{label}: average uncertainty", PASS if ok else FAIL,
                        f"{s['uncertainty_avg'] * 100:.3g} % (at most {lim * 100:g} %)", "max_avg_uncertainty")
 
+    def review_clock_jumps(self, info: dict) -> None:
+        """``clock_jump`` events in the run's journal: the wall clock stepped while it recorded.
+
+        Sample times stay on the time base the run started with (station.core.clockwatch); event
+        times and the workload window come from a clock (this one's, or the SUT's for LoadGen)
+        that a step moves, so after one they no longer line up with the samples. A testing run
+        with a jump is not valid; while ranging it is a warning.
+        """
+        name, param = info["name"], "max_clock_offset_s"
+        events = JournalReader(self.dir / info["dir"]).events()
+        jumps = [e for e in events if e.get("kind") == "clock_jump" and e.get("jump_s") is not None]
+        if not jumps:
+            self.check(f"{name}: clock_stable", PASS, "the computer's clock did not jump while the run recorded "
+                       "(no clock_jump in its journal): samples, events and the workload window share one time "
+                       "base", param)
+            return
+        start = next((e.get("t") for e in events if e.get("kind") == "recording_started"), None)
+        told = "; ".join(describe_clock_jumps(jumps, start))
+        count = f"{len(jumps)} jumps" if len(jumps) > 1 else "one jump"
+        if info.get("kind") == "ranging":
+            self.check(f"{name}: clock_stable", WARN, f"the computer's clock jumped while ranging ({count}): {told}. "
+                       "The ranging window and its average, which the testing run is compared with, may be taken "
+                       "over the wrong samples; repeat ranging if that average looks off", param)
+            return
+        self.check(f"{name}: clock_stable", FAIL, f"the computer's clock jumped during the run ({count}): {told}. "
+                   "Power samples and LoadGen timestamps can no longer be aligned: the samples stay on the time "
+                   "base the run started with, but the workload window and events stamped by the clock after the "
+                   "jump are off by it, so the window may select the wrong samples and the average cannot be "
+                   "trusted. The run is not valid — keep "
+                   "the clock from stepping during runs (let NTP slew it, nobody sets the time, no suspend) and "
+                   "repeat testing", param)
+
     def review_clock(self) -> None:
         limit = self.rules.get("max_clock_offset_s")
         if limit is None:
@@ -372,8 +409,6 @@ class Reviewer:
             scenario = win.detail.get("scenario") or self.session.get("scenario")
             if win.detail.get("query_count") is not None:
                 summary = {**summary, "result_query_count": str(win.detail["query_count"])}
-            from datetime import UTC, datetime
-
             begin = datetime.fromtimestamp(win.begin, UTC)
             end = datetime.fromtimestamp(win.end, UTC)
             metric = dict(mlperf_metric(scenario, avg, begin, end, summary))
@@ -435,6 +470,38 @@ class Reviewer:
         stat = statistics.median if r.get("window_statistic", "median") == "median" else statistics.fmean
         return {"value": stat(values), "unit": "uJ/inference", "statistic": r.get("window_statistic", "median"),
                 "windows": values, "run": run.name}
+
+
+def _utc(t: float | None) -> str:
+    if t is None:
+        return "an unknown time"
+    return datetime.fromtimestamp(float(t), UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+
+
+def describe_clock_jumps(jumps: list[dict], started: float | None = None) -> list[str]:
+    """Each ``clock_jump`` event as "forward by 3600.000 s between 1.00 and 1.02 s into the run ...".
+
+    A jump happened between two checks of the clock: ``before`` (the clock at the previous
+    check) and ``t`` (the clock at the check that saw it). With the run's start (the
+    ``recording_started`` event's time) the position in the run follows from them and the
+    jumps before, whatever the clock read.
+    """
+    out = []
+    shifted = 0.0  # sum of the earlier jumps: the clock's offset from the start's time base
+    for e in jumps:
+        jump = float(e["jump_s"])
+        after = e.get("t")
+        before = e.get("before", None if after is None else float(after) - jump)
+        where = ""
+        if started is not None and before is not None and after is not None:
+            lo = float(before) - started - shifted
+            hi = float(after) - started - shifted - jump
+            where = f" between {lo:.2f} s and {hi:.2f} s into the run"
+        out.append(f"{'forward' if jump > 0 else 'back'} by {abs(jump):.3f} s{where} (the clock read "
+                   f"{_utc(before)} before it, {_utc(after)} after it"
+                   + (f"; seen by {e['instrument']}'s data" if e.get("instrument") else "") + ")")
+        shifted += jump
+    return out
 
 
 def review_directory(session_dir: str | Path) -> dict:

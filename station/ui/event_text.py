@@ -53,6 +53,8 @@ def describe(kind: str, detail: dict) -> tuple[str, str]:
         return ERROR, msg or "error"
     if kind == "warning":
         return WARNING, msg or "warning"
+    if kind == "clock_jump":
+        return WARNING, f"Clock jump: {msg or 'the computer clock was stepped'} (an MLPerf testing run fails on this)"
     if kind == "range" and "quantity" in d:  # reported by the instrument itself
         fmt = _v if d.get("quantity") == "voltage" else _a
         how = "auto range" if d.get("auto") else "range"
