@@ -347,3 +347,32 @@ def test_a_new_update_interval_on_a_real_time_stream_leaves_no_hole():
     assert [k for k, _ in events].count("started") == 1
     first_after = np.flatnonzero(data["flags"] & int(Flag.RANGE_CHANGE))[0]
     assert np.isclose(data["t"][first_after + 1] - data["t"][first_after], 2e-3, atol=1e-6)
+
+
+def test_a_recording_journals_each_range_step_once(tmp_path):
+    """The simulator reports its range steps and the run monitor finds them in the records:
+    the journal holds each once, including the first step only the instrument knows."""
+    from instruments import registry
+    from instruments.base import Config
+
+    session = InstrumentSession("inst0", registry.create("sim", None, seed=3, pace=False, start_time=1.7e9),
+                                Config(update_interval_s=1e-3))
+    session.connect()
+    rec = Recording(tmp_path / "run", [session], duration_s=30.0)
+    rec.start()
+    session.start()
+    try:
+        assert rec.wait(timeout=120)
+    finally:
+        session.stop()
+        rec.finish()
+    steps = [(e["t"], e["previous_current"], e["current"], e["previous_voltage"], e["voltage"])
+             for e in JournalReader(tmp_path / "run").events() if e["kind"] == "range"]
+    assert len(steps) >= 4
+    assert len(set(steps)) == len(steps), "a range step is in the journal twice"
+    assert steps[0][0] == 1.7e9 and steps[0][1] == 50.0  # the meter comes up on its highest range
+    data = JournalReader(tmp_path / "run").samples()
+    for t, _, a_new, _, v_new in steps[1:]:  # every later step is where the records change range
+        i = int(np.searchsorted(data["t"], t))
+        assert data["a_range"][i] == a_new and data["v_range"][i] == v_new
+        assert (data["a_range"][i - 1], data["v_range"][i - 1]) != (a_new, v_new)

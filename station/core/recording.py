@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,11 @@ class Recording:
         if index is not None:
             index.register(self.directory)
         self.monitors = {
-            s.inst_id: RunMonitor(s.inst_id, s.interval_s, on_event=self._event, limits=limits)
+            s.inst_id: RunMonitor(s.inst_id, s.interval_s, on_event=self._monitor_event, limits=limits)
             for s in self.sessions
         }
         self.listeners: list = []
+        self._range_steps: OrderedDict[tuple, str] = OrderedDict()
         self.error: str | None = None
         self._done = {s.inst_id: threading.Event() for s in self.sessions}
         self._t0: dict[str, float] = {}
@@ -73,7 +75,7 @@ class Recording:
         self.journal.event("recording_started", duration_s=self.duration_s,
                            instruments=[s.inst_id for s in self.sessions])
         for s in self.sessions:
-            s.add_listener(self._event)
+            s.add_listener(self._session_event)
             s.add_sink(self._sinks[s.inst_id])
 
     def _make_sink(self, inst_id: str):
@@ -109,6 +111,33 @@ class Recording:
                 monitor.write(samples)
 
         return sink
+
+    def _session_event(self, kind: str, t: float | None = None, **detail: Any) -> None:
+        if kind == "range" and self._range_seen_twice("instrument", t, detail):
+            return
+        self._event(kind, t=t, **detail)
+
+    def _monitor_event(self, kind: str, t: float | None = None, **detail: Any) -> None:
+        if kind == "range" and self._range_seen_twice("monitor", t, detail):
+            return
+        self._event(kind, t=t, **detail)
+
+    def _range_seen_twice(self, source: str, t: float | None, detail: dict) -> bool:
+        """A range step is reported by the instrument (some drivers do) and found in the records
+        by the run monitor: the journal gets it once, from whichever came first."""
+        if "message" in detail:
+            return False  # says more than the step itself (e.g. a meter changing range by itself)
+        key = (detail.get("instrument"), t, *(detail.get(k) for k in
+                                              ("voltage", "current", "previous_voltage", "previous_current")))
+        with self._watch_lock:
+            other = self._range_steps.get(key)
+            if other is not None and other != source:
+                del self._range_steps[key]
+                return True
+            self._range_steps[key] = source
+            while len(self._range_steps) > 512:
+                self._range_steps.popitem(last=False)
+        return False
 
     def _event(self, kind: str, t: float | None = None, **detail: Any) -> None:
         try:
@@ -150,7 +179,7 @@ class Recording:
             self._finished = True
         for s in self.sessions:
             s.remove_sink(self._sinks[s.inst_id])
-            s.remove_listener(self._event)
+            s.remove_listener(self._session_event)
         summary = self.summary(state)
         try:
             self.journal.event("recording_finished", state=state)
