@@ -569,3 +569,78 @@ def test_the_unmodified_official_client_runs_a_session(tmp_path):
                       "Check results checksum"):
             assert f"[x] {check}" in out, out
         assert "[ ] Check server sources checksum" in out  # the station is not the official server
+
+
+# -- regressions found by tests/fuzz/test_fuzz_director.py ------------------------------------------------------------
+def test_a_label_too_long_for_a_directory_name_gets_a_clear_error(director):
+    from station.director.protocol import MAX_LABEL
+
+    logged = len(director.lines)
+    c = director.client()
+    try:
+        c.handshake()
+        reply = c.command(f"new,{'a' * 300},{c.uuid}")  # was: OSError File name too long, with a traceback
+        assert reply == f"Error: the label is 300 characters long; at most {MAX_LABEL}", reply
+        session, _ = c.new("b" * MAX_LABEL)  # the longest label still makes a session
+        assert (director.out / session).is_dir()
+        c.ok(f"session,{session},done")
+    finally:
+        c.close()
+    time.sleep(0.3)  # the log lines reach the reader thread
+    assert "Traceback" not in "".join(director.lines[logged:])
+
+
+def test_a_line_longer_than_max_line_is_refused_however_the_bytes_arrive():
+    from station.director.protocol import MAX_LINE, LineChannel, LineTooLong
+
+    a, b = socket.socketpair()
+    try:
+        chan = LineChannel(a, poll_s=0.1)
+        b.sendall(b"x" * MAX_LINE + b"\r\n")  # the \r counts: MAX_LINE + 1 bytes before the \n
+        with pytest.raises(LineTooLong):
+            chan.recv_line()  # was: accepted when the \n came in the same read as the last bytes
+    finally:
+        a.close()
+        b.close()
+    a, b = socket.socketpair()
+    try:
+        chan = LineChannel(a, poll_s=0.1)
+        b.sendall(b"y" * (MAX_LINE - 1) + b"\r\n" + b"time\n")
+        assert chan.recv_line() == "y" * (MAX_LINE - 1)
+        assert chan.recv_line() == "time"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_an_error_quoting_a_multi_line_text_is_still_one_reply_line(tmp_path):
+    from instruments.base import Config
+    from instruments.sim import SimulatedAnalyzer
+    from station.core.acquisition import InstrumentSession
+    from station.director import Analyzer, DirectorError, DirectorServer
+
+    class Garbled(Analyzer):
+        def ready(self) -> None:
+            raise DirectorError("cannot reach the analyzer: it said\r\nSYST:ERR -113\nUndefined header")
+
+    inst = InstrumentSession("inst0", SimulatedAnalyzer(None), Config(update_interval_s=0.01))
+    inst.connect()
+    server = DirectorServer(Garbled(inst), tmp_path / "out", host="127.0.0.1", port=0, settle_s=0.0)
+    host, port = server.bind()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        c = PowerClient(host, port, timeout=30)
+        c.handshake()
+        session, _ = c.new("garbled")
+        reply = c.command(f"session,{session},start,ranging")  # was: three lines, the next replies out of step
+        assert reply == "Error: cannot reach the analyzer: it said  SYST:ERR -113 Undefined header"
+        assert c.command("time").replace(".", "", 1).isdigit()
+        c.ok(f"session,{session},done")
+        server_json = json.loads(c.download(session, "power/server.json"))
+        assert server_json["messages"][2]["reply"] == reply  # as the client got it
+        c.close()
+    finally:
+        server.shutdown()
+        thread.join(30)
+        inst.close()

@@ -30,6 +30,7 @@ FETCH_FILES = (
 )
 CHUNK = 1024 * 1024
 MAX_LINE = 64 * 1024  # a command longer than this is not a protocol command
+MAX_LABEL = 100  # a session label names a directory (<stamp>_<label>): keep it well inside a file name
 
 
 class PeerGone(Exception):
@@ -37,12 +38,17 @@ class PeerGone(Exception):
 
 
 class LineTooLong(Exception):
-    """The peer sent more than MAX_LINE bytes without a line end."""
+    """The peer sent a line of more than MAX_LINE bytes."""
 
 
 def label_ok(label: str) -> bool:
     """Session labels are letters, digits, ``-`` and ``_`` (they become directory names)."""
     return all(c.isascii() and (c.isalnum() or c in "-_") for c in label)
+
+
+def one_line(text: str) -> str:
+    """``text`` as one protocol line: an error message may quote a multi-line text (a device's reply)."""
+    return text.replace("\r", " ").replace("\n", " ")
 
 
 class LineChannel:
@@ -83,10 +89,12 @@ class LineChannel:
             if len(self._buf) > MAX_LINE and b"\n" not in self._buf:
                 raise LineTooLong(f"more than {MAX_LINE} bytes without a line end")
         line, _, self._buf = self._buf.partition(b"\n")
+        if len(line) > MAX_LINE:  # however the bytes came in: the limit does not depend on the chunking
+            raise LineTooLong(f"a line of {len(line)} bytes, more than {MAX_LINE}")
         return line.rstrip(b"\r").decode("utf-8", errors="replace")
 
     def send_line(self, text: str) -> None:
-        self._sendall(text.encode("utf-8") + b"\r\n")
+        self._sendall(one_line(text).encode("utf-8") + b"\r\n")
 
     def send_file(self, path: Path) -> int:
         """Send a file as the chunk stream; returns its size."""

@@ -227,6 +227,7 @@ class _Connection:
                 reply = f"Error: {type(exc).__name__}: {exc}"
             if reply is None:
                 continue
+            reply = protocol.one_line(reply)  # server.json keeps the reply as sent
             log.info("Sending reply to client %r", reply if len(reply) < 1000 else reply[:50] + "...")
             self._record(line, t_cmd, reply)
             self.chan.send_line(reply)
@@ -266,6 +267,8 @@ class _Connection:
         label, client_uuid = parts[1], parts[2]
         if not protocol.label_ok(label):
             return "Error: invalid label"
+        if len(label) > protocol.MAX_LABEL:  # the session directory's name would be too long
+            raise DirectorError(f"the label is {len(label)} characters long; at most {protocol.MAX_LABEL}")
         try:
             client_uuid = str(uuid.UUID(client_uuid))
         except ValueError:
