@@ -14,7 +14,7 @@ from station.bundle import audit, signing
 from station.bundle.export import ExportError, export_session
 from station.bundle.manifest import MANIFEST, PUBLIC_KEY, SIGNATURE
 from station.bundle.verify import verify_bundle
-from station.core.journal import InstrumentEntry, JournalWriter
+from station.core.journal import InstrumentEntry, JournalReader, JournalWriter
 from station.core.samples import SAMPLE_DTYPE, Flag
 from tests.conftest import make_block
 
@@ -75,6 +75,8 @@ def test_export_writes_every_part_and_verifies(session, tmp_path):
     samples = np.load(b / "samples/testing_1/sim-1.npy")
     assert len(samples) == 600 and samples.dtype.names[:2] == ("t", "w")
     assert samples["t"][0] == pytest.approx(T0 + 60)
+    journal = JournalReader(session / "testing_1").samples("sim-1")
+    assert samples.dtype == journal.dtype and samples.tobytes() == journal.tobytes()  # every byte of every record
     m = json.loads((b / MANIFEST).read_text())
     assert m["bundle_id"] == res.bundle_id and m["session"]["operator"] == "Ada"
     assert m["instruments"][0]["identity"]["serial"] == "SIM-0001"

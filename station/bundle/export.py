@@ -53,7 +53,7 @@ from station.bundle.manifest import (
     walk_files,
 )
 from station.bundle.report import RunPlot, build_html, envelope
-from station.core.journal import JournalError, JournalReader, json_default
+from station.core.journal import JournalError, JournalReader, json_default, samples_file
 from station.core.summary import summarize_records
 
 SESSION_FILES = ("session.json", "rules.json", "review.json")
@@ -109,14 +109,24 @@ def session_runs(session_dir: Path) -> list[tuple[str, Path]]:
 
 
 def _copy_samples(reader: JournalReader, inst_id: str, dest: Path) -> int:
-    """Write the instrument's records to ``dest`` as .npy, in chunks (memory stays flat)."""
-    data = reader.samples(inst_id)
-    arr = np.lib.format.open_memmap(dest, mode="w+", dtype=data.dtype, shape=(len(data),))
-    for i in range(0, len(data), CHUNK):
-        arr[i:i + CHUNK] = data[i:i + CHUNK]
-    arr.flush()
-    del arr
-    return len(data)
+    """Write the instrument's whole records to ``dest`` as .npy: the header, then the journal's
+    bytes streamed across in chunks (memory stays flat; nothing is mapped)."""
+    dtype = reader.instruments[inst_id].dtype
+    src = reader.directory / samples_file(inst_id)
+    n = src.stat().st_size // dtype.itemsize if src.exists() else 0
+    left = n * dtype.itemsize  # a torn last record (a crashed run) stays out
+    with open(dest, "wb") as out:
+        np.lib.format.write_array_header_1_0(
+            out, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (n,)})
+        if left:
+            with open(src, "rb") as f:
+                while left:
+                    block = f.read(min(left, CHUNK * dtype.itemsize))
+                    if not block:
+                        raise ExportError(f"{src} became shorter while it was exported")
+                    out.write(block)
+                    left -= len(block)
+    return n
 
 
 def _run_files(run_dir: Path, dest: Path) -> None:

@@ -60,6 +60,10 @@ class LineChannel:
         self.poll_s = poll_s
         self._buf = b""
         sock.settimeout(poll_s)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Replies and the last chunk of a download are small writes: send them at once rather
+            # than waiting up to ~40 ms for the peer's delayed acknowledgement (Nagle).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def enable_keepalive(self) -> None:
         """Notice a vanished peer within ~22 s even when it sends nothing (as the official client does)."""
