@@ -1,6 +1,6 @@
 """Run every benchmark and rewrite docs/benchmarks.md with one table of all figures.
 
-    python bench/run_all.py                 # full runs (about 40 minutes: the soak is 24 simulated hours)
+    python bench/run_all.py                 # full runs (about 15 minutes on 2 cores: the soak is 24 simulated hours)
     python bench/run_all.py --quick         # shorter runs, same figures, printed (for a smoke check)
     python bench/run_all.py --only plot,acquisition      # printed; add --out FILE to write
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -80,6 +81,7 @@ def test_ptd_log(tmp_path_factory, data):
         assert all(isinstance(t, float) for _, t, _ in lines)
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")  # clashing members are made on purpose
 @given(st.lists(st.tuples(st.text(min_size=1, max_size=30), st.binary(max_size=200)), max_size=6),
        st.binary(max_size=64))
 def test_result_zips(tmp_path_factory, members, tail):
