@@ -174,6 +174,11 @@ class Phase:
             self.lost = msg or "acquisition failed"
             self.ptd_log.line(f"ERROR: {self.lost}", t)
             log.error("Acquisition failed during %s: %s", self.name, self.lost)
+        elif kind == "clock_jump":
+            # Samples keep the phase's time base; the client's LoadGen times and this log's times
+            # after the step do not: say so where the compliance reviewer reads.
+            self.ptd_log.line(f"WARNING: {msg}", t)
+            log.warning("Clock jump during %s: %s", self.name, msg)
         elif kind == "gap" and "missing_samples" in detail:
             self.ptd_log.line(f"ERROR: {detail['missing_samples']} samples missing from the analyzer "
                               f"({float(detail.get('length_s', 0.0)):.3f} s without data)", t)

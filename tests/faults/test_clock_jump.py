@@ -266,3 +266,39 @@ def test_scpi_analyzer_across_clock_jumps(shim, tmp_path):
     data = o.samples
     assert np.all(np.diff(data["t"]) > 0), "sample times went back with the clock"
     assert abs(len(data) - duration / interval) <= 2 and o.elapsed_s >= duration
+
+
+# -- the MLCommons director: a jump mid-phase ---------------------------------------------------------
+def test_director_phase_records_the_jump_in_its_journal_and_logs(shim, tmp_path, monkeypatch):
+    from tests.test_director import Director
+
+    offset = ClockOffset(tmp_path / "director.clock-offset")
+    monkeypatch.setenv("LD_PRELOAD", str(shim))  # inherited by `station serve` only: the client is in here
+    monkeypatch.setenv("STATION_FAULT_CLOCK_FILE", str(offset.path))
+    d = Director(tmp_path / "out", tmp_path / "home")
+    monkeypatch.delenv("LD_PRELOAD")
+    try:
+        c = d.client()
+        try:
+            c.handshake()
+            session, _ = c.new("jump")
+            c.ok(f"session,{session},start,ranging")
+            time.sleep(1.0)
+            offset.set(FORWARD_S)
+            time.sleep(1.5)
+            c.ok(f"session,{session},stop,ranging")  # measured: the protocol has no "not comparable"
+            c.ok(f"session,{session},done")
+        finally:
+            c.close()
+    finally:
+        rc = d.stop()
+        offset.close()
+    assert rc == 0, d.log()
+    sdir = d.out / session
+    jumps = [e for e in JournalReader(sdir / "journal" / "ranging").events() if e["kind"] == "clock_jump"]
+    assert [e["jump_s"] for e in jumps] == [pytest.approx(FORWARD_S, abs=TOLERANCE_S)]
+    ptd_log = (sdir / "power" / "ptd_logs.txt").read_text()
+    assert "WARNING: the computer's clock jumped forward by 3600.0" in ptd_log
+    assert "Clock jump during ranging" in (sdir / "power" / "server.log").read_text()
+    data = JournalReader(sdir / "journal" / "ranging").samples()
+    assert np.all(np.diff(data["t"]) > 0) and data["t"][-1] - data["t"][0] < 10  # one time base, no +1 h
