@@ -261,17 +261,8 @@ class AsciiStream:
             else:
                 metas.append((int(i), meta))
         ent = np.flatnonzero(entry)
-        vals, bad = values[ent], ~is_data[ent]
-        out: list[_Data | _Meta] = []
-        prev = 0
-        for off, (_, meta) in zip(np.searchsorted(ent, [i for i, _ in metas]).tolist(), metas, strict=True):
-            if off > prev:
-                out.append(_Data(vals[prev:off], bad[prev:off]))
-                prev = off
-            out.append(meta)
-        if prev < len(vals):
-            out.append(_Data(vals[prev:], bad[prev:]))
-        return out
+        offsets = np.searchsorted(ent, [i for i, _ in metas]).tolist()
+        return _interleave(values[ent], ~is_data[ent], [(off, m) for off, (_, m) in zip(offsets, metas, strict=True)])
 
 
     def _samples_and_metadata(self, chunk: bytes, starts: np.ndarray, ends: np.ndarray, eff: np.ndarray,
@@ -288,17 +279,21 @@ class AsciiStream:
             if meta is None:
                 return None
             marks.append((i - j, meta))  # every line before it that is not "other" is a sample
-        good = np.zeros(len(decoded), dtype=bool)
-        out: list[_Data | _Meta] = []
-        prev = 0
-        for off, meta in marks:
-            if off > prev:
-                out.append(_Data(decoded[prev:off], good[prev:off]))
-                prev = off
-            out.append(meta)
-        if prev < len(decoded):
-            out.append(_Data(decoded[prev:], good[prev:]))
-        return out
+        return _interleave(decoded, np.zeros(len(decoded), dtype=bool), marks)
+
+
+def _interleave(values: np.ndarray, bad: np.ndarray, marks: list[tuple[int, _Meta]]) -> list[_Data | _Meta]:
+    """Runs of entries cut at each mark's offset (the entries before it), the marks in between."""
+    out: list[_Data | _Meta] = []
+    prev = 0
+    for off, meta in marks:
+        if off > prev:
+            out.append(_Data(values[prev:off], bad[prev:off]))
+            prev = off
+        out.append(meta)
+    if prev < len(values):
+        out.append(_Data(values[prev:], bad[prev:]))
+    return out
 
 
 def _values(c: list[np.ndarray]) -> np.ndarray:
