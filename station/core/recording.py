@@ -60,6 +60,7 @@ class Recording:
         }
         self.listeners: list = []
         self._range_steps: OrderedDict[tuple, str] = OrderedDict()
+        self._range_lock = threading.Lock()  # session listeners and sinks run on acquisition threads
         self.error: str | None = None
         self._done = {s.inst_id: threading.Event() for s in self.sessions}
         self._t0: dict[str, float] = {}
@@ -129,7 +130,7 @@ class Recording:
             return False  # says more than the step itself (e.g. a meter changing range by itself)
         key = (detail.get("instrument"), t, *(detail.get(k) for k in
                                               ("voltage", "current", "previous_voltage", "previous_current")))
-        with self._watch_lock:
+        with self._range_lock:
             other = self._range_steps.get(key)
             if other is not None and other != source:
                 del self._range_steps[key]
