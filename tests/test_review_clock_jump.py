@@ -18,10 +18,11 @@ from instruments import registry
 from instruments.fakes.clock import FakeClock
 from station import rules
 from station.core.acquisition import InstrumentSession
+from station.core.clockwatch import describe_clock_jumps
 from station.core.journal import JournalReader
 from station.core.recording import Recording
 from station.procedure.checks import FAIL, PASS, WARN, LiveChecks
-from station.procedure.review import Reviewer, describe_clock_jumps
+from station.procedure.review import Reviewer
 from tests.conftest import make_block
 
 DT = 0.1  # 10 samples per second, one block per second

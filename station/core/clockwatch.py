@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time as _time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -65,3 +66,35 @@ class ClockWatch:
         jump = ClockJump(before, t, delta)
         self.jumps.append(jump)
         return jump
+
+
+def _utc(t: float | None) -> str:
+    if t is None:
+        return "an unknown time"
+    return datetime.fromtimestamp(float(t), UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+
+
+def describe_clock_jumps(jumps: list[dict], started: float | None = None) -> list[str]:
+    """Each ``clock_jump`` event as "forward by 3600.000 s between 1.00 and 1.02 s into the run ...".
+
+    A jump happened between two checks of the clock: ``before`` (the clock at the previous
+    check) and ``t`` (the clock at the check that saw it). With the run's start (the
+    ``recording_started`` event's time) the position in the run follows from them and the
+    jumps before, whatever the clock read.
+    """
+    out = []
+    shifted = 0.0  # sum of the earlier jumps: the clock's offset from the start's time base
+    for e in jumps:
+        jump = float(e["jump_s"])
+        after = e.get("t")
+        before = e.get("before", None if after is None else float(after) - jump)
+        where = ""
+        if started is not None and before is not None and after is not None:
+            lo = float(before) - started - shifted
+            hi = float(after) - started - shifted - jump
+            where = f" between {lo:.2f} s and {hi:.2f} s into the run"
+        out.append(f"{'forward' if jump > 0 else 'back'} by {abs(jump):.3f} s{where} (the clock read "
+                   f"{_utc(before)} before it, {_utc(after)} after it"
+                   + (f"; seen by {e['instrument']}'s data" if e.get("instrument") else "") + ")")
+        shifted += jump
+    return out

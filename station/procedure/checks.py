@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from station.core.clockwatch import describe_clock_jumps
 from station.rules import RuleSet
 
 PASS, WARN, FAIL, PENDING = "pass", "warn", "fail", "pending"
@@ -57,7 +58,7 @@ class LiveChecks:
         self._set("gaps", PASS, "no gap in the data so far", "max_dropped_fraction")
         self._set("instrument", PASS, "every instrument is delivering data", "")
         self._set("clock_stable", PASS, "the computer's clock has not jumped so far", "max_clock_offset_s")
-        self.clock_jumps: list[dict] = []
+        self.clock_jumps = 0
         if testing and rules.get("max_uncertainty") is not None:
             self._set("uncertainty", PASS, "every sample so far is within the uncertainty limit", "max_uncertainty")
         if testing and rules.get("max_avg_uncertainty") is not None:
@@ -135,14 +136,10 @@ class LiveChecks:
 
     def _clock_jump(self, t: float | None, detail: dict) -> None:
         """The recording saw the wall clock step (station.core.clockwatch): say what it breaks."""
-        jump = float(detail.get("jump_s", 0.0))
-        self.clock_jumps.append({"t": t, **detail})
-        before = detail.get("before")
-        way = "forward" if jump > 0 else "back"
-        what = (f"the computer's clock jumped {way} by {abs(jump):.3f} s at {_clock(before)} "
-                f"(it then read {_clock(t)})")
-        if len(self.clock_jumps) > 1:
-            what += f"; {len(self.clock_jumps)} jumps in this run so far"
+        self.clock_jumps += 1
+        what = "the computer's clock jumped " + describe_clock_jumps([{"t": t, **detail}])[0]
+        if self.clock_jumps > 1:
+            what += f"; {self.clock_jumps} jumps in this run so far"
         if self.kind != "ranging":
             self._set("clock_stable", FAIL, f"{what}. Power samples and LoadGen timestamps can no longer be "
                       "aligned: the samples keep the run's time base while times taken from the clock after the jump "
