@@ -248,6 +248,26 @@ class Series:
             self.vb.removeItem(self.band)
 
 
+def _plot_widget(parent: QWidget, min_height: int, title: str, unit: str) -> tuple[pg.PlotWidget, pg.PlotItem,
+                                                                             pg.ViewBox]:
+    """A plot as the window's plots all are: no buttons or menu, a left axis 72 px wide (so the
+    stacked plots' x axes line up), ranges set by the code, y 0..1 until data comes."""
+    widget = pg.PlotWidget(parent=parent)
+    widget.setMinimumHeight(min_height)
+    pi = widget.getPlotItem()
+    pi.hideButtons()
+    pi.setMenuEnabled(False)
+    pi.setClipToView(False)
+    pi.setLabel("left", title, units=unit or None)
+    left = pi.getAxis("left")
+    left.setWidth(72)
+    left.enableAutoSIPrefix(bool(unit))
+    vb = pi.getViewBox()
+    vb.disableAutoRange()
+    vb.setYRange(0, 1, padding=0)
+    return widget, pi, vb
+
+
 class TraceRow:
     """A plot under the power plot for one quantity (volts, amps, power factor), x linked."""
 
@@ -256,20 +276,9 @@ class TraceRow:
         self.field = field
         self.unit = unit
         self.auto_y = True
-        self.widget = pg.PlotWidget(parent=owner)
-        self.widget.setMinimumHeight(110)
-        pi = self.widget.getPlotItem()
-        pi.hideButtons()
-        pi.setMenuEnabled(False)
-        pi.setClipToView(False)
-        pi.setLabel("left", title, units=unit or None)
-        pi.getAxis("left").setWidth(72)
-        pi.getAxis("left").enableAutoSIPrefix(bool(unit))
+        self.widget, pi, self.vb = _plot_widget(owner, 110, title, unit)
         pi.hideAxis("bottom")
-        self.vb: pg.ViewBox = pi.getViewBox()
-        self.vb.disableAutoRange()
         self.vb.setXLink(owner.vb)
-        self.vb.setYRange(0, 1, padding=0)
         self.grid = GridLines(self.vb, owner.plot.getPlotItem().getAxis("bottom"), pi.getAxis("left"))
         self.series: dict[str, Series] = {}
         self.vb.sigRangeChangedManually.connect(self._on_manual)
@@ -355,23 +364,11 @@ class PowerPlot(QWidget):
         self._w_series: dict[str, Series] = {}  # further sources', elements' and the total's power lines
         self._legend_key: tuple = ()
 
-        self.plot = pg.PlotWidget(parent=self)
-        self.plot.setMinimumHeight(220)
-        pi = self.plot.getPlotItem()
-        pi.hideButtons()
-        pi.setMenuEnabled(False)
-        pi.setClipToView(False)
-        pi.setLabel("left", "Power", units="W")
+        self.plot, pi, self.vb = _plot_widget(self, 220, "Power", "W")
         pi.setLabel("bottom", "Time since first sample", units="s")
-        for name in ("left", "bottom"):
-            axis = pi.getAxis(name)
-            axis.enableAutoSIPrefix(True)
-        pi.getAxis("left").setWidth(72)
-        self.vb: pg.ViewBox = pi.getViewBox()
-        self.vb.disableAutoRange()
+        pi.getAxis("bottom").enableAutoSIPrefix(True)
         self.vb.setMouseEnabled(x=True, y=True)
         self.vb.setXRange(-self.window_s, 0, padding=0)
-        self.vb.setYRange(0, 1, padding=0)
 
         self.bad = PathItem(qcolor(theme.bad))
         self.bad.setZValue(-5)
