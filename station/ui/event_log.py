@@ -116,10 +116,6 @@ class EventLog(QTableView):
         h.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.verticalHeader().setDefaultSectionSize(fm.height() + 8)  # compact rows: more events in view
 
-    @property
-    def theme(self) -> Theme:
-        return self.model_.theme
-
     def add(self, t: float, level: str, text: str) -> None:
         bar = self.verticalScrollBar()
         follow = bar.value() >= bar.maximum() - 2
