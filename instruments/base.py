@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from station.core.samples import Block, sample_dtype
+from instruments.records import Block, sample_dtype
 
 AUTO: Literal["auto"] = "auto"
 RangeValue = float | Literal["auto"]

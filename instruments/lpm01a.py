@@ -75,8 +75,8 @@ from instruments.base import (
     SettingSpec,
     check_range,
 )
+from instruments.records import Block, Flag, InstrumentEvent
 from instruments.transports.base import TransportError, TransportTimeout
-from station.core.samples import Block, Flag, InstrumentEvent
 
 BAUDRATE = 3_686_400
 PROMPT = "PowerShield >"

@@ -69,10 +69,10 @@ from instruments.base import (
     RangeValue,
     SettingSpec,
 )
+from instruments.records import Block, Flag, InstrumentEvent, empty_block, sample_dtype
 from instruments.scpi import Clock, ModelSpec, SystemClock
 from instruments.transports.base import TransportError, TransportTimeout
 from instruments.yokogawa import WT210_MODELS, WT300E_ACCURACY, WT300E_MODELS, WT500_MODELS
-from station.core.samples import Block, Flag, InstrumentEvent, empty_block, sample_dtype
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ force are read with every sample (functions URANge / IRANge).
 from __future__ import annotations
 
 from instruments.base import AccuracySpec
+from instruments.records import Flag
 from instruments.scpi import CommandTable, ModelSpec, ScpiPowerAnalyzer, describe
-from station.core.samples import Flag
 
 _MA = 1e-3
 # 5..600 V and 5 mA..20 A per the CVI range tables; the steps in between and the crest factor 6

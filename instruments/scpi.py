@@ -55,8 +55,8 @@ from instruments.base import (
     SettingSpec,
     check_range,
 )
+from instruments.records import Block, Flag, InstrumentEvent, empty_block, sample_dtype
 from instruments.transports.base import TransportError, TransportTimeout
-from station.core.samples import Block, Flag, InstrumentEvent, empty_block, sample_dtype
 
 # Yokogawa's FLOAT-format sentinels, also sent as numbers in ASCII by the WT210 and HMC8015.
 OVERRANGE_VALUE = 9.9e37  # -OL-, -OF-, "Error" on the display
