@@ -3,15 +3,20 @@
 A driver's constructor does no I/O: it stores its transport and options. ``open`` connects,
 ``identify`` asks the instrument who it is, ``configure`` / ``set_ranges`` change its state,
 ``start`` / ``read_block`` / ``stop`` stream samples, ``close`` releases it.
+
+Also here, because several drivers share them: :class:`ModelSpec` (one analyzer model's
+ranges and accuracy) and the clocks a driver takes time from (:class:`Clock`,
+:class:`SystemClock`). The records drivers produce are in :mod:`instruments.records`.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
@@ -188,6 +193,76 @@ class Config:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# -- model data and clocks that several drivers share (SCPI families, PTDaemon) -----------------
+RangeTable = tuple[tuple[float, tuple[float, ...]], ...]  # ((crest factor, ranges ascending), ...)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of a family: what it reports in ``*IDN?`` and what it can measure."""
+
+    name: str
+    idn_models: tuple[str, ...]  # the second *IDN? field(s) this model answers with
+    elements: int
+    voltage_ranges: RangeTable
+    current_ranges: RangeTable
+    accuracy: AccuracySpec
+    pf_error_pct: float = 0.1  # extra +-(% of reactive power) when PF < 1 (Yokogawa: 0.1 % of S at PF 0)
+    max_items: int = 255  # numeric items the model can return in one reply
+
+    def ranges_for(self, kind: Literal["voltage", "current"], crest_factor: float) -> tuple[float, ...]:
+        """The ranges of ``kind`` this model has at ``crest_factor``."""
+        table = self.voltage_ranges if kind == "voltage" else self.current_ranges
+        for cf, ranges in table:
+            if math.isclose(cf, crest_factor):
+                return ranges
+        raise ConfigurationError(
+            f"the {self.name} has no crest factor {crest_factor:g} "
+            f"(it has {', '.join(f'{cf:g}' for cf, _ in table)})"
+        )
+
+    @property
+    def crest_factors(self) -> tuple[float, ...]:
+        return tuple(cf for cf, _ in self.voltage_ranges)
+
+
+class Clock(Protocol):
+    """Where a driver gets time and waits. Tests pass a fake clock that only pretends to wait."""
+
+    def time(self) -> float: ...
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock: UTC time for timestamps on a steady time base, monotonic time for scheduling.
+
+    Timestamps are the wall clock read at the last :meth:`anchor` (each start of measuring) plus
+    the monotonic time since: a meter's readings come at its own pace, so the computer's clock
+    being stepped forward or back during a run (NTP, an operator) must not tear the run's
+    timeline. The step itself is noticed and recorded by the recording's clock watch.
+    """
+
+    def __init__(self) -> None:
+        self.anchor()
+
+    def anchor(self) -> None:
+        self._t0 = time.time()
+        self._m0 = time.monotonic()
+
+    def time(self) -> float:
+        return self._t0 + (time.monotonic() - self._m0)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
 
 
 class Driver(ABC):

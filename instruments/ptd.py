@@ -58,6 +58,7 @@ import numpy as np
 
 from instruments.base import (
     AUTO,
+    Clock,
     Config,
     ConfigurationError,
     Description,
@@ -65,12 +66,13 @@ from instruments.base import (
     Identity,
     InstrumentDisconnected,
     InstrumentError,
+    ModelSpec,
     Ranges,
     RangeValue,
     SettingSpec,
+    SystemClock,
 )
 from instruments.records import Block, Flag, InstrumentEvent, empty_block, sample_dtype
-from instruments.scpi import Clock, ModelSpec, SystemClock
 from instruments.transports.base import TransportError, TransportTimeout
 from instruments.yokogawa import WT210_MODELS, WT300E_ACCURACY, WT300E_MODELS, WT500_MODELS
 
