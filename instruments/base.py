@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import numpy as np
 
 from instruments.records import Block, sample_dtype
+from instruments.transports.factory import examples_for, resource_kind
 
 AUTO: Literal["auto"] = "auto"
 RangeValue = float | Literal["auto"]
@@ -270,13 +271,58 @@ class Driver(ABC):
 
     The constructor must not do I/O; ``open`` does. Drivers are used from one acquisition
     thread at a time, so they need no locking of their own.
+
+    How the instrument is reached is the class's to say: the registry asks :meth:`claims`
+    whether a resource string is one this driver takes and :meth:`from_resource` for a driver
+    on it. The defaults take the forms the station's transports know (VISA, serial, TCP); a
+    driver that reaches its instrument another way (``http://...``, a USB serial number, a
+    file) overrides both and lists examples in :attr:`resource_forms`.
+
+    Capabilities, declared as class attributes (the defaults are here):
+
+    - ``reconfigures_while_measuring`` (False): ``configure`` with a new update interval may
+      be called while streaming. The acquisition then does not stop and restart the driver
+      around it (which would lose the samples of a paced stream not yet read).
+    - ``resource_forms``: example resource strings the driver takes, for help text and error
+      messages; () for a driver that needs none. A class that keeps the default ``claims`` and
+      sets no forms of its own gets examples of the transports its description names.
     """
 
     description: ClassVar[Description]
+    reconfigures_while_measuring: ClassVar[bool] = False
+    resource_forms: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A class that claims its own forms lists them itself; the others show their transports'.
+        description = cls.__dict__.get("description")
+        claims_transport_forms = cls.claims.__func__ is Driver.claims.__func__
+        if "resource_forms" not in cls.__dict__ and isinstance(description, Description) and claims_transport_forms:
+            cls.resource_forms = examples_for(description.transports)
 
     def __init__(self, transport: Any = None, **options: Any) -> None:
         self.transport = transport
         self.options = options
+
+    @classmethod
+    def claims(cls, resource: str) -> bool:
+        """Whether ``resource`` is a form this driver takes. Default: a VISA, serial or TCP form."""
+        return resource_kind(resource) is not None
+
+    @classmethod
+    def from_resource(cls, resource: str | None, **options: Any) -> Driver:
+        """A driver for the instrument at ``resource`` (None: no transport); nothing is opened.
+
+        Default: the station's transport factory builds the transport for ``resource``
+        (``transport_options``, a dict, go to the transport); the other options to the driver.
+        ValueError when ``resource`` cannot be reached that way, ConfigurationError for a bad option.
+        """
+        transport = None
+        if resource:
+            from instruments.transports import open_transport
+
+            transport = open_transport(resource, **options.pop("transport_options", {}))
+        return cls(transport, **options)
 
     @property
     def dtype(self) -> np.dtype:

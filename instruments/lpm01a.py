@@ -418,6 +418,8 @@ class LPM01A(Driver):
     """
 
     description = DESCRIPTION
+    # The board enumerates as a USB CDC-ACM port.
+    resource_forms = ("/dev/ttyACM0", "COM5", "serial:///dev/ttyACM0")
 
     def __init__(self, transport: Any = None, **options: Any) -> None:
         super().__init__(transport, **options)

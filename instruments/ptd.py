@@ -347,6 +347,9 @@ class PTDaemon(Driver):
                 "Uncertainty comes from PTDaemon.",
     )
 
+    # PTDaemon's own port (8888 by default), with or without the scheme, as PTDaemon users write it.
+    resource_forms: ClassVar[tuple[str, ...]] = ("tcp://192.0.2.7:8888", "192.0.2.7:8888")
+
     def __init__(self, transport: Any = None, *, clock: Clock | None = None, **options: Any) -> None:
         super().__init__(transport, **options)
         known = {s.name: s for s in self.description.settings}
