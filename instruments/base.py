@@ -296,8 +296,8 @@ class Driver(ABC):
         super().__init_subclass__(**kwargs)
         # A class that claims its own forms lists them itself; the others show their transports'.
         description = cls.__dict__.get("description")
-        claims_transport_forms = cls.claims.__func__ is Driver.claims.__func__
-        if "resource_forms" not in cls.__dict__ and isinstance(description, Description) and claims_transport_forms:
+        if "resource_forms" not in cls.__dict__ and isinstance(description, Description) \
+                and takes_transport_forms(cls):
             cls.resource_forms = examples_for(description.transports)
 
     def __init__(self, transport: Any = None, **options: Any) -> None:
@@ -365,6 +365,11 @@ class Driver(ABC):
     def settings_snapshot(self) -> dict:
         """Everything needed to tell later how this instrument was set up."""
         return {"driver": self.description.name, "options": dict(self.options)}
+
+
+def takes_transport_forms(cls: type[Driver]) -> bool:
+    """Whether ``cls`` keeps the default :meth:`Driver.claims`: the forms of the station's transports."""
+    return cls.claims.__func__ is Driver.claims.__func__
 
 
 def check_range(table: Sequence[float], value: RangeValue, what: str) -> RangeValue:

@@ -15,7 +15,7 @@ import logging
 from importlib.metadata import entry_points
 from typing import Any
 
-from instruments.base import ConfigurationError, Driver
+from instruments.base import ConfigurationError, Driver, takes_transport_forms
 
 log = logging.getLogger(__name__)
 
@@ -126,13 +126,13 @@ def claimants(resource: str) -> list[str]:
 
 
 def not_taken_message(name: str, cls: type[Driver], resource: str) -> str:
-    """Why ``name`` cannot use ``resource``: the forms it takes, and who takes this one."""
-    from instruments.transports.factory import resource_kind, unrecognised
+    """Why ``name`` cannot use ``resource``: the forms it takes, and which drivers take this one."""
+    from instruments.transports.factory import unrecognised
 
-    text = f"the {name} driver does not take the resource {resource!r}; it takes {resource_help(cls)}"
     others = [n for n in claimants(resource) if n != name]
+    if not others and takes_transport_forms(cls):
+        return unrecognised(resource)  # no driver takes it: the transports' own reason says most
+    text = f"the {name} driver does not take the resource {resource!r}; it takes {resource_help(cls)}"
     if others:
         text += f". Drivers that take it: {', '.join(others)} (--instrument {others[0]})"
-    elif resource_kind(resource) is None:
-        text += f". {unrecognised(resource)}"
     return text
