@@ -15,7 +15,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +26,8 @@ import numpy as np
 import station
 from station.core.journal import JournalReader, JournalWriter, write_json_atomic
 from station.core.monitor import MonitorLimits
+from station.measurement.instruments import InstrumentSpec, SpecError, open_instrument
+from station.measurement.ranges import RangeProposal, RangingMaxima, headroom_of, propose_ranges
 from station.procedure.checks import FAIL, LiveChecks
 from station.procedure.windows import (
     Window,
@@ -64,14 +66,6 @@ class _RunFailed(Exception):
 
 
 @dataclass
-class InstrumentSpec:
-    driver: str
-    resource: str | None = None
-    options: dict = field(default_factory=dict)
-    id: str | None = None
-
-
-@dataclass
 class SetupInfo:
     operator: str
     sut: str
@@ -98,37 +92,12 @@ class Guidance:
         return asdict(self)
 
 
-@dataclass
-class RangeProposal:
-    inst: str
-    voltage: float
-    current: float
-    max_volts: float
-    max_amps: float
-    why: str
-    problem: str | None = None
-
-
 def default_session_factory(spec: InstrumentSpec, inst_id: str, interval_s: float):
-    from instruments import registry
-    from instruments.base import Config
-    from station.core.acquisition import InstrumentSession
-
-    cls = registry.driver_class(spec.driver)
-    desc = cls.description
-    if not desc.fastest_interval_s * (1 - 1e-9) <= interval_s <= desc.slowest_interval_s * (1 + 1e-9):
-        raise ProcedureError(f"{spec.driver} updates every {desc.fastest_interval_s:g} s to "
-                             f"{desc.slowest_interval_s:g} s; the rules need {interval_s:g} s")
-    if "none" not in desc.transports and not spec.resource:
-        raise ProcedureError(f"{spec.driver} needs a resource (VISA resource, tcp://host:port or serial port)")
-    options = dict(spec.options)
-    for key in list(options):
-        try:
-            options[key] = desc.setting(key).validate(options[key])
-        except KeyError:
-            pass
-    driver = registry.create(spec.driver, spec.resource, **options)
-    return InstrumentSession(inst_id, driver, Config(update_interval_s=interval_s))
+    """The procedure's instruments come from the measurement service's one builder."""
+    try:
+        return open_instrument(spec, inst_id, interval_s=interval_s)
+    except SpecError as exc:
+        raise ProcedureError(str(exc)) from None
 
 
 class Procedure:
@@ -665,36 +634,16 @@ class Procedure:
 
     def _propose(self, run_dir: Path) -> None:
         reader = JournalReader(run_dir)
-        headroom = float(self.rules.get("current_headroom", 1.1))
+        headroom = headroom_of(self.rules)
         self.proposal = {}
         for s in self.sessions:
             desc = s.driver.description
             if not desc.voltage_ranges or not desc.current_ranges:
                 continue
-            data = np.asarray(reader.samples(s.inst_id))
-            amps = data["ch_a"] if "ch_a" in data.dtype.names else data["a"]
-            v = data["v"][np.isfinite(data["v"])]
-            a = amps[np.isfinite(amps)]
-            if not len(v) or not len(a):
-                self.proposal[s.inst_id] = RangeProposal(s.inst_id, float("nan"), float("nan"), float("nan"),
-                                                         float("nan"), "", "no valid voltage or current in the "
-                                                         "ranging run; repeat ranging")
-                continue
-            vmax, amax = float(v.max()), float(a.max())
-            vr = desc.round_up_range("voltage", vmax)
-            target = amax * headroom
-            ar = desc.round_up_range("current", target)
-            why = (f"largest voltage {vmax:.6g} V -> next range {vr:g} V; {headroom:g} x largest current "
-                   f"{amax:.6g} A = {target:.6g} A -> next range {ar:g} A")
-            problem = None
-            if vmax > vr or target > ar:
-                problem = (f"the analyzer's largest ranges ({desc.voltage_ranges[-1]:g} V, "
-                           f"{desc.current_ranges[-1]:g} A) cannot hold this load; use another analyzer or shunt")
-            over = int(np.count_nonzero(data["flags"] & 1))
-            if over:
-                why += f" (the analyzer overranged in {over} ranging samples: the true maximum may be higher)"
-            self.proposal[s.inst_id] = RangeProposal(s.inst_id, vr, ar, vmax, amax, why, problem)
-        self.session["range_proposal"] = {k: asdict(p) for k, p in self.proposal.items()}
+            maxima = RangingMaxima()
+            maxima.add(np.asarray(reader.samples(s.inst_id)))
+            self.proposal[s.inst_id] = propose_ranges(desc, maxima, s.inst_id, headroom)
+        self.session["range_proposal"] = {k: p.to_dict() for k, p in self.proposal.items()}
         self._event("ranges_proposed", proposal=self.session["range_proposal"])
 
     def _discard(self, run_dir: Path, why: str) -> None:
