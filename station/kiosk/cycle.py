@@ -37,6 +37,7 @@ import numpy as np
 
 from station.kiosk.config import KioskConfig, KioskProfile
 from station.measurement.ranges import RangingMaxima, headroom_of, propose_ranges
+from station.measurement.run import MeasuredRun, RunCancelled, RunFailed
 
 RUNS = "runs"
 LIVE_WINDOW_S = 60.0  # seconds of raw samples the live store keeps
@@ -225,7 +226,6 @@ class DemoLoop:
     def _record(self, phase: str, run_dir: Path, profile: KioskProfile, seed: int, v_range, a_range,
                 duration_s: float, sink=None, listener=None) -> str:
         from station.core.live_store import LiveStore
-        from station.core.recording import Recording
 
         interval = 1.0 / self.config.rate_hz
         from station.measurement.instruments import InstrumentSpec, open_instrument
@@ -243,30 +243,24 @@ class DemoLoop:
             session.add_listener(listener)
         settings = {"command": "kiosk", "phase": phase, "profile": profile.name, "seed": seed,
                     "voltage_range": v_range, "current_range": a_range}
-        recording = Recording(run_dir, [session], settings=settings, duration_s=duration_s)
+        run = MeasuredRun(run_dir, [session], settings=settings, duration_s=duration_s, cancel=self._stop)
         self._set(phase=phase, store=store, phase_started=time.monotonic(), phase_s=duration_s)
         state = "complete"
         try:
-            recording.start()
-            session.start()
-            while not recording.wait(timeout=0.25, should_stop=self._stop.is_set):
-                if self._stop.is_set():
-                    state = "stopped"
-                    break
-                if session.state == "failed":
-                    state = "failed"
-                    break
-            if recording.error:
-                state = "failed"
+            run.start()
+            run.wait_duration()
+        except RunCancelled:
+            state = "stopped"
+        except RunFailed:
+            state = "failed"
         finally:
-            session.stop()
-            recording.finish(state)
+            run.finish(state)
             try:
                 session.close()
             except Exception:
                 pass
         if state == "failed":
-            raise RuntimeError(recording.error or session.error or f"the {phase} run failed")
+            raise RuntimeError(run.recording.error or session.error or f"the {phase} run failed")
         return state
 
     def _result(self, cycle, profile, cycle_dir, maxima, v_range, a_range, records, window) -> CycleResult:

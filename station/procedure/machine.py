@@ -25,7 +25,6 @@ import numpy as np
 
 import station
 from station.core.journal import JournalReader, JournalWriter, write_json_atomic
-from station.core.monitor import MonitorLimits
 from station.measurement.instruments import InstrumentSpec, SpecError, open_instrument
 from station.measurement.ranges import RangeProposal, RangingMaxima, headroom_of, propose_ranges
 from station.procedure.checks import FAIL, LiveChecks
@@ -462,17 +461,6 @@ class Procedure:
         if self._cancel.is_set():
             raise _Cancelled()
 
-    def _pause(self, seconds: float, tick: Callable[[], None] | None = None) -> None:
-        end = time.monotonic() + seconds
-        while True:
-            self._check_cancel()
-            if tick is not None:
-                tick()
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            self._cancel.wait(min(0.2, left))
-
     def _apply_ranges(self, kind: str) -> dict:
         from instruments.base import AUTO
 
@@ -495,8 +483,8 @@ class Procedure:
         return used
 
     def _do_run(self, name: str, kind: str) -> None:
-        from station.core.recording import Recording
         from station.core.run_index import RunIndex
+        from station.measurement.run import MeasuredRun, RunCancelled, RunFailed
 
         rules, info = self.rules, self.info
         run_dir = self.dir / name
@@ -512,38 +500,23 @@ class Procedure:
         self.live = live
         if clocks:
             live.clock(clocks[-1].get("offset_s"), clocks[-1].get("error"), info.ntp_server)
-        limit = rules.get("max_uncertainty")
-        rec = Recording(run_dir, self.sessions, settings={"procedure_run": name, "kind": kind, "rules": rules.name,
-                                                          "session": self.session.get("session_id")},
-                        limits=MonitorLimits(max_uncertainty=limit if limit is not None else 1.0), index=RunIndex())
-        rec.listeners.append(live.on_event)
-        self._recording = rec
+        run = MeasuredRun(run_dir, self.sessions, settings={"procedure_run": name, "kind": kind, "rules": rules.name,
+                                                            "session": self.session.get("session_id")},
+                          live=live, max_uncertainty=rules.get("max_uncertainty"),
+                          start_timeout_s=info.start_timeout_s, index=RunIndex(), cancel=self._cancel)
+        self._recording = run.recording
         state, failure, workload = "complete", None, None
         try:
-            rec.start()
-            for s in self.sessions:
-                s.start()
+            run.start()
 
             def tick() -> None:
-                bad = [s for s in self.sessions if s.state == "failed"]
-                if bad:
-                    raise _RunFailed(f"{bad[0].inst_id} failed: {bad[0].error}. The run stops; what was recorded is "
-                                     "kept aside. Repeat the step when the instrument is back")
-                snaps = [m.snapshot() for m in rec.monitors.values()]
-                live.tick(snaps)
                 if info.ntp_server and time.time() - clocks[-1]["t"] >= info.clock_interval_s:
                     clocks.append(self._clock_check(info.ntp_server))
                     live.clock(clocks[-1].get("offset_s"), clocks[-1].get("error"), info.ntp_server)
 
-            deadline = time.monotonic() + info.start_timeout_s
-            while not all(m.snapshot()["samples"] > 0 for m in rec.monitors.values()):
-                if time.monotonic() > deadline:
-                    silent = [i for i, m in rec.monitors.items() if m.snapshot()["samples"] == 0]
-                    raise _RunFailed(f"no samples from {', '.join(silent)} within {info.start_timeout_s:g} s; "
-                                     "check the instrument and repeat the step")
-                self._pause(0.05, tick)
+            run.wait_first_samples(tick)
             settle = float(rules.get("settle_s", 0.0))
-            self._pause(settle, tick)
+            run.pause(settle, tick)
             if info.workload:
                 loadgen_dir = Path(info.loadgen_dir) if info.loadgen_dir else run_dir / "loadgen"
                 loadgen_dir.mkdir(parents=True, exist_ok=True)
@@ -555,7 +528,7 @@ class Procedure:
                 self._event("workload_started", run=name, command=info.workload, t=workload.begin)
                 try:
                     while workload.running:
-                        self._pause(0.1, tick)
+                        run.pause(0.1, tick)
                 finally:
                     if workload.running:
                         workload.terminate()
@@ -565,24 +538,21 @@ class Procedure:
             else:
                 live.workload(started=time.time())
                 while not self._end_run.is_set():
-                    self._pause(0.1, tick)
+                    run.pause(0.1, tick)
                 live.workload(ended=time.time())
             if failure is None:
-                self._pause(settle, tick)
-            live.tick([m.snapshot() for m in rec.monitors.values()])
+                run.pause(settle, tick)
             if failure is not None:
                 state = "failed"
-        except _Cancelled:
+        except RunCancelled:
             state = "cancelled"
-            raise
-        except _RunFailed as exc:
+            raise _Cancelled() from None
+        except RunFailed as exc:
             state, failure = "failed", str(exc)
         finally:
-            for s in self.sessions:
-                s.stop()
-            if rec.error and state == "complete":
-                state, failure = "failed", rec.error
-            rec.finish(state)
+            if run.recording.error and state == "complete":
+                state, failure = "failed", run.recording.error
+            run.finish(state)
             self._recording = None
             self.current_run = None
             if state != "complete":
