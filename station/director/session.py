@@ -47,9 +47,9 @@ import station
 from instruments.base import AUTO, InstrumentError, RangeValue
 from station.core.acquisition import InstrumentSession, describe
 from station.core.journal import write_json_atomic
-from station.core.recording import Recording
 from station.core.run_index import RunIndex
 from station.measurement.ranges import RangingMaxima, propose_ranges
+from station.measurement.run import MeasuredRun
 from station.mlperf import ptd_files
 
 log = logging.getLogger("station.director")
@@ -138,11 +138,14 @@ class Phase:
         self.lost: str | None = None
         self._end_t: float | None = None
         inst = analyzer.inst
-        self.recording = Recording(journal_dir, [inst], settings=settings, index=RunIndex())
-        self.recording.listeners.append(self._event)
+        # The service's run: the director starts the analyzer before the phase (to settle) and
+        # stops it before the phase ends, so the run only adds the journal and its bookkeeping.
+        self.run = MeasuredRun(journal_dir, [inst], settings=settings, index=RunIndex())
+        self.recording = self.run.recording
+        self.run.listeners.append(self._event)
 
     def begin(self) -> None:
-        self.recording.start()
+        self.run.start()
         self.analyzer.inst.add_sink(self._sink)
 
     def _sink(self, records: np.ndarray) -> None:
@@ -189,7 +192,7 @@ class Phase:
             parts = self._seconds
         if inst.state in ("failed", "reconnecting") and self.lost is None:
             self.lost = inst.error or "the analyzer stopped answering"
-        summary = self.recording.finish(state if self.lost is None else "failed")
+        summary = self.run.finish(state if self.lost is None else "failed")
         seconds = np.concatenate(parts) if parts else np.zeros(0, ptd_files.second_dtype(1))
         return PhaseResult(seconds, self.maxima, self.lost, summary)
 
