@@ -52,15 +52,23 @@ class Check:
 
     @classmethod
     def from_dict(cls, d: dict) -> Check:
-        """A check from its JSON form; review.json files of older stations (``message``, ``param``,
-        ``rule`` keys) load too."""
+        """A check from its JSON form. Review files of older stations (``message``, ``param``,
+        ``rule`` keys) load too; a status that is none of pass, warn, fail, pending (a damaged or
+        edited file) is shown as a failure that says what was recorded."""
         evidence = d.get("evidence")
         if evidence is None:
             evidence = d.get("message", "")
+        evidence = str(evidence)
         source = d.get("source") or d.get("param") or ""
-        t = d.get("t")
-        return cls(str(d.get("name", "")), str(d.get("status", "")), str(evidence), str(source),
-                   None if t is None else float(t))
+        status = d.get("status")
+        if status not in STATUSES and status != PENDING:
+            evidence = f"recorded status {status!r} is not pass, warn or fail; {evidence}"
+            status = FAIL
+        try:
+            t = None if d.get("t") is None else float(d["t"])
+        except (TypeError, ValueError):
+            t = None
+        return cls(str(d.get("name", "")), status, evidence, str(source), t)
 
 
 def all_pass(checks: list[Check]) -> bool:
