@@ -208,7 +208,7 @@ def test_fixed_range_too_small_is_flagged_invalid_with_the_reason(tmp_path):
     p.start_testing()
     assert p.wait(DEADLINE) and p.problem is None
     live = [d for k, d in events if k == "check" and d["name"] == "overrange" and d["run"] == "testing_1"]
-    assert live and live[-1]["status"] == "fail" and "larger range" in live[-1]["message"]
+    assert live and live[-1]["status"] == "fail" and "larger range" in live[-1]["evidence"]
     p.start_review()
     assert p.wait(DEADLINE)
     review = p.review

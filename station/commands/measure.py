@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_event(kind: str, d: dict) -> None:
         if kind == "check" and d.get("status") in ("fail", "warn"):
-            _say(f"  ! {d['run']}: {d['name']} {d['status'].upper()}: {d['message']}")
+            _say(f"  ! {d['run']}: {d['name']} {d['status'].upper()}: {d['evidence']}")
         elif kind == "workload_started":
             _say(f"  workload started: {d.get('command')}")
         elif kind == "workload_ended":

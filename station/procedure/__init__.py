@@ -32,9 +32,9 @@ Session directory (a contract: the bundle exporter and the MLPerf layout writer 
                            kept for the record with summary.json state "cancelled" / "failed";
                            nothing at the top level of DIR is ever half done
     DIR/review.json        {"valid", "summary", "checks": [{"name", "status": "pass|warn|fail",
-                           "evidence", "source", "rule"}], "metrics": {run: {...}}, "metric":
-                           {"value", "unit", ...}, "windows": [{"run", "begin", "end", "source",
-                           "label"}], "rules", "created_utc"}
+                           "evidence", "source"}] (a Check's JSON form), "metrics": {run: {...}},
+                           "metric": {"value", "unit", ...}, "windows": [{"run", "begin", "end",
+                           "source", "label"}], "rules", "created_utc"}
 
 A LoadGen run writes into ``$STATION_LOADGEN_DIR`` (``DIR/<run>/loadgen/`` unless
 ``--loadgen-logs`` names another directory); ``STATION_RUN`` names the run.

@@ -337,7 +337,7 @@ class GuideWidget(QWidget):
             if kind == "check":
                 status = d.get("status", "")
                 if status in ("fail", "warn"):
-                    self._say(status, f"{d.get('run')}: {d.get('name')} {status.upper()}: {d.get('message')}")
+                    self._say(status, f"{d.get('run')}: {d.get('name')} {status.upper()}: {d.get('evidence')}")
             elif kind == "workload_started":
                 self._say("info", f"workload started: {d.get('command')}")
             elif kind == "workload_ended":
