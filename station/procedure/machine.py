@@ -116,6 +116,7 @@ class Procedure:
         self.proposal: dict[str, RangeProposal] = {}
         self.selection: dict[str, dict] = {}
         self.testing_done = 0
+        self.ranging_average_w: float | None = None  # whole ranging run, all instruments: the live comparison
         self.review: dict | None = None
         self.live: LiveChecks | None = None
         self.current_run: str | None = None
@@ -496,7 +497,9 @@ class Procedure:
         clocks = []
         if info.ntp_server:
             clocks.append(self._clock_check(info.ntp_server))
-        live = LiveChecks(rules, kind, on_change=lambda c: self._emit("check", run=name, **c.to_dict()))
+        live = LiveChecks(rules, kind, on_change=lambda c: self._emit("check", run=name, **c.to_dict()),
+                          instruments=self.session.get("instruments"),
+                          ranging_average_w=self.ranging_average_w if kind != "ranging" else None)
         self.live = live
         if clocks:
             live.clock(clocks[-1].get("offset_s"), clocks[-1].get("error"), info.ntp_server)
@@ -542,6 +545,10 @@ class Procedure:
                 live.workload(ended=time.time())
             if failure is None:
                 run.pause(settle, tick)
+            if kind == "ranging":
+                averages = [snap.get("avg_w") for snap in run.snapshots()]
+                if averages and all(a is not None for a in averages):
+                    self.ranging_average_w = float(sum(averages))
             if failure is not None:
                 state = "failed"
         except RunCancelled:
