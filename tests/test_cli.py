@@ -31,7 +31,8 @@ def test_run_prints_a_json_summary_that_matches_the_journal(tmp_path, capsys):
     assert s["samples"] == 600
     assert s["duration_s"] == pytest.approx(3.0)
     assert s["min_w"] <= s["avg_w"] <= s["max_w"]
-    assert s["energy_j"] == pytest.approx(s["avg_w"] * s["good_samples"] / 200, rel=1e-9)
+    assert s["energy_j"] == pytest.approx(s["avg_w"] * s["duration_s"], rel=1e-6)  # the whole run (duration printed to 1 µs)
+    assert s["coverage"] == pytest.approx(s["good_samples"] / 600, abs=1e-6)
     data = JournalReader(tmp_path / "r").samples()
     assert len(data) == 600
     good = good_mask(np.asarray(data))

@@ -33,9 +33,13 @@ def test_accumulator_matches_brute_force_whatever_the_block_split(watts, bad, sp
         assert s["avg_w"] == pytest.approx(w.mean())
         assert s["min_w"] == pytest.approx(w.min())
         assert s["max_w"] == pytest.approx(w.max())
-        assert s["energy_j"] == pytest.approx(w.sum() * 0.5)
+        # the whole duration: good samples measured, the rest bridged at the mean good power
+        assert s["energy_measured_j"] == pytest.approx(w.sum() * 0.5)
+        assert s["energy_j"] == pytest.approx(w.mean() * n * 0.5)
+        assert s["energy_bridged_j"] == pytest.approx(w.mean() * (n - good.sum()) * 0.5, abs=1e-9)
+        assert s["coverage"] == pytest.approx(good.sum() / n, abs=1e-6)  # six decimals
     else:
-        assert s["avg_w"] is None and s["energy_j"] == 0
+        assert s["avg_w"] is None and s["energy_j"] is None and s["coverage"] == 0
 
 
 def test_overrange_samples_never_enter_the_average():

@@ -74,6 +74,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from station.core.samples import BAD_FLAGS, SAMPLE_DTYPE, Flag, good_mask
+from station.core.summary import bridged_energy
 
 DEFAULT_FIELDS = ("w", "v", "a", "pf", "ch_w")
 _BIN_KEYS = ("s0", "t0", "t1", "flags", "lo", "hi", "acc")
@@ -124,11 +125,11 @@ class RegionStats:
     duration_s: float  # t_end - t_start + one interval (each sample stands for its interval)
     samples: int
     good_samples: int
-    bad_samples: int  # overrange, invalid or non-finite: no energy, no average
+    bad_samples: int  # overrange, invalid or non-finite: no average; their time is bridged at the mean
     mean_w: float | None
     min_w: float | None
     max_w: float | None
-    energy_j: float
+    energy_j: float  # over the whole duration (station.core.summary.bridged_energy); 0 without a good sample
     flags: int  # OR of all flags in the region
     interval_s: float
     exact: bool
@@ -1056,6 +1057,8 @@ class LiveStore:
         good = int(round(acc.good))
         has = acc.good > 0
         has_samples = acc.samples > 0
+        duration = float(acc.t_end - acc.t_start + interval) if has_samples else 0.0
+        energy = bridged_energy(acc.w_sum, good, interval, duration)
         return RegionStats(
             t_start=float(acc.t_start) if has_samples else None,
             t_end=float(acc.t_end) if has_samples else None,
@@ -1066,7 +1069,7 @@ class LiveStore:
             mean_w=acc.w_sum / acc.good if has else None,
             min_w=float(acc.w_min) if has else None,
             max_w=float(acc.w_max) if has else None,
-            energy_j=acc.w_sum * interval,
+            energy_j=energy.total_j if energy.total_j is not None else 0.0,
             flags=acc.flags,
             interval_s=interval,
             exact=acc.exact,

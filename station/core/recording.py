@@ -218,7 +218,8 @@ def build_summary(directory: Path, run_id: str, per_instrument: dict[str, dict],
                   error: str | None = None) -> dict:
     """Top-level summary: the first instrument's figures, plus all instruments by id."""
     first = next(iter(per_instrument.values()))
-    keys = ("samples", "duration_s", "avg_w", "min_w", "max_w", "energy_j", "interval_s",
+    keys = ("samples", "duration_s", "avg_w", "min_w", "max_w", "energy_j", "energy_measured_j", "energy_bridged_j",
+            "coverage", "interval_s",
             "good_samples", "overrange_samples", "invalid_samples", "gaps", "marks", "t_first", "t_last",
             "uncertainty_known_samples", "uncertainty_avg", "uncertainty_max",
             "uncertainty_over_1pct_samples")

@@ -22,9 +22,10 @@ GAP_FACTOR = 3.0  # a timestamp step above 3 update intervals is a gap
 class PowerAccumulator:
     """Running totals over sample blocks. Memory does not depend on run length.
 
-    Energy is the sum of good power readings times the nominal update interval: every sample
-    of a power analyzer is the average over its interval. Bad samples (overrange, invalid)
-    add no energy and are counted, so the reader can see how much of the run is covered.
+    Energy is the integral of power over the run's whole duration (the first sample's interval
+    to the end of the last one's); see :func:`bridged_energy`. Averages, minima and maxima use
+    good samples only; bad ones (overrange, invalid) are counted, so the reader can see how
+    much of the run is covered.
     """
 
     interval_s: float
@@ -87,15 +88,21 @@ class PowerAccumulator:
 
     def summary(self) -> dict:
         """The summary keys (``samples``, ``duration_s``, ``avg_w``, ``min_w``, ``max_w``,
-        ``energy_j``) plus counts that tell how trustworthy they are. Unknown values are None."""
+        ``energy_j``) plus counts that tell how trustworthy they are (``coverage``,
+        ``energy_bridged_j``). Unknown values are None: a run without one good sample has no
+        energy (``energy_j`` None, ``coverage`` 0)."""
         has = self.good > 0
+        energy = bridged_energy(self.w_sum, self.good, self.interval_s, self.duration_s)
         return {
             "samples": self.samples,
             "duration_s": round(self.duration_s, 6),
             "avg_w": self.w_sum / self.good if has else None,
             "min_w": self.w_min if has else None,
             "max_w": self.w_max if has else None,
-            "energy_j": self.w_sum * self.interval_s,
+            "energy_j": energy.total_j,
+            "energy_measured_j": energy.measured_j,
+            "energy_bridged_j": energy.bridged_j,
+            "coverage": energy.coverage,
             "interval_s": self.interval_s,
             "good_samples": self.good,
             "overrange_samples": self.overrange,
@@ -109,6 +116,45 @@ class PowerAccumulator:
             "uncertainty_max": self.uncert_max if self.uncert_known else None,
             "uncertainty_over_1pct_samples": self.uncert_over_1pct,
         }
+
+
+@dataclass(frozen=True)
+class Energy:
+    total_j: float | None  # over the whole duration
+    measured_j: float | None  # good samples x interval
+    bridged_j: float | None  # the time without a good sample, at the mean good power
+    coverage: float  # fraction of the duration covered by good samples (0..1)
+
+
+def bridged_energy(w_sum: float, good: int, interval_s: float, duration_s: float) -> Energy:
+    """Energy over the whole ``duration_s`` from the good samples' power sum.
+
+    Every good sample of a power analyzer is the average over its interval, so it contributes
+    power x interval. Time without a good sample (overrange or invalid samples, gaps where
+    nothing arrived) is bridged at the mean good power, so the energy is that of the whole
+    duration and the bridged share is said (``bridged_j``, ``coverage``). The live store's
+    region statistics use the same definition, so what the window shows and what the summary
+    says agree. No good sample: no energy (None).
+    """
+    if good <= 0 or duration_s <= 0:
+        return Energy(None, None, None, 0.0)
+    measured = w_sum * interval_s
+    covered = min(duration_s, good * interval_s)
+    mean = w_sum / good
+    bridged = mean * (duration_s - covered)
+    return Energy(measured + bridged, measured, bridged, round(covered / duration_s, 6))
+
+
+def overrange_throughout(summary: dict) -> str | None:
+    """A sentence when no sample of the run can be used (every one overrange or invalid), else None."""
+    if not summary.get("samples") or summary.get("good_samples"):
+        return None
+    n = summary["samples"]
+    if summary.get("overrange_samples") == n:
+        return (f"the run was overrange throughout: all {n} samples were above the range in force, so it has no "
+                "power or energy figure; use a larger (or auto) range")
+    return (f"no usable sample in the run: {summary.get('overrange_samples', 0)} overrange and "
+            f"{summary.get('invalid_samples', 0)} invalid of {n}; it has no power or energy figure")
 
 
 def summarize_records(records: np.ndarray, interval_s: float) -> dict:
@@ -142,8 +188,17 @@ def format_summary(summary: dict) -> str:
         f"average     {watts(summary['avg_w'])}",
         f"minimum     {watts(summary['min_w'])}",
         f"maximum     {watts(summary['max_w'])}",
-        f"energy      {summary['energy_j']:.6g} J",
     ]
+    energy = summary.get("energy_j")
+    if energy is None:
+        lines.append("energy      none: no good sample in the run")
+    else:
+        coverage = summary.get("coverage")
+        extra = ""
+        if coverage is not None and coverage < 0.9995:
+            extra = (f"  ({coverage * 100:.1f} % of the time measured; {summary.get('energy_bridged_j') or 0.0:.6g} J "
+                     "bridged over bad samples and gaps at the mean power)")
+        lines.append(f"energy      {energy:.6g} J{extra}")
     if summary.get("uncertainty_avg") is not None:
         lines.append(
             f"uncertainty avg {summary['uncertainty_avg'] * 100:.3f} %, max "
