@@ -1,0 +1,192 @@
+"""The session's audit log: chained as it is written, continued after a restart, a torn tail told
+apart from tampering, and ``station verify`` on session directories that were never exported."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from station.measurement import audit
+from station.measurement.audit import AuditError, AuditLog, audit_check, read_chain, read_entries
+
+ROOT = Path(__file__).resolve().parents[1]
+T0 = 1_764_360_000.0
+pytestmark = pytest.mark.timeout(120)
+
+
+def _log(path: Path, n: int, start: int = 0) -> None:
+    with AuditLog(path) as log:
+        for i in range(start, start + n):
+            log.append("step", t=T0 + i, n=i)
+
+
+def test_every_entry_is_on_disk_and_chained_when_append_returns(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    try:
+        log.append("setup", t=T0, operator="Ada")
+        log.append("ranges_confirmed", t=T0 + 1, voltage=300.0, current=float("nan"))
+        # read by another reader while the log is still open: nothing waits for close()
+        rep = read_chain(path)
+        assert rep.intact and rep.torn_tail is None and rep.entries == 2 and rep.head == log.head
+        items = read_entries(path)
+        assert [e["kind"] for e in items] == ["setup", "ranges_confirmed"]
+        assert items[1]["current"] is None  # JSON has no NaN: no value
+        assert items[1]["prev"] == items[0]["hash"] and items[0]["prev"] == audit.GENESIS
+    finally:
+        log.close()
+    with pytest.raises(AuditError, match="closed"):
+        log.append("late")
+
+
+def test_appends_from_many_threads_make_one_valid_chain(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    with AuditLog(path) as log:
+        def writer(k: int) -> None:
+            for i in range(50):
+                log.append("range", instrument=f"inst{k}", i=i)
+
+        threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    rep = read_chain(path)
+    assert rep.intact and rep.entries == 200 and rep.torn_tail is None
+
+
+def test_reopening_continues_the_chain(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    _log(path, 3)
+    _log(path, 2, start=3)
+    rep = read_chain(path)
+    assert rep.intact and rep.entries == 5
+    assert [e["seq"] for e in read_entries(path)] == list(range(5))
+
+
+def test_a_torn_last_line_is_reported_as_torn_then_cut_off_and_recorded_on_reopen(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    _log(path, 4)
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-30])  # a kill in the middle of the last write
+    rep = read_chain(path)
+    assert rep.intact and rep.entries == 3
+    assert rep.torn_tail is not None and "audit.jsonl:4" in rep.torn_tail and "cut short" in rep.torn_tail
+    check = audit_check(path, torn_tail_fails=False)
+    assert check["status"] == "warn" and "audit.jsonl:4" in check["evidence"]
+    assert audit_check(path, torn_tail_fails=True)["status"] == "fail"
+    # the restarted process cuts the fragment off and keeps it in the chain
+    _log(path, 1, start=10)
+    rep = read_chain(path)
+    assert rep.intact and rep.torn_tail is None and rep.entries == 5
+    items = read_entries(path)
+    torn = items[3]
+    assert torn["kind"] == "audit_torn_tail" and torn["cut_bytes"] == len(whole.splitlines(True)[3]) - 30
+    assert whole.splitlines(True)[3][:-30].decode() == torn["fragment"]
+    assert items[4]["n"] == 10
+
+
+def test_a_whole_last_entry_without_its_line_end_is_kept(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    _log(path, 3)
+    path.write_bytes(path.read_bytes()[:-1])
+    rep = read_chain(path)
+    assert rep.entries == 3 and rep.tail_whole and "lacks its line end" in rep.torn_tail
+    _log(path, 1, start=3)
+    assert [e["kind"] for e in read_entries(path)] == ["step"] * 4
+    assert read_chain(path).torn_tail is None
+
+
+@pytest.mark.parametrize("how", ["changed", "removed", "moved", "garbage"])
+def test_a_broken_chain_is_named_by_line_and_not_continued(tmp_path, how):
+    path = tmp_path / "audit.jsonl"
+    _log(path, 5)
+    lines = path.read_bytes().splitlines(keepends=True)
+    if how == "changed":
+        lines[2] = lines[2].replace(b'"n":2', b'"n":7')
+    elif how == "removed":
+        del lines[2]
+    elif how == "moved":
+        lines[1], lines[2] = lines[2], lines[1]
+    else:
+        lines[2] = b"\x00\xff not json\n"
+    path.write_bytes(b"".join(lines))
+    rep = read_chain(path)
+    assert not rep.intact and rep.problems[0].startswith(("audit.jsonl:2", "audit.jsonl:3"))
+    check = audit_check(path, torn_tail_fails=False)
+    assert check["status"] == "fail" and "audit.jsonl:" in check["evidence"]
+    with pytest.raises(AuditError, match="audit.jsonl:"):
+        AuditLog(path)
+
+
+def test_a_single_changed_byte_anywhere_fails_the_check(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    _log(path, 4)
+    original = path.read_bytes()
+    for pos in range(0, len(original), 7):
+        if original[pos:pos + 1] == b"\n":
+            continue
+        changed = bytearray(original)
+        changed[pos] ^= 0x01
+        path.write_bytes(bytes(changed))
+        assert audit_check(path, torn_tail_fails=False)["status"] == "fail", pos
+    path.write_bytes(original)
+    assert audit_check(path, torn_tail_fails=False)["status"] == "pass"
+
+
+def test_a_killed_writer_leaves_a_chain_that_verifies(tmp_path):
+    """Entries appended before a kill -9 are all there (flushed per entry), the chain intact."""
+    path = tmp_path / "audit.jsonl"
+    code = ("import sys, time\n"
+            "from station.measurement.audit import AuditLog\n"
+            "log = AuditLog(sys.argv[1])\n"
+            "i = 0\n"
+            "while True:\n"
+            "    log.append('tick', i=i, pad='x' * 500)\n"
+            "    i += 1\n"
+            "    if i == 50: print('ready', flush=True)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout.readline().strip() == b"ready"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    rep = read_chain(path)
+    assert rep.intact and rep.entries >= 50
+    _log(path, 1, start=0)  # the next process goes on with the same file
+    assert read_chain(path).intact
+
+
+def test_sync_interval_is_bounded_like_the_journal(tmp_path):
+    with pytest.raises(ValueError):
+        AuditLog(tmp_path / "a.jsonl", sync_interval=5.0)
+    with AuditLog(tmp_path / "b.jsonl", sync_interval=0) as log:  # fsync per entry
+        log.append("x")
+    assert read_chain(tmp_path / "b.jsonl").entries == 1
+
+
+def test_the_bundle_module_is_the_same_log():
+    from station.bundle import audit as bundle_audit
+
+    assert bundle_audit.AuditLog is AuditLog and bundle_audit.verify_chain is audit.verify_chain
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def _json_lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.endswith("}")]
