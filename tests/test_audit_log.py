@@ -188,5 +188,73 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def _json_lines(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text().splitlines() if x.endswith("}")]
+def _kinds(path: Path) -> list[str]:
+    return [e.get("kind") for e in read_entries(path)] if path.exists() else []
+
+
+def _verify(path: Path, env: dict) -> tuple[int, dict]:
+    res = subprocess.run([sys.executable, "-m", "station", "verify", str(path), "--json"], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    return res.returncode, json.loads(res.stdout) if res.stdout.strip() else {}
+
+
+def _flip_byte_in_line(path: Path, lineno: int) -> None:
+    lines = path.read_bytes().splitlines(keepends=True)
+    line = bytearray(lines[lineno - 1])
+    line[len(line) // 2] ^= 0x01
+    lines[lineno - 1] = bytes(line)
+    path.write_bytes(b"".join(lines))
+
+
+def test_station_verify_checks_the_audit_log_of_a_measure_session_killed_mid_run(tmp_path, station_home):
+    out = tmp_path / "session"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "STATION_HOME": str(station_home), "QT_QPA_PLATFORM": "offscreen"}
+    # the workload outlives nothing: it ends by itself a few seconds after the station is killed
+    workload = f"{sys.executable} -c \"import time; time.sleep(4)\""
+    cmd = [sys.executable, "-m", "station", "measure", "--instrument", "sim,profile=training,seed=5",
+           "--rules", "mlperf-inference", "--set", "sample_interval_s=0.05", "--set", "min_testing_s=0.3",
+           "--set", "settle_s=0.1", "--workload", workload, "--out", str(out), "--yes",
+           "--operator", "Ada", "--sut", "test box", "--benchmark", "resnet50"]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: "workload_started" in _kinds(out / "audit.jsonl") or proc.poll() is not None, 90,
+                 "the ranging run's workload to start")
+        assert proc.poll() is None, proc.stderr.read().decode()
+    finally:
+        proc.kill()  # SIGKILL: no cleanup of any kind runs
+        proc.wait(30)
+        proc.stderr.close()
+    assert not (out / "ranging" / "summary.json").exists()  # killed mid-run indeed
+    code, result = _verify(out, env)
+    assert code == 0, result
+    checks = {c["name"]: c for c in result["checks"]}
+    assert result["kind"] == "session" and checks["audit chain"]["status"] in ("pass", "warn")
+    assert checks["run ranging"]["status"] == "warn" and "interrupted" in checks["run ranging"]["evidence"]
+    # one changed byte in the audit log fails the audit check and names file and line
+    _flip_byte_in_line(out / "audit.jsonl", 2)
+    code, result = _verify(out, env)
+    assert code == 1
+    audit_checks = [c for c in result["checks"] if "audit" in c["name"]]
+    assert audit_checks and audit_checks[0]["status"] == "fail"
+    assert "audit.jsonl:2" in audit_checks[0]["evidence"]
+
+
+def test_station_verify_exit_codes_for_session_directories(tmp_path, capsys):
+    from station.cli import main
+
+    session = tmp_path / "session"
+    session.mkdir()
+    (session / "session.json").write_text(json.dumps({"session_id": "s-1", "state": "open", "step": "ranging"}))
+    assert main(["verify", str(session)]) == 1  # no audit log: the events cannot be checked
+    assert "audit.jsonl is missing" in capsys.readouterr().out
+    _log(session / "audit.jsonl", 3)
+    assert main(["verify", str(session)]) == 0
+    out = capsys.readouterr().out
+    assert "VALID" in out and "3 entries" in out
+    (session / "audit.jsonl").write_bytes((session / "audit.jsonl").read_bytes()[:-10])
+    assert main(["verify", str(session)]) == 0  # a torn tail is what a kill leaves: a warning
+    assert "WARN] audit chain" in capsys.readouterr().out
+    assert main(["verify", str(tmp_path / "empty-dir-that-is-nothing")]) == 2
+    (tmp_path / "nothing").mkdir()
+    assert main(["verify", str(tmp_path / "nothing")]) == 2
+    assert "session directory" in capsys.readouterr().err
