@@ -258,3 +258,45 @@ def test_station_verify_exit_codes_for_session_directories(tmp_path, capsys):
     (tmp_path / "nothing").mkdir()
     assert main(["verify", str(tmp_path / "nothing")]) == 2
     assert "session directory" in capsys.readouterr().err
+
+
+def test_a_director_session_keeps_its_audit_log_and_calibration_date_and_verifies(tmp_path, capsys):
+    from instruments.base import Config
+    from instruments.sim import SimulatedAnalyzer
+    from station.cli import main
+    from station.core.acquisition import InstrumentSession
+    from station.director.session import Analyzer, DirectorSession
+    from station.measurement.calibration import CalibrationStore
+
+    inst = InstrumentSession("inst0", SimulatedAnalyzer(seed=9, profile="training"), Config(update_interval_s=0.01))
+    inst.connect()
+    CalibrationStore().set_due(inst.identity.serial, "2020-02-29", set_by="test")  # expired: still recorded
+    session_dir = tmp_path / "out" / "s-1"
+    s = DirectorSession("s-1", session_dir, Analyzer(inst), label="t", client_uuid="c", server_uuid="s",
+                        client="127.0.0.1:1", settle_s=0.0, stop=threading.Event())
+    try:
+        for mode in ("ranging", "testing"):
+            s.start(mode)
+            wait_for(lambda: s.current.recording.summary()["samples"] >= 20, 60, f"{mode} samples")
+            assert read_chain(session_dir / "audit.jsonl").intact  # on disk while the phase records
+            s.stop(mode)
+        s.finish("complete")
+    finally:
+        inst.close()
+    state = json.loads((session_dir / "director.json").read_text())
+    assert state["instrument"]["calibration_due"] == "2020-02-29"
+    items = read_entries(session_dir / "audit.jsonl")
+    kinds = [e["kind"] for e in items]
+    assert kinds[0] == "session_start" and kinds[-1] == "session_end"
+    assert kinds.count("phase_start") == 2 and kinds.count("phase_end") == 2 and "ranges_set" in kinds
+    assert items[0]["instrument"]["calibration_due"] == "2020-02-29"
+    testing = next(e for e in items if e["kind"] == "phase_start" and e["phase"] == "testing")
+    assert testing["ranges"] == list(s.testing_ranges)
+    assert main(["verify", str(session_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "director session s-1" in out and "run journal/testing" in out and "FAIL" not in out
+    _flip_byte_in_line(session_dir / "audit.jsonl", 3)
+    assert main(["verify", str(session_dir), "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    audit_check_ = next(c for c in result["checks"] if "audit" in c["name"])
+    assert audit_check_["status"] == "fail" and "audit.jsonl:3" in audit_check_["evidence"]
