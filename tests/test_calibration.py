@@ -79,3 +79,23 @@ def test_the_windows_old_qsettings_dates_move_into_the_store_once(tmp_path, stat
     book.set_due("SN200", date(2031, 6, 30))
     assert calibration_due("SN200") == "2031-06-30"
     assert QSettings(str(ini), QSettings.Format.IniFormat).value("calibration/SN200") is None
+
+
+def test_station_run_records_the_due_date_of_its_instrument(tmp_path, capsys):
+    from instruments.sim import SimulatedAnalyzer
+    from station.cli import main
+    from station.core.journal import JournalReader
+
+    sim = SimulatedAnalyzer(seed=3)
+    sim.open()
+    serial = sim.identify().serial
+    sim.close()
+    CalibrationStore().set_due(serial, "2032-04-30")
+    assert main(["run", "--instrument", "sim", "--duration", "0.2", "--rate", "100", "--seed", "3",
+                 "--out", str(tmp_path / "r"), "--json", "-o", "pace=false"]) == 0
+    capsys.readouterr()
+    assert JournalReader(tmp_path / "r").header["settings"]["calibration_due"] == "2032-04-30"
+    assert main(["run", "--instrument", "sim", "--duration", "0.2", "--rate", "100", "--seed", "4",
+                 "--out", str(tmp_path / "r2"), "--json", "-o", "pace=false"]) == 0
+    capsys.readouterr()
+    assert JournalReader(tmp_path / "r2").header["settings"]["calibration_due"] is None  # unknown
