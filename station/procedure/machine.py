@@ -26,7 +26,7 @@ import numpy as np
 import station
 from station.core.journal import JournalReader, write_json_atomic
 from station.core.monitor import MonitorLimits
-from station.measurement.audit import AUDIT_FILE, AuditLog
+from station.measurement.audit import AUDIT_FILE, AuditError, AuditLog
 from station.measurement.calibration import calibration_due
 from station.procedure.checks import FAIL, LiveChecks
 from station.procedure.windows import (
@@ -401,7 +401,10 @@ class Procedure:
         """A recording listener that puts the run's events (overrange, gaps, ranges, ...) into the
         session's audit log too; it runs on acquisition threads, which the log never makes wait."""
         def listener(kind: str, t: float | None = None, **detail: Any) -> None:
-            self._audit_append(kind, t=t, source=run, **detail)
+            try:
+                self._audit_append(kind, t=t, source=run, **detail)
+            except AuditError as exc:  # never into the acquisition thread; the operator is told
+                self._emit("audit_error", run=run, message=str(exc))
 
         return listener
 
