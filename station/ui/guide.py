@@ -301,11 +301,10 @@ class GuideWidget(QWidget):
         out = self.out_dir.with_name(self.out_dir.name + "-bundle")
 
         def job():
-            from station.bundle.export import export_session
-            from station.bundle.mlperf_layout import write_layout
+            from station.measurement.export import export_bundle
 
             try:
-                res = export_session(self.out_dir, out, mlperf_writer=write_layout)
+                res = export_bundle(self.out_dir, out)
                 self._export_done = {"dir": str(res.directory), "zip": str(res.zip_path),
                                      "bundle_id": res.bundle_id}
             except Exception as exc:  # shown to the operator, never raised into Qt
