@@ -258,12 +258,15 @@ def cmd_run(args) -> int:
     failed = connect_or_exit_code(session, args.instrument)
     if failed is not None:
         return failed
+    from station.measurement.calibration import calibration_due
+
     settings = {
         "command": "run",
         "argv": sys.argv[1:],
         "duration_s": args.duration,
         "instrument": args.instrument,
         "resource": args.resource,
+        "calibration_due": calibration_due(session.identity.serial if session.identity else None),
     }
     try:
         recording = Recording(out, [session], settings=settings, duration_s=args.duration, index=RunIndex())

@@ -209,7 +209,7 @@ class GuideWidget(QWidget):
         try:
             self._events.put_nowait((time.time(), kind, dict(detail)))
         except queue.Full:
-            pass  # the procedure's own events.jsonl keeps everything; the screen shows the latest
+            pass  # the procedure's own audit.jsonl keeps everything; the screen shows the latest
 
     # -- actions (GUI thread) ------------------------------------------------------------------------
     def setup_info(self) -> SetupInfo:
