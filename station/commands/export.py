@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+from station.commands.grammar import ExitCode
 
 
 def add_parser(sub) -> None:
@@ -41,7 +41,7 @@ def mlperf_writer_or_none():
     return write_layout
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
     from station.bundle.export import ExportError, export_session
     from station.bundle.signing import SigningError
 
@@ -55,10 +55,10 @@ def run(args: argparse.Namespace) -> int:
         )
     except (ExportError, SigningError) as exc:
         print(f"station: export failed: {exc}", file=sys.stderr)
-        return EXIT_USAGE if not session.is_dir() else EXIT_FAIL
+        return ExitCode.USAGE if not session.is_dir() else ExitCode.FAILED
     except OSError as exc:
         print(f"station: export failed: {exc.filename or ''} {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_FAIL
+        return ExitCode.FAILED
     files = len(res.manifest["files"])
     if args.json:
         print(json.dumps({"bundle": str(res.directory), "zip": str(res.zip_path) if res.zip_path else None,
@@ -70,4 +70,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"zip         {res.zip_path}")
         print(f"verdict     {'valid' if res.manifest.get('valid') else 'NOT valid'} per the session's review")
         print(f"check it    station verify {res.zip_path or res.directory}")
-    return EXIT_OK
+    return ExitCode.OK
