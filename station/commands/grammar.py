@@ -204,6 +204,28 @@ def _driver(spec: InstrumentSpec):
         raise UsageError(str(exc)) from None
 
 
+def check_specs(specs: list[InstrumentSpec], interval_s: float | None = None) -> None:
+    """Refuse, as a UsageError, what opening ``specs`` would refuse, without opening anything.
+
+    For front ends that open their instruments later (``measure`` hands them to the procedure):
+    the service's :func:`~station.measurement.instruments.check_spec`, then the driver class
+    itself is asked to take the options (driver constructors do no I/O: a convention the driver
+    meta-test checks), so an option the driver does not have is a usage error up front.
+    """
+    from instruments.base import ConfigurationError
+    from station.measurement.instruments import check_spec
+
+    for spec in specs:
+        try:
+            options, _ = check_spec(spec, interval_s)
+            options.pop("transport_options", None)
+            driver_class(spec.driver)(None, **options)
+        except SpecError as exc:
+            raise UsageError(str(exc)) from None
+        except (ConfigurationError, TypeError, ValueError) as exc:
+            raise UsageError(f"{spec.driver}: {exc}") from None
+
+
 def open_spec(spec: InstrumentSpec, inst_id: str | None = None, *, interval_s: float | None = None):
     """:func:`~station.measurement.instruments.open_instrument`, with a bad spec as a UsageError."""
     from station.measurement.instruments import open_instrument

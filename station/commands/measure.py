@@ -21,7 +21,7 @@ import signal
 import sys
 from pathlib import Path
 
-from station.commands.grammar import ExitCode, UsageError, add_instrument_group, instrument_specs
+from station.commands.grammar import ExitCode, UsageError, add_instrument_group, check_specs, instrument_specs
 
 
 def add_parser(sub) -> None:
@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     except rules_mod.RuleError as exc:
         raise UsageError(str(exc)) from None
     specs = instrument_specs(args)
+    check_specs(specs, float(rules.get("sample_interval_s")))
     ids = [s.id or f"{s.driver}-{k + 1}" for k, s in enumerate(specs)]
     override: dict[str, tuple[float, float]] = {}
     for text in args.range_override:
