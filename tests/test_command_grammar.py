@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -170,3 +171,54 @@ def test_a_settings_file_writes_the_spec_with_the_command_line_keys():
 def test_a_bad_settings_table_names_the_key(table, message):
     with pytest.raises(SpecError, match=message.replace(".", r"\.")):
         spec_from_table(table)
+
+
+# -- the kiosk's settings file -------------------------------------------------------------------------
+def test_the_kiosk_settings_take_the_instrument_with_the_command_line_keys(tmp_path):
+    from station.kiosk.config import load_config
+
+    path = tmp_path / "kiosk.toml"
+    path.write_text('data_dir = "d"\n[instrument]\ndriver = "sim"\noptions = { channels = 2 }\n')
+    assert load_config(path).instrument == InstrumentSpec("sim", options={"channels": 2})
+    assert load_config(None).instrument == InstrumentSpec("sim")
+
+
+@pytest.mark.parametrize("table, key, message", [
+    ({"driver": "wt9000"}, "instrument", "known drivers:"),
+    ({"driver": "sim", "options": {"wattage": 9}}, "instrument", "no option wattage"),
+    ({"driver": "sim", "options": {"seed": 3}}, "instrument.options.seed", "use seed"),
+    ({"driver": "sim", "interval_s": 0.1}, "instrument.interval_s", "use rate_hz"),
+    ({"driver": "wt300e", "resource": "ASRL1::INSTR"}, "instrument.driver", "plays workload profiles"),
+    ({"resource": "x"}, "instrument.driver", "must name a driver"),
+])
+def test_a_bad_kiosk_instrument_names_the_key(table, key, message):
+    from station.kiosk.config import KioskConfigError, parse_config
+
+    with pytest.raises(KioskConfigError) as exc:
+        parse_config({"instrument": table}, None)
+    assert exc.value.key == key
+    assert message in exc.value.message
+
+
+def test_the_kiosk_cycle_opens_the_configured_instrument(tmp_path):
+    import numpy as np
+
+    from station.core.journal import JournalReader
+    from station.kiosk.config import parse_config
+    from station.kiosk.cycle import DemoLoop
+
+    config = parse_config({"data_dir": str(tmp_path / "k"), "profiles": ["tiny"], "ranging_s": 0.4,
+                           "testing_s": 0.4, "result_s": 0, "rate_hz": 50, "realtime": False,
+                           "instrument": {"driver": "sim", "options": {"channels": 2}}}, None)
+    loop = DemoLoop(config)
+    loop.max_cycles = 1
+    loop.start()
+    deadline = time.monotonic() + 60  # the loop ends by itself after max_cycles
+    while loop.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status = loop.status()
+    assert not loop.running and status.error is None, status.error
+    assert status.cycles_done == 1
+    samples = np.asarray(JournalReader(next((tmp_path / "k").rglob("testing"))).samples())
+    assert len(samples) > 0
+    assert samples["ch_w"].shape[1] == 2  # the configured option reached the analyzer

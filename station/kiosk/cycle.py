@@ -214,16 +214,18 @@ class DemoLoop:
 
     def _record(self, phase: str, run_dir: Path, profile: KioskProfile, seed: int, v_range, a_range,
                 duration_s: float, sink=None, listener=None) -> str:
-        from instruments import registry
-        from instruments.base import Config
-        from station.core.acquisition import InstrumentSession
+        from dataclasses import replace
+
         from station.core.live_store import LiveStore
         from station.core.recording import Recording
+        from station.measurement.instruments import open_instrument
 
         interval = 1.0 / self.config.rate_hz
-        driver = registry.create("sim", None, profile=profile.name, seed=seed, pace=self.config.realtime,
-                                 events=True, rate_hz=self.config.rate_hz)
-        session = InstrumentSession("inst0", driver, Config(update_interval_s=interval), v_range, a_range)
+        spec = self.config.instrument
+        options = {**spec.options, "profile": profile.name, "seed": seed, "pace": self.config.realtime,
+                   "events": True, "rate_hz": self.config.rate_hz}
+        session = open_instrument(replace(spec, options=options, voltage_range=v_range, current_range=a_range),
+                                  "inst0", interval_s=interval)
         session.connect()
         store = LiveStore(session.dtype, window_samples=max(64, int(LIVE_WINDOW_S / interval)), interval_s=interval)
         session.add_sink(store.append)
