@@ -129,21 +129,23 @@ def add_instrument_group(parser: argparse.ArgumentParser, acquisition: Iterable[
         "instrument", "repeat --instrument for several instruments; the options after it belong to it")
 
     def add(*flags: str, key: str, **kwargs: Any) -> None:
+        if "choices" not in kwargs:
+            kwargs.setdefault("metavar", key.upper())  # not the shared dest's name
         g.add_argument(*flags, action=_GroupAction, key=key, default=None, **kwargs)
 
     add("--instrument", key="instrument", metavar="NAME",
         help="driver name (see 'station instruments'), or DRIVER,key=value,...; default sim")
     add("--id", key="id", help="the instrument's id in the files (default: one per position)")
-    add("--resource", key="resource", help="where the instrument is: VISA resource, tcp://host:port, serial port")
+    add("--resource", key="resource", metavar="R", help="where the instrument is: VISA resource, tcp://host:port, serial port")
     add("--option", "-o", key="option", type=key_value, metavar="KEY=VALUE", help="driver option, repeatable")
     add("--profile", key="profile", help="simulated workload profile (sim only; short for -o profile=)")
     add("--seed", key="seed", type=int, help="random seed of the simulated analyzer (sim only; -o seed=)")
     if "interval" in acquisition:
-        add("--rate", key="rate", type=positive_float, help="samples per second (update interval = 1/rate)")
-        add("--interval", key="interval", type=positive_float, help="update interval in seconds")
+        add("--rate", key="rate", type=positive_float, metavar="HZ", help="samples per second (update interval = 1/rate)")
+        add("--interval", key="interval", type=positive_float, metavar="S", help="update interval in seconds")
     if "ranges" in acquisition:
-        add("--voltage-range", key="voltage_range", type=range_value, help="volts or 'auto' (default)")
-        add("--current-range", key="current_range", type=range_value, help="amps or 'auto' (default)")
+        add("--voltage-range", key="voltage_range", type=range_value, metavar="V", help="volts or 'auto' (default)")
+        add("--current-range", key="current_range", type=range_value, metavar="A", help="amps or 'auto' (default)")
     if "crest_factor" in acquisition:
         add("--crest-factor", key="crest_factor", type=float, choices=(3.0, 6.0), help="3 (default) or 6")
     if "mode" in acquisition:
