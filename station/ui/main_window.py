@@ -41,7 +41,7 @@ from station.ui.calibration import CalibrationBook
 from station.ui.deep_zoom import JournalDetail
 from station.ui.event_log import EventLog
 from station.ui.event_text import ERROR, INFO, WARNING, describe
-from station.ui.inbox import Inbox, TaskLane
+from station.ui.inbox import Inbox, TaskLane, run_callback
 from station.ui.instrument_link import InstrumentLink, InstrumentRequest
 from station.ui.instrument_panel import InstrumentPanel
 from station.ui.power_plot import PowerPlot
@@ -747,10 +747,9 @@ class MainWindow(QMainWindow):
         range_times = [it[3] for it in items if it[0] == "event" and it[2] == "range"]
         for item in items:
             tag = item[0]
-            if tag == "task":
-                _, done, result, error = item
-                done(result, error)
-            elif tag == "event":
+            if run_callback(item):
+                continue
+            if tag == "event":
                 _, source, kind, t, detail = item
                 if kind == "invalid" and self._is_range_switch(t, detail, range_times):
                     continue
@@ -760,6 +759,10 @@ class MainWindow(QMainWindow):
             elif tag == "disk":
                 _, path, free = item
                 self.disk_free = free
+        dropped = self.inbox.take_drop_notice()
+        if dropped:
+            self.log_event(time.time(), WARNING, f"{dropped} instrument events came faster than this window "
+                           "could show them and are missing from this log; a recording's journal keeps every one.")
         return len(items)
 
     def _said_before(self, source: str, kind: str, t: float, detail: dict) -> bool:
