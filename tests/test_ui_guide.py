@@ -23,6 +23,8 @@ def guide(qtbot, tmp_path):
     g.show()
     yield g
     g.close_procedure()
+    # pytest-qt deletes the widget while this waits, so wait on the lane, not on the widget's callback
+    qtbot.waitUntil(lambda: not g.lane.busy, timeout=DEADLINE_MS)
 
 
 def _fill_setup(g: GuideWidget, tmp_path) -> None:
@@ -38,7 +40,7 @@ def _fill_setup(g: GuideWidget, tmp_path) -> None:
 def _click_and_wait(qtbot, g: GuideWidget, until_step: Step) -> None:
     assert g.primary.isEnabled(), g.primary.text()
     g.primary.click()
-    qtbot.waitUntil(lambda: not g.proc.busy and g.proc.step == until_step or bool(g.proc.problem),
+    qtbot.waitUntil(lambda: not g.busy and g.proc.step == until_step or bool(g.proc.problem),
                     timeout=DEADLINE_MS)
     g.refresh()
     assert g.proc.problem is None, g.proc.problem
