@@ -151,7 +151,7 @@ def test_the_guide_in_the_window_runs_on_its_lane_and_never_holds_the_gui_thread
             _click_and_wait(qtbot, g, step)
         assert g.verdict.text() == "VALID"
         assert on_gui_thread and all(on_gui_thread)
-        assert any(line.startswith("step: step=review") for line in g.log_lines)
+        qtbot.waitUntil(lambda: any(line.startswith("step: step=review") for line in g.log_lines), timeout=10000)
 
         g.primary.click()  # finish the review: closes the analyzers, which hang until released
         assert closing.wait(30)
