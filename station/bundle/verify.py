@@ -182,19 +182,21 @@ def _file_checks(root: Path, files) -> list[Check]:
 
 def _audit_check(root: Path, manifest: dict) -> dict:
     path = root / AUDIT_FILE
-    if not path.is_file():
-        return _check("audit chain", "fail", f"{AUDIT_FILE} is missing")
-    n, problems = audit.verify_chain(path)
-    if problems:
-        return _check("audit chain", "fail", "; ".join(problems))
+    check = audit.audit_check(path, torn_tail_fails=True)  # export never writes a torn tail
+    check.pop("source", None)
+    if check["status"] != "pass":
+        return check
     info = manifest.get("audit")
     head = info.get("head") if isinstance(info, dict) else None
     if not isinstance(info, dict) or not isinstance(head, str):
         return _check("audit chain", "fail", f"{MANIFEST} does not record the head of {AUDIT_FILE}")
-    last = audit.GENESIS
-    if n:
-        last = json.loads(path.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1])["hash"]
-    if head != last:
-        return _check("audit chain", "fail", f"{AUDIT_FILE} ends at {last[:16]}…, the manifest recorded "
+    rep = audit.read_chain(path)
+    if head != rep.head:
+        return _check("audit chain", "fail", f"{AUDIT_FILE} ends at {rep.head[:16]}…, the manifest recorded "
                                              f"{str(head)[:16]}… (entries were cut off or added)")
-    return _check("audit chain", "pass", f"{n} entries, each chained to the one before")
+    evidence = f"{rep.entries} entries, each chained to the one before"
+    if info.get("chained"):
+        evidence += f"; chained {info['chained']}"
+    if info.get("torn_tail"):
+        evidence += f"; {info['torn_tail']}"
+    return _check("audit chain", "pass", evidence)

@@ -4,7 +4,12 @@ Directory of a session (``<out>/<session id>/``)::
 
     director.json          state of the session (initial, ranging, ranging_done, testing,
                            testing_done, complete, failed, abandoned, interrupted) and why,
-                           the ranges chosen, per-phase figures; rewritten at every change
+                           the ranges chosen, per-phase figures, the instrument (with its
+                           calibration_due); rewritten at every change
+    audit.jsonl            every event of the session, hash-chained and on disk as it happens
+                           (station.measurement.audit): session_start, phase_start, ranges_set,
+                           phase_end, session_failed, session_end, and each phase's own
+                           events (overrange, gap, ...) with "source": the phase
     power/ptd_logs.txt     analyzer log in PTDaemon's format, written as things happen
     power/server.log       the director's log of the connection (at done / when it ends)
     power/server.json      the director's summary (at done / when it ends)
@@ -48,6 +53,8 @@ from instruments.base import AUTO, InstrumentError, RangeValue
 from station.core.acquisition import InstrumentSession, describe
 from station.core.journal import write_json_atomic
 from station.core.run_index import RunIndex
+from station.measurement.audit import AUDIT_FILE, AuditError, AuditLog
+from station.measurement.calibration import calibration_due
 from station.measurement.ranges import RangingMaxima, propose_ranges
 from station.measurement.run import MeasuredRun
 from station.mlperf import ptd_files
@@ -235,8 +242,14 @@ class DirectorSession:
         self.testing_ranges: tuple[float, float] | None = None
         self.figures: dict[str, dict] = {}
         self._finished = False
+        self._audit_closed = False
         (directory / "power").mkdir(parents=True, exist_ok=False)
         ident = analyzer.inst.identity
+        self.calibration_due = calibration_due(ident.serial if ident else None)
+        self.audit = AuditLog(directory / AUDIT_FILE)
+        self.audit.append("session_start", label=label, client=client,
+                          uuid={"client": client_uuid, "server": server_uuid},
+                          station_version=station.__version__, instrument=self._instrument())
         banner = [
             f"station director {station.__version__}: analyzer driver '{analyzer.inst.driver.description.name}'"
             + (f" at {analyzer.resource}" if analyzer.resource else ""),
@@ -265,7 +278,6 @@ class DirectorSession:
         self.ptd_messages.append({"cmd": cmd, "reply": reply})
 
     def save_state(self) -> None:
-        inst = self.analyzer.inst
         write_json_atomic(self.dir / "director.json", {
             "session_id": self.id,
             "label": self.label,
@@ -276,17 +288,37 @@ class DirectorSession:
             "created": self.created,
             "updated": time.time(),
             "station_version": station.__version__,
-            "instrument": {
-                "driver": inst.driver.description.name,
-                "resource": self.analyzer.resource,
-                "identity": inst.identity.to_dict() if inst.identity else None,
-            },
+            "instrument": self._instrument(),
             "initial_ranges": list(self.initial_ranges) if self.initial_ranges else None,
             "ranging_max": {"volts": self.max_volts, "amps": self.max_amps},
             "testing_request": list(self.requested) if self.requested else None,
             "testing_ranges": list(self.testing_ranges) if self.testing_ranges else None,
             "phases": self.figures,
         })
+
+    def _instrument(self) -> dict:
+        inst = self.analyzer.inst
+        return {
+            "driver": inst.driver.description.name,
+            "resource": self.analyzer.resource,
+            "identity": inst.identity.to_dict() if inst.identity else None,
+            "calibration_due": self.calibration_due,
+        }
+
+    def _audit(self, kind: str, /, **detail: Any) -> None:
+        if self._audit_closed:  # closed by finish(): the session's record is complete
+            return
+        try:
+            self.audit.append(kind, **detail)
+        except AuditError as exc:  # the client's session goes on; the log says what is missing
+            log.error("Session %s: %s", self.id, exc)
+
+    def _phase_listener(self, mode: str):
+        """Puts the phase's recording events (overrange, gaps, ...) into the session's audit log."""
+        def listener(kind: str, t: float | None = None, **detail: Any) -> None:
+            self._audit(kind, t=t, source=mode, **detail)
+
+        return listener
 
     def _wait_settle(self) -> None:
         if self._stop.wait(self.settle_s):
@@ -340,6 +372,9 @@ class DirectorSession:
         mark = f"{self.id}_{mode}"
         phase = Phase(mode, mark, self.analyzer, self.dir / "journal" / mode, self.ptd_log, fixed,
                       settings={"command": "serve", "session": self.id, "phase": mode, "mark": mark})
+        phase.run.listeners.append(self._phase_listener(mode))
+        self._audit("phase_start", phase=mode, mark=mark, ranges=list(fixed) if fixed else "auto",
+                    requested=list(self.requested) if self.requested else None)
         self.ptd_log.line("Go command received")
         phase.begin()
         self.ptd_log.line(f"Go with mark '{mark}'")
@@ -360,6 +395,7 @@ class DirectorSession:
         self._ptd(f"SR,V,{sr[0]}", "Range V changed")
         self._ptd(f"SR,A,{sr[1]}", "Range A changed")
         r = self.analyzer.inst.ranges
+        self._audit("ranges_set", requested={"voltage": voltage, "current": current}, ranges=r.to_dict())
         self.ptd_log.line(_range_text("Volt", AUTO if r.voltage_auto else r.voltage))
         self.ptd_log.line(_range_text("Amp", AUTO if r.current_auto else r.current))
 
@@ -459,6 +495,7 @@ class DirectorSession:
         }
         log.info("%s: %d s of samples (%d valid), average %.6f W", mode, stats["samples"], stats["valid"],
                  stats["avg"])
+        self._audit("phase_end", phase=mode, **self.figures[mode])
         return result
 
     @staticmethod
@@ -470,6 +507,7 @@ class DirectorSession:
         self.state = "failed"
         self.reason = reason
         log.error("Session %s failed: %s", self.id, reason)
+        self._audit("session_failed", reason=reason)
         self.save_state()
 
     # -- the end -------------------------------------------------------------------------------------
@@ -492,6 +530,9 @@ class DirectorSession:
             self.reason = reason
         self._finished = True
         self._restore_ranges()
+        self._audit("session_end", state=self.state, reason=self.reason)
+        self._audit_closed = True
+        self.audit.close()
         self.ptd_log.close()
         self.save_state()
         log.info("Session %s ended: %s%s", self.id, self.state, f" ({self.reason})" if self.reason else "")

@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 
 import station
-from station.core.journal import JournalReader, JournalWriter, write_json_atomic
+from station.core.journal import JournalReader, write_json_atomic
+from station.measurement.audit import AUDIT_FILE, AuditError, AuditLog
+from station.measurement.calibration import calibration_due
 from station.measurement.instruments import InstrumentSpec, SpecError, open_instrument
 from station.measurement.ranges import RangeProposal, RangingMaxima, headroom_of, propose_ranges
 from station.procedure.checks import FAIL, LiveChecks
@@ -127,6 +129,7 @@ class Procedure:
         self._end_run = threading.Event()
         self._recording = None
         self._events_lock = threading.Lock()
+        self._audit: AuditLog | None = None
 
     # -- observation -------------------------------------------------------------------------
     @property
@@ -277,7 +280,7 @@ class Procedure:
         if rec is None:
             raise ProcedureError("marks are taken while a run records")
         rec.journal.event("workload_mark", edge=edge, operator=self.info.operator)
-        self._emit("mark", edge=edge, t=time.time())
+        self._event("mark", edge=edge, t=time.time(), run=self.current_run, operator=self.info.operator)
 
     def end_run(self) -> None:
         """End a run that has no workload command (the operator says the workload is over)."""
@@ -303,6 +306,10 @@ class Procedure:
         self.cancel()
         self.wait(60)
         self._close_instruments()
+        with self._events_lock:
+            if self._audit is not None:
+                self._audit.close()  # an event after this opens it again and continues the chain
+                self._audit = None
 
     # -- worker plumbing -----------------------------------------------------------------------
     def _need(self, step: Step) -> None:
@@ -345,13 +352,30 @@ class Procedure:
                 pass
 
     def _event(self, kind: str, /, **detail: Any) -> None:
-        """An audited session event (events.jsonl) that is also told to the listener."""
-        if (self.dir / "session.json").exists():
-            line = JournalWriter.event_line(kind, **detail)
-            with self._events_lock, open(self.dir / "events.jsonl", "a", encoding="utf-8") as f:
-                f.write(line)
-                f.flush()
+        """An audited session event (DIR/audit.jsonl, chained as it happens) also told to the listener."""
+        self._audit_append(kind, **detail)
         self._emit(kind, **detail)
+
+    def _audit_append(self, kind: str, /, t: float | None = None, **detail: Any) -> None:
+        # Nothing is audited before setup has written session.json: until then there is no session.
+        if not (self.dir / "session.json").exists():
+            return
+        with self._events_lock:
+            if self._audit is None:
+                self._audit = AuditLog(self.dir / AUDIT_FILE)
+            audit = self._audit
+        audit.append(kind, t=t, **detail)
+
+    def _run_event(self, run: str) -> Callable[..., None]:
+        """A recording listener that puts the run's events (overrange, gaps, ranges, ...) into the
+        session's audit log too; it runs on acquisition threads, which the log never makes wait."""
+        def listener(kind: str, t: float | None = None, **detail: Any) -> None:
+            try:
+                self._audit_append(kind, t=t, source=run, **detail)
+            except AuditError as exc:  # never into the acquisition thread; the operator is told
+                self._emit("audit_error", run=run, message=str(exc))
+
+        return listener
 
     def _set_step(self, step: Step) -> None:
         self.step = step
@@ -431,7 +455,8 @@ class Procedure:
             "workload": info.workload, "loadgen_dir": info.loadgen_dir, "ntp_server": info.ntp_server,
             "setup_clock": clock,
             "instruments": [{"id": s.inst_id, "name": s.inst_id, "resource": spec.resource,
-                             "options": spec.options, **s.settings_snapshot()}
+                             "options": spec.options, **s.settings_snapshot(),
+                             "calibration_due": calibration_due(s.identity.serial if s.identity else None)}
                             for s, spec in zip(sessions, info.instruments, strict=True)],
             "settings": {"sample_interval_s": interval},
             "state": "open", "step": Step.SETUP.value, "runs": [],
@@ -507,6 +532,7 @@ class Procedure:
                                                             "session": self.session.get("session_id")},
                           live=live, max_uncertainty=rules.get("max_uncertainty"),
                           start_timeout_s=info.start_timeout_s, index=RunIndex(), cancel=self._cancel)
+        run.listeners.append(self._run_event(name))
         self._recording = run.recording
         state, failure, workload = "complete", None, None
         try:
