@@ -178,6 +178,7 @@ class AnalyzerDevice:
         self.firmware = firmware
         self.present = True
         self.stalled = False
+        self.held = False
         self.generation = 0
         self.loads = [Load() for _ in range(model.elements)]
         self.received: list[str] = []
@@ -258,6 +259,14 @@ class AnalyzerDevice:
     def resume(self) -> None:
         self.stalled = False
 
+    def hold(self) -> None:
+        """Front-panel HOLD: the device answers every command but its readings stop updating."""
+        self.held = True
+
+    def release_hold(self) -> None:
+        self.held = False
+        self._t0 = self.clock.monotonic() - self._updates_done * self.interval
+
     def set_load(self, element: int = 1, **fields: Any) -> None:
         for key, value in fields.items():
             setattr(self.loads[element - 1], key, value)
@@ -272,7 +281,9 @@ class AnalyzerDevice:
             "U", "I", "P", "S", "Q", "LAMBDA", "PHI", "FU", "FI", "URANGE", "IRANGE", "WH", "TIME", "NONE")}
 
     def advance(self) -> None:
-        """Run the updates that fell due since the last look at the clock."""
+        """Run the updates that fell due since the last look at the clock (none while on HOLD)."""
+        if self.held:
+            return
         due = int((self.clock.monotonic() - self._t0 + 1e-9) // self.interval)
         missed = due - self._updates_done
         if missed <= 0:

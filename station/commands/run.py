@@ -12,7 +12,6 @@ import argparse
 import json
 import signal
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,10 +77,10 @@ def _close_all(sessions: list) -> None:
 
 def run(args: argparse.Namespace) -> ExitCode:
     from station.core.journal import HEADER, JournalError
-    from station.core.recording import Recording
     from station.core.run_index import RunIndex
-    from station.core.summary import format_summary
+    from station.core.summary import format_summary, overrange_throughout
     from station.measurement.calibration import calibration_due
+    from station.measurement.run import MeasuredRun, RunCancelled, RunFailed
 
     out = args.out or _default_out()
     if (out / HEADER).exists():
@@ -107,43 +106,40 @@ def run(args: argparse.Namespace) -> ExitCode:
         "calibration_due": calibration_due(first.identity.serial if first.identity else None),
     }
     try:
-        recording = Recording(out, sessions, settings=settings, duration_s=args.duration, index=RunIndex())
+        run = MeasuredRun(out, sessions, settings=settings, duration_s=args.duration, index=RunIndex())
     except (JournalError, ValueError) as exc:
         _close_all(sessions)
         raise UsageError(str(exc)) from None
-
-    stop = threading.Event()
+    recording = run.recording
 
     def _on_signal(signum, frame):
-        stop.set()
+        run.cancel()
 
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     state = "complete"
+    progress = sys.stderr.isatty() and not args.json
+    last_print = [time.monotonic()]
+
+    def tick() -> None:
+        if progress and time.monotonic() - last_print[0] >= 2.0:
+            snap = recording.monitors[first.inst_id].snapshot()
+            avg = snap["avg_w"]
+            print(f"  {snap['duration_s']:8.1f} s  {snap['samples']:>10d} samples  "
+                  f"avg {avg if avg is not None else float('nan'):.4g} W", file=sys.stderr)
+            last_print[0] = time.monotonic()
+
+    failure = None
     try:
-        recording.start()
-        for session in sessions:
-            session.start()
-        progress = sys.stderr.isatty() and not args.json
-        last_print = time.monotonic()
-        while not recording.wait(timeout=0.5, should_stop=stop.is_set):
-            if stop.is_set():
-                state = "stopped"
-                break
-            if any(s.state == "failed" for s in sessions):
-                state = "failed"
-                break
-            if progress and time.monotonic() - last_print >= 2.0:
-                snap = recording.monitors[first.inst_id].snapshot()
-                avg = snap["avg_w"]
-                print(f"  {snap['duration_s']:8.1f} s  {snap['samples']:>10d} samples  "
-                      f"avg {avg if avg is not None else float('nan'):.4g} W", file=sys.stderr)
-                last_print = time.monotonic()
-        if recording.error:
+        run.start()
+        if run.wait_duration(tick) == "deadline":
             state = "failed"
+            failure = _deadline_reason(run, args.duration)
+    except RunCancelled:
+        state = "stopped"
+    except RunFailed as exc:
+        state, failure = "failed", str(exc)
     finally:
-        for session in sessions:
-            session.stop()
-        summary = recording.finish(state)
+        summary = run.finish(state)
         _close_all(sessions)
         for s, h in old.items():
             signal.signal(s, h)
@@ -154,10 +150,32 @@ def run(args: argparse.Namespace) -> ExitCode:
         if len(sessions) > 1:
             for inst_id, snap in summary["instruments"].items():
                 avg = snap.get("avg_w")
+                energy = snap.get("energy_j")
                 print(f"  {inst_id:<10} {snap['samples']} samples, average "
-                      f"{avg if avg is not None else float('nan'):.6g} W, energy {snap['energy_j']:.6g} J")
+                      f"{avg if avg is not None else float('nan'):.6g} W, energy "
+                      f"{'none' if energy is None else f'{energy:.6g} J'}")
     if state == "failed":
-        error = recording.error or next((s.error for s in sessions if s.error), None)
+        error = failure or recording.error or next((s.error for s in sessions if s.error), None)
         print(f"station: the run failed: {error}", file=sys.stderr)
         return ExitCode.FAILED
+    if state == "complete":
+        unusable = [(i, overrange_throughout(snap)) for i, snap in summary["instruments"].items()]
+        unusable = [(i, why) for i, why in unusable if why]
+        if unusable:
+            for inst_id, why in unusable:
+                print(f"station: {inst_id}: {why}", file=sys.stderr)
+            return ExitCode.FAILED
     return ExitCode.INTERRUPTED if state == "stopped" else ExitCode.OK
+
+
+def _deadline_reason(run, duration_s: float) -> str:
+    """What happened when a run did not reach its duration in time, per instrument."""
+    parts = []
+    for inst_id, monitor in run.monitors.items():
+        snap = monitor.snapshot()
+        session = next((s for s in run.sessions if s.inst_id == inst_id), None)
+        state = f", instrument {session.state}" + (f": {session.error}" if session and session.error else "") \
+            if session else ""
+        parts.append(f"{inst_id} delivered {snap['duration_s']:.3f} s of the {duration_s:g} s{state}")
+    return ("the instruments did not deliver the requested duration in time (is the analyzer on HOLD, or "
+            "not updating?): " + "; ".join(parts) + ". What was recorded is kept")
