@@ -19,7 +19,7 @@ from station.core.acquisition import InstrumentSession
 from station.core.journal import JournalReader
 from station.core.recording import Recording
 from station.core.samples import Block, Flag
-from tests.conftest import make_block
+from tests.helpers.sample_blocks import make_block
 
 
 class BenchSupply:

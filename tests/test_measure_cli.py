@@ -10,8 +10,8 @@ import pytest
 from station import cli
 from station.core.journal import JournalReader
 from station.core.samples import good_mask
-from tests.test_ntp import FakeNtpServer
-from tests.test_procedure import loadgen_times, make_workload
+from tests.helpers.fake_ntp import FakeNtpServer
+from tests.helpers.guided_runs import loadgen_times, make_workload
 
 SHORT = ["--set", "min_testing_s=0.3", "--set", "settle_s=0.15", "--set", "sample_interval_s=0.05"]
 

@@ -10,7 +10,7 @@ import pytest
 from station.bundle.verify import verify_bundle
 from station.procedure import Step
 from station.ui.guide import GuideWidget
-from tests.test_procedure import SHORT, hand_average, loadgen_times, make_workload
+from tests.helpers.guided_runs import SHORT, hand_average, loadgen_times, make_workload
 
 DEADLINE_MS = 120_000
 

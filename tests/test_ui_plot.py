@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from station.core.live_store import LiveStore  # noqa: E402
 from station.core.samples import Flag, good_mask  # noqa: E402
 from station.ui.power_plot import PowerPlot, band_path  # noqa: E402
-from tests.conftest import make_block  # noqa: E402
+from tests.helpers.sample_blocks import make_block  # noqa: E402
 
 T0 = 1.7e9
 INTERVAL = 1e-3

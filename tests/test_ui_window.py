@@ -506,7 +506,7 @@ def test_events_from_the_acquisition_thread_reach_the_log_through_the_inbox(qtbo
 
 def test_readings_average_only_good_samples():
     from station.ui.readings import compute_readings
-    from tests.conftest import make_block
+    from tests.helpers.sample_blocks import make_block
 
     b = make_block(0.0, 10, 0.1, np.arange(10.0) + 1)
     b["flags"][0] = 1  # overrange
@@ -667,7 +667,7 @@ def test_frequency_shows_and_each_auto_range_step_is_logged_once(qtbot, window):
 def test_deep_zoom_into_an_old_part_of_an_opened_run_reads_the_journal(qtbot, window, tmp_path, monkeypatch):
     from station.core.journal import InstrumentEntry, JournalWriter
     from station.ui import main_window
-    from tests.conftest import make_block
+    from tests.helpers.sample_blocks import make_block
 
     n, dt, t0 = 120_000, 1e-3, 1.7e9
     b = make_block(t0, n, dt, 500 + 80 * np.sin(np.arange(n) / 700.0))

@@ -85,10 +85,10 @@ def _run_family(name: str, cycles: int, rng: random.Random, directory) -> None:
         for k in range(cycles):
             before = delivered[0]
             _wait(lambda b=before: delivered[0] > b, f"{name}: samples before outage {k + 1}")
-            time.sleep(rng.uniform(0.0, 0.05))
+            time.sleep(rng.uniform(0.0, 0.05))  # a random moment to unplug: the stimulus
             bench.unplug()
             _wait(lambda k=k: events.count("disconnected") > k, f"{name}: outage {k + 1} noticed")
-            time.sleep(rng.uniform(0.0, 0.05))
+            time.sleep(rng.uniform(0.0, 0.05))  # a random outage length: the stimulus
             bench.plug(power_cycle=rng.random() < 0.3)
             _wait(lambda k=k: events.count("reconnected") > k, f"{name}: reconnection {k + 1}")
         before = delivered[0]
