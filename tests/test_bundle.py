@@ -239,9 +239,9 @@ def test_a_guided_session_bundle_recomputes_its_checks_from_the_samples(tmp_path
             # the operator's workload window: its timing is the stimulus, nothing is awaited
             time.sleep(0.2)
             p.mark("begin")
-            time.sleep(0.5)
+            time.sleep(0.5)  # the window's length
             p.mark("end")
-            time.sleep(0.1)
+            time.sleep(0.1)  # a little measuring after it
             p.end_run()
             assert p.wait(120) and p.problem is None, p.problem
         p.start_review()

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from station.kiosk.config import KioskConfigError, load_config, parse_config  # 
 from station.kiosk.cycle import RUNS, DemoLoop  # noqa: E402
 from station.kiosk.supervisor import RESTART_DELAY_S  # noqa: E402
 from station.ui.kiosk_window import KioskWindow  # noqa: E402
+from tests.helpers.waiting import wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 30000  # ms; generous for a loaded 2-core machine
@@ -85,7 +85,7 @@ def test_every_exit_path_is_refused_and_opens_the_pin_pad(qtbot, kiosk):
     for i, (what, attempt) in enumerate(attempts, start=1):
         kiosk.pin_pad.close_pad()
         attempt()
-        qtbot.wait(20)
+        qtbot.waitUntil(lambda i=i: kiosk.refused_exits >= i or not kiosk.isVisible(), timeout=10_000)
         assert kiosk.isVisible(), f"{what} closed the kiosk"
         assert kiosk.refused_exits == i, f"{what} was not refused"
         assert kiosk.pin_pad.isVisible(), f"{what} did not bring up the PIN pad"
@@ -198,13 +198,6 @@ def _log_starts(log: Path) -> list[int]:
             if "window started" in line]
 
 
-def _wait(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        time.sleep(0.1)
-
-
 @pytest.mark.slow
 def test_the_supervisor_restarts_the_window_after_kill_9(tmp_path):
     import psutil
@@ -219,12 +212,12 @@ def test_the_supervisor_restarts_the_window_after_kill_9(tmp_path):
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     log = data / "kiosk.log"
     try:
-        _wait(lambda: len(_log_starts(log)) >= 1, 60, "the first window start")
+        wait_until(lambda: len(_log_starts(log)) >= 1, 60, "the first window start")
         first = _log_starts(log)[0]
         # The window really runs: its demo loop records runs.
-        _wait(lambda: any((data / RUNS).glob("*/ranging/header.json")), 60, "the first ranging run")
+        wait_until(lambda: any((data / RUNS).glob("*/ranging/header.json")), 60, "the first ranging run")
         os.kill(first, signal.SIGKILL)
-        _wait(lambda: len(_log_starts(log)) >= 2, 60, "the restart")
+        wait_until(lambda: len(_log_starts(log)) >= 2, 60, "the restart")
         second = _log_starts(log)[1]
         assert second != first and psutil.pid_exists(second)
         assert f"ended with code -9; restarting in {RESTART_DELAY_S:g} s" in log.read_text()
@@ -264,7 +257,7 @@ def test_many_accelerated_cycles_keep_objects_and_disk_bounded(qtbot, make_kiosk
         loop.max_cycles = cycles
         loop.start()
         qtbot.waitUntil(lambda: not loop.running, timeout=120000)
-        qtbot.wait(3 * 100)  # a few window ticks on the final state
+        qtbot.wait(3 * 100)  # a few window ticks on the final state: the stimulus of the object counts
 
     run(4)
     assert loop.status().cycles_done == 4 and loop.status().error is None

@@ -116,7 +116,7 @@ def test_unplugged_analyzer_is_a_gap_with_events_and_the_run_goes_on(driver, tmp
             wait_for_samples(out, 10, proc)
             unplugged_at = time.time()
             server.unplug()
-            time.sleep(2.5)
+            time.sleep(2.5)  # the outage lasts a while: the stimulus
             server.plug()
             stdout, stderr = proc.communicate(timeout=120)
         finally:

@@ -281,7 +281,7 @@ def test_director_phase_records_the_jump_in_its_journal_and_logs(shim, tmp_path,
             c.ok(f"session,{session},start,ranging")
             time.sleep(1.0)  # the phase measures a while, jumps, and measures on: the stimulus
             offset.set(FORWARD_S)
-            time.sleep(1.5)
+            time.sleep(1.5)  # and measures on across the jump
             c.ok(f"session,{session},stop,ranging")  # measured: the protocol has no "not comparable"
             c.ok(f"session,{session},done")
         finally:
