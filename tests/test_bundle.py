@@ -219,6 +219,7 @@ def test_bundle_holds_the_mlperf_layout(session, tmp_path):
     assert verify_bundle(b)["valid"]
 
 
+@pytest.mark.slow
 def test_a_guided_session_bundle_recomputes_its_checks_from_the_samples(tmp_path, capsys):
     from station import rules
     from station.procedure import InstrumentSpec, Procedure, SetupInfo

@@ -63,6 +63,7 @@ def full_session(director, tmp_path_factory):
 
 
 # -- a whole session ----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_spl_files_hold_one_second_means_of_the_recorded_samples(director, full_session):
     session, client_dir, _ = full_session
     sdir = director.out / session
@@ -88,6 +89,7 @@ def test_spl_files_hold_one_second_means_of_the_recorded_samples(director, full_
         assert (sdir / sub / "spl.txt").read_bytes() == (client_dir / sub / "spl.txt").read_bytes()
 
 
+@pytest.mark.slow
 def test_testing_runs_on_fixed_ranges_chosen_from_the_ranging_maxima(director, full_session):
     session, client_dir, _ = full_session
     sdir = director.out / session
@@ -110,6 +112,7 @@ def test_testing_runs_on_fixed_ranges_chosen_from_the_ranging_maxima(director, f
     assert sr[4:] == ["SR,V,Auto", "SR,A,Auto"]  # restored to the ranges before the session
 
 
+@pytest.mark.slow
 def test_ptd_logs_and_ptd_out_read_like_ptdaemon(full_session):
     session, client_dir, _ = full_session
     text = (client_dir / "power" / "ptd_logs.txt").read_text()
@@ -143,6 +146,7 @@ def test_ptd_logs_and_ptd_out_read_like_ptdaemon(full_session):
     assert 0 < float(m.group(7)) < 0.01  # fixed ranges: the uncertainty is known and small
 
 
+@pytest.mark.slow
 def test_server_json_and_log_match_what_the_client_saw(director, full_session):
     session, client_dir, client_msgs = full_session
     raw = (client_dir / "power" / "server.json").read_text()
@@ -167,6 +171,7 @@ def test_server_json_and_log_match_what_the_client_saw(director, full_session):
 
 
 # -- errors -------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_bad_commands_and_wrong_order_get_error_replies(director):
     c = director.client()
     try:
@@ -202,6 +207,7 @@ def test_bad_commands_and_wrong_order_get_error_replies(director):
     c.close()
 
 
+@pytest.mark.slow
 def test_a_client_vanishing_mid_session_ends_it_cleanly(director):
     c = director.client()
     c.handshake()
@@ -231,6 +237,7 @@ def test_a_client_vanishing_mid_session_ends_it_cleanly(director):
         c.close()
 
 
+@pytest.mark.slow
 def test_instrument_lost_during_ranging(tmp_path):
     d = Director(tmp_path / "out", tmp_path / "home", "-o", "disconnect_after_s=1.0", "-o", "offline_s=600")
     try:
@@ -261,6 +268,7 @@ def test_instrument_lost_during_ranging(tmp_path):
     assert rc == 0, d.log()
 
 
+@pytest.mark.slow
 def test_sigterm_mid_phase_keeps_the_files_and_exits_0(tmp_path):
     d = Director(tmp_path / "out", tmp_path / "home")
     c = d.client()
@@ -441,6 +449,7 @@ class FakeNtp:
 
 @pytest.mark.skipif(not os.environ.get("STATION_MLCOMMONS_CLIENT"),
                     reason="set STATION_MLCOMMONS_CLIENT to a checkout of mlcommons/power-dev")
+@pytest.mark.slow
 def test_the_unmodified_official_client_runs_a_session(tmp_path):
     checkout = Path(os.environ["STATION_MLCOMMONS_CLIENT"])
     client_py = checkout / "ptd_client_server" / "client.py"
@@ -497,6 +506,7 @@ def test_the_unmodified_official_client_runs_a_session(tmp_path):
 
 
 # -- regressions found by tests/fuzz/test_fuzz_director.py ------------------------------------------------------------
+@pytest.mark.slow
 def test_a_label_too_long_for_a_directory_name_gets_a_clear_error(director):
     from station.director.protocol import MAX_LABEL
 

@@ -247,6 +247,7 @@ def _disk(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_many_accelerated_cycles_keep_objects_and_disk_bounded(qtbot, make_kiosk, tmp_path):
     config = _config(tmp_path, max_runs=3)
     loop = DemoLoop(config)

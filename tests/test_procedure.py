@@ -53,6 +53,7 @@ def by_name(review: dict) -> dict[str, dict]:
     return {c["name"]: c for c in review["checks"]}
 
 
+@pytest.mark.slow
 def test_guided_inference_run_is_valid_with_the_metric_from_the_recorded_samples(tmp_path):
     events: list[tuple[str, dict]] = []
     out = tmp_path / "session"
@@ -114,6 +115,7 @@ def test_guided_inference_run_is_valid_with_the_metric_from_the_recorded_samples
     assert any(k == "check" for k, _ in events)
 
 
+@pytest.mark.slow
 def test_fixed_range_too_small_is_flagged_invalid_with_the_reason(tmp_path):
     events: list[tuple[str, dict]] = []
     out = tmp_path / "session"

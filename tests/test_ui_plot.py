@@ -188,6 +188,7 @@ def test_band_path_breaks_at_nan_and_closes_each_run():
     assert band_path(x, np.full(10, np.nan), hi).isEmpty()
 
 
+@pytest.mark.slow
 def test_plot_widgets_survive_200_create_destroy_cycles(qtbot):
     """Guards the PySide6 6.12 / pyqtgraph 0.14 abort (none_dealloc in AxisItem painting)."""
     store = filled_store(20_000)

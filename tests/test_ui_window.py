@@ -79,6 +79,7 @@ def apply_form(qtbot, w: MainWindow, **form_values) -> None:
 # -- connect and stream ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_connect_streams_into_plot_numbers_log_and_status(qtbot, window):
     w = window
     assert w.link.state == "disconnected"
@@ -160,6 +161,7 @@ def test_gui_keeps_running_while_an_instrument_takes_its_time_to_connect(qtbot, 
 # -- ranges, overrange, uncertainty ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fixed_current_range_far_too_small_raises_the_overrange_banner(qtbot, window):
     w = window
     connect_sim(qtbot, w)
@@ -293,6 +295,7 @@ def test_recording_with_mark_writes_the_journal(qtbot, window, tmp_path):
     assert any(t.startswith("Recording complete") for t in w.log.texts())
 
 
+@pytest.mark.slow
 def test_recording_with_a_duration_stops_by_itself(qtbot, window, tmp_path):
     w = window
     connect_sim(qtbot, w)
@@ -340,6 +343,7 @@ def test_disconnect_while_recording_finishes_the_run_first(qtbot, window, tmp_pa
 # -- open a recorded run -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_open_a_recording_and_browse_it(qtbot, window, tmp_path):
     w = window
     connect_sim(qtbot, w)
@@ -518,6 +522,7 @@ def test_readings_average_only_good_samples():
 # -- failures ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_lost_instrument_raises_an_alarm_until_it_is_back(qtbot, window):
     from instruments.base import Config
     from station.ui.instrument_link import InstrumentRequest
@@ -628,6 +633,7 @@ def test_two_instruments_stream_and_both_show_with_a_total(qtbot, window):
     assert inst not in w.plot.sources
 
 
+@pytest.mark.slow
 def test_settings_change_while_streaming_keeps_the_stream_without_a_gap(qtbot, window):
     w = window
     connect_sim(qtbot, w, update_interval_s=0.01)

@@ -48,6 +48,7 @@ time.sleep(60)  # idle until the test kills this client
 """
 
 
+@pytest.mark.timeout(max(300, 30 * KILLS))  # ~3 s a kill; the soak sets more
 def test_client_killed_at_random_moments_every_session_ends_cleanly(tmp_path):
     rng = random.Random(20261129)
     d = Director(tmp_path / "out", tmp_path / "home")

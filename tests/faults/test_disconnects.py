@@ -109,6 +109,7 @@ def _run_family(name: str, cycles: int, rng: random.Random, directory) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(max(300, 3 * TOTAL))  # ~0.3 s an outage; the soak sets thousands
 def test_random_disconnects_over_every_family_lose_nothing_delivered(tmp_path, station_home):
     assert len(FAMILIES) >= 5, FAMILIES  # the SCPI families, the LPM01A and PTDaemon at least
     rng = random.Random(1128)

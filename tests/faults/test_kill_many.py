@@ -59,6 +59,7 @@ def start_station(out: Path, seed: int, env: dict) -> tuple[subprocess.Popen, fl
     return proc, t0
 
 
+@pytest.mark.timeout(max(300, 15 * KILLS))  # ~2 s a kill; the soak sets more
 def test_twenty_kills_at_random_moments_lose_nothing_older_than_one_second(tmp_path, station_home):
     env = {**os.environ, "STATION_HOME": str(station_home), "QT_QPA_PLATFORM": "offscreen"}
     rng = random.Random(20261128)

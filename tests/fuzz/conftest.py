@@ -24,11 +24,13 @@ settings.load_profile("station-fuzz")
 
 
 def pytest_collection_modifyitems(items):
-    # Each test tries hundreds of inputs (thousands in the soak): none belongs in the fast lane.
+    # Each test tries hundreds of inputs (thousands in the soak): none belongs in the fast lane,
+    # and the time allowed grows with the inputs (the slowest takes ~22 s for the default 300).
     here = os.path.dirname(__file__)
     for item in items:
         if str(item.path).startswith(here):
             item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.timeout(max(300, EXAMPLES)))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
