@@ -249,6 +249,7 @@ def _disk(path: Path) -> int:
 
 @pytest.mark.slow
 def test_many_accelerated_cycles_keep_objects_and_disk_bounded(qtbot, make_kiosk, tmp_path):
+    alive_before = _counts()  # what earlier tests in this process left alive is not the kiosk's
     config = _config(tmp_path, max_runs=3)
     loop = DemoLoop(config)
     w = make_kiosk(config, loop)
@@ -270,7 +271,8 @@ def test_many_accelerated_cycles_keep_objects_and_disk_bounded(qtbot, make_kiosk
     assert set(status.results) == {"tiny", "edge", "datacenter", "training"}
     assert w.ticks > 0
     end_counts = _counts()
-    assert end_counts["InstrumentSession"] == 0 and end_counts["Recording"] == 0
+    assert end_counts["InstrumentSession"] <= alive_before["InstrumentSession"]
+    assert end_counts["Recording"] <= alive_before["Recording"]
     assert end_counts["LiveStore"] <= max(base_counts["LiveStore"], 2)
     assert end_counts["threads"] <= base_counts["threads"]
     # Rotation: only the newest max_runs cycles stay, each complete, and the disk use stays put.
