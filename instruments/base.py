@@ -3,19 +3,25 @@
 A driver's constructor does no I/O: it stores its transport and options. ``open`` connects,
 ``identify`` asks the instrument who it is, ``configure`` / ``set_ranges`` change its state,
 ``start`` / ``read_block`` / ``stop`` stream samples, ``close`` releases it.
+
+Also here, because several drivers share them: :class:`ModelSpec` (one analyzer model's
+ranges and accuracy) and the clocks a driver takes time from (:class:`Clock`,
+:class:`SystemClock`). The records drivers produce are in :mod:`instruments.records`.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
-from station.core.samples import Block, sample_dtype
+from instruments.records import Block, sample_dtype
+from instruments.transports.factory import examples_for, resource_kind
 
 AUTO: Literal["auto"] = "auto"
 RangeValue = float | Literal["auto"]
@@ -190,18 +196,133 @@ class Config:
         return asdict(self)
 
 
+# -- model data and clocks that several drivers share (SCPI families, PTDaemon) -----------------
+RangeTable = tuple[tuple[float, tuple[float, ...]], ...]  # ((crest factor, ranges ascending), ...)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of a family: what it reports in ``*IDN?`` and what it can measure."""
+
+    name: str
+    idn_models: tuple[str, ...]  # the second *IDN? field(s) this model answers with
+    elements: int
+    voltage_ranges: RangeTable
+    current_ranges: RangeTable
+    accuracy: AccuracySpec
+    pf_error_pct: float = 0.1  # extra +-(% of reactive power) when PF < 1 (Yokogawa: 0.1 % of S at PF 0)
+    max_items: int = 255  # numeric items the model can return in one reply
+
+    def ranges_for(self, kind: Literal["voltage", "current"], crest_factor: float) -> tuple[float, ...]:
+        """The ranges of ``kind`` this model has at ``crest_factor``."""
+        table = self.voltage_ranges if kind == "voltage" else self.current_ranges
+        for cf, ranges in table:
+            if math.isclose(cf, crest_factor):
+                return ranges
+        raise ConfigurationError(
+            f"the {self.name} has no crest factor {crest_factor:g} "
+            f"(it has {', '.join(f'{cf:g}' for cf, _ in table)})"
+        )
+
+    @property
+    def crest_factors(self) -> tuple[float, ...]:
+        return tuple(cf for cf, _ in self.voltage_ranges)
+
+
+class Clock(Protocol):
+    """Where a driver gets time and waits. Tests pass a fake clock that only pretends to wait."""
+
+    def time(self) -> float: ...
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock: UTC time for timestamps on a steady time base, monotonic time for scheduling.
+
+    Timestamps are the wall clock read at the last :meth:`anchor` (each start of measuring) plus
+    the monotonic time since: a meter's readings come at its own pace, so the computer's clock
+    being stepped forward or back during a run (NTP, an operator) must not tear the run's
+    timeline. The step itself is noticed and recorded by the recording's clock watch.
+    """
+
+    def __init__(self) -> None:
+        self.anchor()
+
+    def anchor(self) -> None:
+        self._t0 = time.time()
+        self._m0 = time.monotonic()
+
+    def time(self) -> float:
+        return self._t0 + (time.monotonic() - self._m0)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
 class Driver(ABC):
     """One instrument. Subclasses set :attr:`description` and implement the abstract methods.
 
     The constructor must not do I/O; ``open`` does. Drivers are used from one acquisition
     thread at a time, so they need no locking of their own.
+
+    How the instrument is reached is the class's to say: the registry asks :meth:`claims`
+    whether a resource string is one this driver takes and :meth:`from_resource` for a driver
+    on it. The defaults take the forms the station's transports know (VISA, serial, TCP); a
+    driver that reaches its instrument another way (``http://...``, a USB serial number, a
+    file) overrides both and lists examples in :attr:`resource_forms`.
+
+    Capabilities, declared as class attributes (the defaults are here):
+
+    - ``reconfigures_while_measuring`` (False): ``configure`` with a new update interval may
+      be called while streaming. The acquisition then does not stop and restart the driver
+      around it (which would lose the samples of a paced stream not yet read).
+    - ``resource_forms``: example resource strings the driver takes, for help text and error
+      messages; () for a driver that needs none. A class that keeps the default ``claims`` and
+      sets no forms of its own gets examples of the transports its description names.
     """
 
     description: ClassVar[Description]
+    reconfigures_while_measuring: ClassVar[bool] = False
+    resource_forms: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A class that claims its own forms lists them itself; the others show their transports'.
+        description = cls.__dict__.get("description")
+        if "resource_forms" not in cls.__dict__ and isinstance(description, Description) \
+                and takes_transport_forms(cls):
+            cls.resource_forms = examples_for(description.transports)
 
     def __init__(self, transport: Any = None, **options: Any) -> None:
         self.transport = transport
         self.options = options
+
+    @classmethod
+    def claims(cls, resource: str) -> bool:
+        """Whether ``resource`` is a form this driver takes. Default: a VISA, serial or TCP form."""
+        return resource_kind(resource) is not None
+
+    @classmethod
+    def from_resource(cls, resource: str | None, **options: Any) -> Driver:
+        """A driver for the instrument at ``resource`` (None: no transport); nothing is opened.
+
+        Default: the station's transport factory builds the transport for ``resource``
+        (``transport_options``, a dict, go to the transport); the other options to the driver.
+        ValueError when ``resource`` cannot be reached that way, ConfigurationError for a bad option.
+        """
+        transport = None
+        if resource:
+            from instruments.transports import open_transport
+
+            transport = open_transport(resource, **options.pop("transport_options", {}))
+        return cls(transport, **options)
 
     @property
     def dtype(self) -> np.dtype:
@@ -244,6 +365,11 @@ class Driver(ABC):
     def settings_snapshot(self) -> dict:
         """Everything needed to tell later how this instrument was set up."""
         return {"driver": self.description.name, "options": dict(self.options)}
+
+
+def takes_transport_forms(cls: type[Driver]) -> bool:
+    """Whether ``cls`` keeps the default :meth:`Driver.claims`: the forms of the station's transports."""
+    return cls.claims.__func__ is Driver.claims.__func__
 
 
 def check_range(table: Sequence[float], value: RangeValue, what: str) -> RangeValue:

@@ -10,8 +10,8 @@ port 23.
 
 from __future__ import annotations
 
-from instruments.base import AccuracySpec
-from instruments.scpi import CommandTable, ModelSpec, ScpiPowerAnalyzer, describe
+from instruments.base import AccuracySpec, ModelSpec
+from instruments.scpi import CommandTable, ScpiPowerAnalyzer, describe
 
 _MA = 1e-3
 _GPM_VOLTS = ((3.0, (15.0, 30.0, 60.0, 150.0, 300.0, 600.0)),

@@ -75,8 +75,8 @@ from instruments.base import (
     SettingSpec,
     check_range,
 )
+from instruments.records import Block, Flag, InstrumentEvent
 from instruments.transports.base import TransportError, TransportTimeout
-from station.core.samples import Block, Flag, InstrumentEvent
 
 BAUDRATE = 3_686_400
 PROMPT = "PowerShield >"
@@ -418,6 +418,8 @@ class LPM01A(Driver):
     """
 
     description = DESCRIPTION
+    # The board enumerates as a USB CDC-ACM port.
+    resource_forms = ("/dev/ttyACM0", "COM5", "serial:///dev/ttyACM0")
 
     def __init__(self, transport: Any = None, **options: Any) -> None:
         super().__init__(transport, **options)

@@ -58,6 +58,7 @@ import numpy as np
 
 from instruments.base import (
     AUTO,
+    Clock,
     Config,
     ConfigurationError,
     Description,
@@ -65,14 +66,15 @@ from instruments.base import (
     Identity,
     InstrumentDisconnected,
     InstrumentError,
+    ModelSpec,
     Ranges,
     RangeValue,
     SettingSpec,
+    SystemClock,
 )
-from instruments.scpi import Clock, ModelSpec, SystemClock
+from instruments.records import Block, Flag, InstrumentEvent, empty_block, sample_dtype
 from instruments.transports.base import TransportError, TransportTimeout
 from instruments.yokogawa import WT210_MODELS, WT300E_ACCURACY, WT300E_MODELS, WT500_MODELS
-from station.core.samples import Block, Flag, InstrumentEvent, empty_block, sample_dtype
 
 log = logging.getLogger(__name__)
 
@@ -344,6 +346,9 @@ class PTDaemon(Driver):
                 "at crest factor 3, the connected analyzer's are used once it is identified. "
                 "Uncertainty comes from PTDaemon.",
     )
+
+    # PTDaemon's own port (8888 by default), with or without the scheme, as PTDaemon users write it.
+    resource_forms: ClassVar[tuple[str, ...]] = ("tcp://192.0.2.7:8888", "192.0.2.7:8888")
 
     def __init__(self, transport: Any = None, *, clock: Clock | None = None, **options: Any) -> None:
         super().__init__(transport, **options)

@@ -15,7 +15,7 @@ import logging
 from importlib.metadata import entry_points
 from typing import Any
 
-from instruments.base import ConfigurationError, Driver
+from instruments.base import ConfigurationError, Driver, takes_transport_forms
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,47 @@ def driver_class(name: str) -> type[Driver]:
 
 
 def create(name: str, resource: str | None = None, **options: Any) -> Driver:
-    """A driver instance for ``name``, with a transport for ``resource`` if one is given."""
-    cls = driver_class(name)
-    transport = None
-    if resource:
-        from instruments.transports import open_transport
+    """A driver instance for ``name`` on ``resource`` (None: none), built by the driver class.
 
-        transport = open_transport(resource, **options.pop("transport_options", {}))
-    return cls(transport, **options)
+    ConfigurationError when the driver does not take that form of resource (the message says
+    which forms it takes and which installed drivers take this one); what the driver's
+    :meth:`~instruments.base.Driver.from_resource` raises otherwise.
+    """
+    cls = driver_class(name)
+    if resource and not cls.claims(resource):
+        raise ConfigurationError(not_taken_message(name, cls, resource))
+    return cls.from_resource(resource, **options)
+
+
+def resource_help(cls: type[Driver]) -> str:
+    """The resource forms a driver takes, for help text: examples, or that it needs none."""
+    if cls.resource_forms:
+        return ", ".join(cls.resource_forms)
+    if "none" in cls.description.transports:
+        return "no resource"
+    return "resources of its transports: " + ", ".join(cls.description.transports)
+
+
+def claimants(resource: str) -> list[str]:
+    """Names of the loaded drivers that take ``resource``, sorted."""
+    found = []
+    for name, cls in available().items():
+        try:
+            if cls.claims(resource):
+                found.append(name)
+        except Exception as exc:  # a plug-in's claims() must not break the others
+            log.warning("driver %s failed to judge the resource %r: %s", name, resource, exc)
+    return sorted(found)
+
+
+def not_taken_message(name: str, cls: type[Driver], resource: str) -> str:
+    """Why ``name`` cannot use ``resource``: the forms it takes, and which drivers take this one."""
+    from instruments.transports.factory import unrecognised
+
+    others = [n for n in claimants(resource) if n != name]
+    if not others and takes_transport_forms(cls):
+        return unrecognised(resource)  # no driver takes it: the transports' own reason says most
+    text = f"the {name} driver does not take the resource {resource!r}; it takes {resource_help(cls)}"
+    if others:
+        text += f". Drivers that take it: {', '.join(others)} (--instrument {others[0]})"
+    return text

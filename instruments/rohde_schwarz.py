@@ -9,9 +9,9 @@ force are read with every sample (functions URANge / IRANge).
 
 from __future__ import annotations
 
-from instruments.base import AccuracySpec
-from instruments.scpi import CommandTable, ModelSpec, ScpiPowerAnalyzer, describe
-from station.core.samples import Flag
+from instruments.base import AccuracySpec, ModelSpec
+from instruments.records import Flag
+from instruments.scpi import CommandTable, ScpiPowerAnalyzer, describe
 
 _MA = 1e-3
 # 5..600 V and 5 mA..20 A per the CVI range tables; the steps in between and the crest factor 6

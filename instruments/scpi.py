@@ -33,16 +33,15 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from instruments.base import (
     AUTO,
-    AccuracySpec,
+    Clock,
     Config,
     ConfigurationError,
     Description,
@@ -50,56 +49,20 @@ from instruments.base import (
     Identity,
     InstrumentDisconnected,
     InstrumentError,
+    ModelSpec,
     Ranges,
     RangeValue,
     SettingSpec,
+    SystemClock,
     check_range,
 )
+from instruments.records import Block, Flag, InstrumentEvent, empty_block, sample_dtype
 from instruments.transports.base import TransportError, TransportTimeout
-from station.core.samples import Block, Flag, InstrumentEvent, empty_block, sample_dtype
 
 # Yokogawa's FLOAT-format sentinels, also sent as numbers in ASCII by the WT210 and HMC8015.
 OVERRANGE_VALUE = 9.9e37  # -OL-, -OF-, "Error" on the display
 NO_DATA_VALUE = 9.91e37  # "------": no item, no data yet
 _HUGE = 9.0e37  # anything this large is a sentinel of some kind, never a measurement
-
-
-# -- clocks ---------------------------------------------------------------------------------------
-class Clock(Protocol):
-    """Where a driver gets time and waits. Tests pass a fake clock that only pretends to wait."""
-
-    def time(self) -> float: ...
-
-    def monotonic(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The real clock: UTC time for timestamps on a steady time base, monotonic time for scheduling.
-
-    Timestamps are the wall clock read at the last :meth:`anchor` (each start of measuring) plus
-    the monotonic time since: a meter's readings come at its own pace, so the computer's clock
-    being stepped forward or back during a run (NTP, an operator) must not tear the run's
-    timeline. The step itself is noticed and recorded by the recording's clock watch.
-    """
-
-    def __init__(self) -> None:
-        self.anchor()
-
-    def anchor(self) -> None:
-        self._t0 = time.time()
-        self._m0 = time.monotonic()
-
-    def time(self) -> float:
-        return self._t0 + (time.monotonic() - self._m0)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
 
 
 # -- reply parsing --------------------------------------------------------------------------------
@@ -220,38 +183,6 @@ def range_token(value: float, unit: Literal["V", "A"], with_units: bool) -> str:
 
 
 # -- family and model data ------------------------------------------------------------------------
-RangeTable = tuple[tuple[float, tuple[float, ...]], ...]  # ((crest factor, ranges ascending), ...)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model of a family: what it reports in ``*IDN?`` and what it can measure."""
-
-    name: str
-    idn_models: tuple[str, ...]  # the second *IDN? field(s) this model answers with
-    elements: int
-    voltage_ranges: RangeTable
-    current_ranges: RangeTable
-    accuracy: AccuracySpec
-    pf_error_pct: float = 0.1  # extra +-(% of reactive power) when PF < 1 (Yokogawa: 0.1 % of S at PF 0)
-    max_items: int = 255  # numeric items the model can return in one reply
-
-    def ranges_for(self, kind: Literal["voltage", "current"], crest_factor: float) -> tuple[float, ...]:
-        """The ranges of ``kind`` this model has at ``crest_factor``."""
-        table = self.voltage_ranges if kind == "voltage" else self.current_ranges
-        for cf, ranges in table:
-            if math.isclose(cf, crest_factor):
-                return ranges
-        raise ConfigurationError(
-            f"the {self.name} has no crest factor {crest_factor:g} "
-            f"(it has {', '.join(f'{cf:g}' for cf, _ in table)})"
-        )
-
-    @property
-    def crest_factors(self) -> tuple[float, ...]:
-        return tuple(cf for cf, _ in self.voltage_ranges)
-
-
 @dataclass(frozen=True)
 class CommandTable:
     """Every command string a family of analyzers understands, in one place.

@@ -98,8 +98,8 @@ from instruments.base import (
     SettingSpec,
     check_range,
 )
+from instruments.records import Block, Flag, InstrumentEvent, sample_dtype
 from resources import resource_path
-from station.core.samples import Block, Flag, InstrumentEvent, sample_dtype
 
 VOLTAGE_RANGES = (6.0, 15.0, 30.0, 60.0, 150.0, 300.0, 600.0)
 CURRENT_RANGES = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from instruments.base import AccuracySpec
-from instruments.scpi import CommandTable, ModelSpec, ScpiPowerAnalyzer, describe
+from instruments.base import AccuracySpec, ModelSpec
+from instruments.scpi import CommandTable, ScpiPowerAnalyzer, describe
 
 _MA = 1e-3
 

@@ -193,7 +193,7 @@ def make_session(args) -> object:
             except ConfigurationError as exc:
                 raise UsageError(str(exc)) from None
     if "none" not in desc.transports and not args.resource:
-        raise UsageError(f"{args.instrument} needs --resource (e.g. a VISA resource string or serial port)")
+        raise UsageError(f"{args.instrument} needs --resource ({registry.resource_help(cls)})")
     interval = None
     if args.rate:
         interval = 1.0 / args.rate
@@ -258,12 +258,15 @@ def cmd_run(args) -> int:
     failed = connect_or_exit_code(session, args.instrument)
     if failed is not None:
         return failed
+    from station.measurement.calibration import calibration_due
+
     settings = {
         "command": "run",
         "argv": sys.argv[1:],
         "duration_s": args.duration,
         "instrument": args.instrument,
         "resource": args.resource,
+        "calibration_due": calibration_due(session.identity.serial if session.identity else None),
     }
     try:
         recording = Recording(out, [session], settings=settings, duration_s=args.duration, index=RunIndex())
@@ -347,7 +350,8 @@ def cmd_instruments(args) -> int:
     from instruments import registry
 
     drivers = []
-    for name, cls in sorted(registry.available().items()):
+    classes = registry.available()
+    for name, cls in sorted(classes.items()):
         d = cls.description
         drivers.append({
             "name": name,
@@ -356,6 +360,7 @@ def cmd_instruments(args) -> int:
             "channels": d.channels,
             "transports": list(d.transports),
             "fastest_interval_s": d.fastest_interval_s,
+            "resource_forms": list(cls.resource_forms),
             "summary": d.summary,
         })
     result: dict = {"drivers": drivers, "load_errors": registry.load_errors(), "resources": []}
@@ -369,6 +374,7 @@ def cmd_instruments(args) -> int:
     for d in drivers:
         print(f"  {d['name']:<10} {d['vendor']}: {', '.join(d['models'])}  "
               f"({'/'.join(d['transports'])}, fastest {d['fastest_interval_s']:g} s)")
+        print(f"  {'':<10} resource: {registry.resource_help(classes[d['name']])}")
     for name, err in result["load_errors"].items():
         print(f"  {name:<10} NOT LOADED: {err}")
     if not args.no_discover:

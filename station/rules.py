@@ -8,7 +8,9 @@ A rule set is a JSON file in ``resources/rules/`` (``mlperf-inference``, ``mlper
      "window_sources": ["loadgen", "gpio", "marks", "command"],   # accepted, in order of preference
      "parameters": {"min_testing_s": {"value": 600, "unit": "s", "rule": "...", "source": "..."}, ...}}
 
-Every parameter is one of :data:`PARAMETERS` (a typo is an error naming the file and key) and
+Every parameter is one of :func:`parameter_specs` (the procedure's and metric's parameters in
+:data:`PARAMETERS`, and those each rule module of :mod:`station.measurement.checks` declares; a
+typo is an error naming the file and key) and
 states the rule in words and its source (document and section). A parameter may be ``null``
 (not checked). Overrides (``--set min_testing_s=5``) make a "short" variant for tests and
 rehearsals; they are kept in the loaded rule set (:attr:`RuleSet.overrides`) and the review
@@ -42,32 +44,28 @@ class ParamSpec:
     choices: tuple[str, ...] = ()
 
 
+# Parameters that shape the procedure and the metric. The parameters a check judges by are
+# declared by its rule module (station.measurement.checks.*: PARAMETERS), so a new rule
+# parameter is one module and one JSON field.
 PARAMETERS: dict[str, ParamSpec] = {
     "sample_interval_s": ParamSpec("float", 1e-6, 60.0),
-    "max_sample_interval_s": ParamSpec("float", 1e-6, 3600.0),
-    "ranging_required": ParamSpec("bool"),
-    "fixed_ranges_required": ParamSpec("bool"),
     "current_headroom": ParamSpec("float", 1.0, 10.0),
-    "min_testing_s": ParamSpec("float", 0.0),
-    "min_samples": ParamSpec("int", 0),
-    "max_uncertainty": ParamSpec("float", 0.0, 1.0),
-    "max_avg_uncertainty": ParamSpec("float", 0.0, 1.0),
-    "max_testing_below_ranging": ParamSpec("float", 0.0, 1.0),
-    "warn_testing_shorter_than_ranging": ParamSpec("float", 0.0, 1.0),
-    "max_clock_offset_s": ParamSpec("float", 0.0),
-    "loadgen_window_inside": ParamSpec("bool"),
-    "overrange_allowed": ParamSpec("bool"),
     "settle_s": ParamSpec("float", 0.0, 3600.0),
-    "windows": ParamSpec("int", 1),
     "window_statistic": ParamSpec("str", choices=("median", "mean")),
-    "min_window_s": ParamSpec("float", 0.0),
-    "inferences_per_window": ParamSpec("int", 1),
-    "max_dropped_fraction": ParamSpec("float", 0.0, 1.0),
-    "sum_nodes": ParamSpec("bool"),
     "conversion_efficiency": ParamSpec("float", 0.01, 1.0),
     "interconnect_power_w": ParamSpec("float", 0.0),
     "interconnect_provisioning": ParamSpec("float", 0.0, 1.0),
 }
+
+
+def parameter_specs() -> dict[str, ParamSpec]:
+    """Every known rule parameter: the procedure's and metric's, and those of each rule module."""
+    from station.measurement.checks.catalogue import RULES
+
+    specs = dict(PARAMETERS)
+    for module in RULES:
+        specs.update(module.PARAMETERS)
+    return specs
 
 
 class RuleError(ValueError):
@@ -99,7 +97,7 @@ class RuleSet:
 
     def get(self, name: str, default: Any = None) -> Any:
         """The value of a parameter (None when the rule set does not have it or sets it null)."""
-        if name not in PARAMETERS:
+        if name not in parameter_specs():
             raise KeyError(f"no rule parameter {name!r}")
         p = self.parameters.get(name)
         return default if p is None or p.value is None else p.value
@@ -125,10 +123,11 @@ class RuleSet:
                 pairs.append((key.strip(), value.strip()))
         params = dict(self.parameters)
         overrides = dict(self.overrides)
+        specs = parameter_specs()
         for key, raw in pairs:
-            if key not in PARAMETERS:
+            if key not in specs:
                 raise RuleError(f"override {key}={raw}: no rule parameter {key!r}; known: "
-                                f"{', '.join(sorted(PARAMETERS))}")
+                                f"{', '.join(sorted(specs))}")
             value = _convert(key, raw, f"override {key}")
             old = params.get(key)
             params[key] = Parameter(key, value, old.unit if old else "",
@@ -205,10 +204,11 @@ def parse(data: Any, where: str = "<rules>", sha256: str = "") -> RuleSet:
     if not isinstance(params_in, dict):
         raise RuleError(f"{where}: key 'parameters' must be an object")
     params: dict[str, Parameter] = {}
+    specs = parameter_specs()
     for key, item in params_in.items():
         at = f"{where}: parameters.{key}"
-        if key not in PARAMETERS:
-            raise RuleError(f"{at}: unknown rule parameter; known: {', '.join(sorted(PARAMETERS))}")
+        if key not in specs:
+            raise RuleError(f"{at}: unknown rule parameter; known: {', '.join(sorted(specs))}")
         if not isinstance(item, dict) or "value" not in item:
             raise RuleError(f"{at}: must be an object with 'value', 'rule' and 'source'")
         for text_key in ("rule", "source"):
@@ -224,7 +224,7 @@ def parse(data: Any, where: str = "<rules>", sha256: str = "") -> RuleSet:
 
 
 def _convert(key: str, value: Any, at: str) -> Any:
-    spec = PARAMETERS[key]
+    spec = parameter_specs()[key]
     try:
         if spec.kind == "bool":
             if isinstance(value, bool):

@@ -257,15 +257,12 @@ def step_procedure(ctx: SmokeContext) -> str:
 
 
 def step_export(ctx: SmokeContext) -> str:
-    from station.bundle.export import export_session
-    from station.bundle.mlperf_layout import write_layout
-    from station.ui.pdf_report import write_pdf
+    from station.measurement.export import ExportOptions, export_bundle
 
     session = ctx.notes.get("session")
     if session is None:
         raise SmokeFailure("there is no session to export")
-    res = export_session(session, ctx.home / "bundles" / "smoke", sign=True, pdf_writer=write_pdf,
-                         mlperf_writer=write_layout)
+    res = export_bundle(session, ctx.home / "bundles" / "smoke", ExportOptions(sign=True))
     ctx.notes["bundle"] = res.zip_path
     for rel in ("report.pdf", "report.html", "run_1/spl.txt", "audit.jsonl", "samples/testing_1"):
         if not (res.directory / rel).exists():

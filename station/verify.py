@@ -1,8 +1,11 @@
-"""``station verify``: a station bundle or a published MLPerf power directory, directory or zip.
+"""``station verify``: a station bundle, a session directory or a published MLPerf power directory.
 
 Kinds: a directory with ``manifest.json`` at its top is a station bundle
-(``station.bundle.verify``); one with ``performance/`` or ``power/`` + ``run_1/`` is a published
-MLPerf power result (``station.mlperf.published``). A zip is first extracted into a private
+(``station.bundle.verify``); one with ``session.json`` (``station measure``, the window's guide)
+or ``director.json`` (``station serve``) and its ``audit.jsonl`` is a session directory that was
+never exported, perhaps because its process was killed (:func:`verify_session`: the audit chain,
+where a torn last line is a warning, and each run's journal); one with ``performance/`` or
+``power/`` + ``run_1/`` is a published MLPerf power result (``station.mlperf.published``). A zip is first extracted into a private
 temporary directory, refusing members that would land outside it (absolute paths, ``..``),
 symbolic links, devices, oversized members and archives that expand far beyond their size.
 """
@@ -16,6 +19,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from station.bundle.verify import is_bundle, verify_bundle
+from station.measurement.audit import AUDIT_FILE, audit_check
 from station.mlperf.errors import FormatError
 from station.mlperf.published import find_performance_dir, performance_dirs, verify_published
 
@@ -127,6 +131,8 @@ def verify_path(path: Path, trusted_key: bytes | None = None) -> dict:
         try:
             if is_bundle(root):
                 result = verify_bundle(root, trusted_key=trusted_key)
+            elif is_session_dir(root):
+                result = verify_session(root)
             elif find_performance_dir(root) is not None:
                 result = verify_published(root)
             elif len(found := performance_dirs(root)) > 1:
@@ -134,8 +140,9 @@ def verify_path(path: Path, trusted_key: bytes | None = None) -> dict:
                 raise Unusable(f"{path} holds {len(found)} MLPerf power results ({names}{', …' if len(found) > 3 else ''});"
                                " verify them one at a time")
             else:
-                raise Unusable(f"{path} is neither a station bundle (no manifest.json) nor an MLPerf power "
-                               "directory (no performance/ with power/ and run_1/)")
+                raise Unusable(f"{path} is neither a station bundle (no manifest.json), nor a session directory "
+                               "(no session.json or director.json), nor an MLPerf power directory "
+                               "(no performance/ with power/ and run_1/)")
         except FormatError as exc:
             raise Unusable(str(exc)) from None
         result["path"] = str(path)
@@ -143,3 +150,74 @@ def verify_path(path: Path, trusted_key: bytes | None = None) -> dict:
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+SESSION_FILES = {"session.json": "measurement session", "director.json": "director session"}
+
+
+def is_session_dir(path: Path) -> bool:
+    """A session directory as the station leaves it while measuring (not exported)."""
+    return any((path / name).is_file() for name in SESSION_FILES)
+
+
+def verify_session(root: Path) -> dict:
+    """Check a session directory that was never exported: its audit chain and its runs.
+
+    A torn last line of ``audit.jsonl`` (the process was killed while writing it) is a warning;
+    any other break of the chain fails, naming the file and line. A run without ``summary.json``
+    was interrupted: a warning that says how to recover it.
+    """
+    import json
+
+    root = Path(root)
+    checks: list[dict] = []
+    kind_file = next(name for name in SESSION_FILES if (root / name).is_file())
+    what = SESSION_FILES[kind_file]
+    try:
+        info = json.loads((root / kind_file).read_text(encoding="utf-8"))
+        if not isinstance(info, dict):
+            raise ValueError("the top level is not an object")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        checks.append(_check("session", "fail", f"{kind_file} cannot be read: {exc}"))
+        info = {}
+    else:
+        state = info.get("state")
+        step = f", step {info['step']}" if info.get("step") else ""
+        done = state in ("done", "complete", "reviewed")
+        checks.append(_check("session", "pass", f"{what} {info.get('session_id')}: state {state}{step}"
+                             + ("" if done else " (not finished: its process ended early or is still running)")
+                             + "; not exported (a bundle adds file hashes, the report and the signature)"))
+    checks.append(audit_check(root / AUDIT_FILE, torn_tail_fails=False))
+    run_dirs = sorted(p.parent for p in root.glob("*/header.json")) + sorted(
+        p.parent for p in root.glob("journal/*/header.json"))
+    checks.extend(_run_check(root, d) for d in run_dirs)
+    return {"valid": all(c["status"] != "fail" for c in checks), "kind": "session", "checks": checks,
+            "metric": None, "bundle_id": None}
+
+
+def _check(name: str, status: str, evidence: str) -> dict:
+    return {"name": name, "status": status, "evidence": evidence}
+
+
+def _run_check(root: Path, run_dir: Path) -> dict:
+    from station.core.journal import JournalError, JournalReader
+    from station.core.run_index import pid_alive
+
+    rel = run_dir.relative_to(root).as_posix()
+    name = f"run {rel}"
+    try:
+        reader = JournalReader(run_dir)
+        counts = {i: int(len(reader.samples(i))) for i in reader.instruments}
+        torn = sum(reader.torn_bytes(i) for i in reader.instruments)
+    except (JournalError, OSError, ValueError) as exc:
+        return _check(name, "fail", f"{rel}: the journal cannot be read: {exc}")
+    samples = ", ".join(f"{i}: {n} samples" for i, n in counts.items())
+    if reader.complete:
+        state = (reader.summary_file() or {}).get("state")
+        return _check(name, "pass", f"{rel}: {state}; {samples}")
+    pid = reader.lock_pid()
+    if pid_alive(pid):
+        return _check(name, "warn", f"{rel}: still recording (process {pid}); {samples} so far")
+    torn_text = f"; {torn} bytes of a record cut short at the end" if torn else ""
+    return _check(name, "warn", f"{rel}: interrupted (no summary.json: its process ended without finishing it); "
+                                f"{samples}{torn_text}; `station recover {run_dir}` restores its summary")

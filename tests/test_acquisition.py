@@ -376,3 +376,37 @@ def test_a_recording_journals_each_range_step_once(tmp_path):
         i = int(np.searchsorted(data["t"], t))
         assert data["a_range"][i] == a_new and data["v_range"][i] == v_new
         assert (data["a_range"][i - 1], data["v_range"][i - 1]) != (a_new, v_new)
+
+
+class CountingSupply(SupplyDriver):
+    """A SupplyDriver that counts how often it is started and stopped."""
+
+    def __init__(self, device, **options):
+        super().__init__(device, **options)
+        self.starts = self.stops = 0
+
+    def start(self):
+        self.starts += 1
+        super().start()
+
+    def stop(self):
+        self.stops += 1
+        super().stop()
+
+
+@pytest.mark.parametrize("reconfigures", [False, True])
+def test_a_new_interval_restarts_only_a_driver_that_declares_it_cannot_take_it_while_measuring(reconfigures):
+    cls = type("Supply", (CountingSupply,), {"reconfigures_while_measuring": reconfigures})
+    drv = cls(BenchSupply())
+    s = InstrumentSession("i", drv, Config(update_interval_s=0.01), AUTO, AUTO)
+    blocks, _, _ = _collect(s)
+    s.connect()
+    s.start()
+    try:
+        _wait(lambda: len(blocks) >= 2)
+        s.apply(Config(update_interval_s=0.02))
+        assert (drv.starts, drv.stops) == ((1, 0) if reconfigures else (2, 1))
+        n = len(blocks)
+        _wait(lambda: len(blocks) > n + 2)  # and it goes on measuring either way
+    finally:
+        s.stop()

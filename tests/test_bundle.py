@@ -59,13 +59,65 @@ def test_export_writes_every_part_and_verifies(session, tmp_path):
     assert all(n.startswith("bundle/") for n in names) and "bundle/manifest.json" in names
 
 
-def test_audit_log_holds_every_event_in_order(session, tmp_path):
+def test_export_copies_the_sessions_own_audit_log_and_records_its_head(session, tmp_path):
+    b = export_session(session, tmp_path / "bundle", make_zip=False).directory
+    assert (b / "audit.jsonl").read_bytes() == (session / "audit.jsonl").read_bytes()
+    m = json.loads((b / MANIFEST).read_text())
+    assert m["audit"]["head"] == audit.read_chain(session / "audit.jsonl").head and m["audit"]["entries"] == 5
+    assert m["audit"]["chained"] == "while the session ran"
+    check = {c["name"]: c for c in verify_bundle(b)["checks"]}["audit chain"]
+    assert check["status"] == "pass" and "5 entries" in check["evidence"]
+
+
+def test_a_session_without_its_own_audit_log_gets_one_chained_at_export(session, tmp_path):
+    (session / "audit.jsonl").unlink()
+    with open(session / "events.jsonl", "w") as f:  # a session written before the live audit log
+        for i, kind in enumerate(["setup", "ranging-start", "review"]):
+            f.write(json.dumps({"t": T0 + i * 30, "kind": kind}) + "\n")
     b = export_session(session, tmp_path / "bundle", make_zip=False).directory
     lines = [json.loads(x) for x in (b / "audit.jsonl").read_text().splitlines()]
     kinds = [e["kind"] for e in lines]
     assert kinds.count("connected") == 2 and "review" in kinds and "ranging-start" in kinds
     assert [e["seq"] for e in lines] == list(range(len(lines)))
     assert [e["t"] for e in lines] == sorted(e["t"] for e in lines)
+    assert json.loads((b / MANIFEST).read_text())["audit"]["chained"].startswith("at export")
+    assert verify_bundle(b)["valid"]
+
+
+def test_a_broken_session_audit_log_stops_the_export_naming_file_and_line(session, tmp_path):
+    lines = (session / "audit.jsonl").read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b"ranging-done", b"ranging-gone")
+    (session / "audit.jsonl").write_bytes(b"".join(lines))
+    with pytest.raises(ExportError, match=r"audit\.jsonl:3: entry 2 was changed"):
+        export_session(session, tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists() and not (tmp_path / "bundle.zip").exists()
+
+
+def test_a_torn_audit_tail_stays_out_of_the_bundle_and_is_said(session, tmp_path):
+    raw = (session / "audit.jsonl").read_bytes()
+    (session / "audit.jsonl").write_bytes(raw[:-40])  # killed while writing the last entry
+    b = export_session(session, tmp_path / "bundle", make_zip=False).directory
+    assert (b / "audit.jsonl").read_bytes() == b"".join(raw.splitlines(keepends=True)[:4])
+    m = json.loads((b / MANIFEST).read_text())
+    assert m["audit"]["entries"] == 4 and "audit.jsonl:5" in m["audit"]["torn_tail"]
+    check = {c["name"]: c for c in verify_bundle(b)["checks"]}["audit chain"]
+    assert check["status"] == "pass" and "not part of the bundle" in check["evidence"]
+    # cutting the bundle's own copy short afterwards is a failure, not a torn tail
+    (b / "audit.jsonl").write_bytes((b / "audit.jsonl").read_bytes()[:-3])
+    check = {c["name"]: c for c in verify_bundle(b)["checks"]}["audit chain"]
+    assert check["status"] == "fail" and "audit.jsonl:4" in check["evidence"]
+
+
+def test_every_instrument_of_the_manifest_carries_its_calibration_due_date(session, tmp_path):
+    s = json.loads((session / "session.json").read_text())
+    s["instruments"].append({"id": "meter-2"})  # nothing known about its calibration
+    (session / "session.json").write_text(json.dumps(s))
+    b = export_session(session, tmp_path / "bundle", make_zip=False).directory
+    m = json.loads((b / MANIFEST).read_text())
+    due = {i["id"]: i["calibration_due"] for i in m["instruments"]}
+    assert due == {"sim-1": "2027-06-30", "meter-2": None}
+    html = (b / "report.html").read_text()
+    assert "calibration due 2027-06-30" in html
 
 
 def test_any_changed_byte_in_any_file_fails_and_names_the_file(session, tmp_path):
@@ -114,31 +166,6 @@ def test_station_key_is_kept_per_station_and_private(tmp_path):
     k2 = signing.load_or_create_key()
     assert signing.public_pem(k1) == signing.public_pem(k2)
     assert (signing.key_path().stat().st_mode & 0o777) == 0o600
-
-
-def test_audit_chain_detects_edits_removals_and_reordering(tmp_path):
-    path = tmp_path / "audit.jsonl"
-    with audit.AuditLog(path) as log:
-        for i in range(5):
-            log.append("step", t=T0 + i, n=i)
-    assert audit.verify_chain(path) == (5, [])
-    # continuing an existing log keeps the chain
-    with audit.AuditLog(path) as log:
-        log.append("step", t=T0 + 5, n=5)
-    assert audit.verify_chain(path)[0] == 6
-    lines = path.read_text().splitlines(keepends=True)
-    for broken, what in [
-        (lines[:2] + lines[3:], "removed"),
-        (lines[:1] + [lines[2], lines[1]] + lines[3:], "moved"),
-        (lines[:3] + [lines[3].replace('"n":3', '"n":4')] + lines[4:], "changed"),
-    ]:
-        path.write_text("".join(broken))
-        n, problems = audit.verify_chain(path)
-        assert problems and "audit.jsonl:" in problems[0], what
-    path.write_text("".join(lines)[:-5])
-    assert "cut short" in audit.verify_chain(path)[1][0]
-    with pytest.raises(audit.AuditError):
-        audit.AuditLog(path)
 
 
 def test_export_refuses_bad_sessions_and_leaves_nothing(session, tmp_path):

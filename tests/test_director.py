@@ -580,3 +580,30 @@ def test_an_error_quoting_a_multi_line_text_is_still_one_reply_line(tmp_path):
         server.shutdown()
         thread.join(30)
         inst.close()
+
+
+@pytest.mark.slow
+def test_the_procedure_proposes_the_ranges_the_director_chose_from_the_same_ranging_data(director, full_session,
+                                                                                          tmp_path):
+    """One range proposal: the director's ranging journal through `station measure`'s procedure."""
+    from types import SimpleNamespace
+
+    from instruments.sim import SimulatedAnalyzer
+    from station import rules
+    from station.procedure import Procedure
+
+    session, _, _ = full_session
+    journal = director.out / session / "journal"
+    reader = JournalReader(journal / "ranging")
+    (inst_id,) = reader.instruments
+    proc = Procedure(tmp_path / "procedure")
+    proc.rules = rules.load("mlperf-inference")
+    proc.sessions = [SimpleNamespace(inst_id=inst_id, driver=SimpleNamespace(description=SimulatedAnalyzer.description))]
+    proc._propose(journal / "ranging")
+    proposal = proc.proposal[inst_id]
+    testing = JournalReader(journal / "testing").samples()
+    assert proposal.problem is None
+    assert {proposal.voltage} == set(testing["v_range"].tolist())
+    assert {proposal.current} == set(testing["a_range"].tolist())
+    state = director_state(director.out / session)
+    assert state["ranging_max"] == {"volts": proposal.max_volts, "amps": proposal.max_amps}

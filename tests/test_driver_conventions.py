@@ -4,6 +4,10 @@
 - a complete static description: vendor, models, channels, quantities, ascending ranges,
   intervals, accuracy, declared settings whose defaults validate;
 - docstrings on the class and its public methods;
+- declared capabilities (class attributes of ``Driver``, with their defaults) and a class that
+  says how to reach its instrument: ``claims`` takes each of its example ``resource_forms``,
+  ``from_resource`` builds the driver on one without I/O, and ``registry.create`` goes through it;
+- no module under instruments/ imports ``station`` (the record type is ``instruments.records``);
 - works over its fake (or with no transport when it needs none): open, identify, configure,
   set ranges, start, read a block, stop, close; refuses a range it does not have; and, where
   its fake can vanish, comes back after close() + open() once the instrument is back.
@@ -14,9 +18,11 @@ Drivers added later get the same checks by being registered; a driver whose tran
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import inspect
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,11 +38,14 @@ from instruments.base import (
     InstrumentDisconnected,
 )
 from instruments.fakes import fake_for
-from station.core.samples import Block
+from instruments.records import Block
 
 DRIVERS = registry.available()
 NAMES = sorted(DRIVERS)
 KNOWN_TRANSPORTS = {"visa", "serial", "tcp", "none"}
+INSTRUMENTS_DIR = Path(__file__).resolve().parents[1] / "instruments"
+# Capabilities every driver has, declared on the class (Driver holds the defaults).
+CAPABILITIES = {"reconfigures_while_measuring": bool, "resource_forms": tuple}
 INTERFACE = ("open", "identify", "configure", "set_ranges", "ranges", "start", "read_block", "stop", "close")
 
 
@@ -106,7 +115,9 @@ def test_description_is_complete(name):
         assert all(r > 0 for r in table)
         assert list(table) == sorted(set(table)), f"ranges not strictly ascending: {table}"
     assert 0 < desc.fastest_interval_s <= desc.slowest_interval_s
-    assert desc.transports and set(desc.transports) <= KNOWN_TRANSPORTS
+    assert desc.transports
+    if name in registry.BUILTIN:  # a plug-in may reach its instrument some other way
+        assert set(desc.transports) <= KNOWN_TRANSPORTS
     acc = desc.accuracy
     assert isinstance(acc, AccuracySpec) and acc.bands
     bounds = [f for f, _, _ in acc.bands]
@@ -137,6 +148,67 @@ def test_docstrings_present(name):
         assert inspect.getdoc(getattr(cls, method)), f"{cls.__name__}.{method} has no docstring"
     module = inspect.getmodule(cls)
     assert module is not None and inspect.getdoc(module), f"module of {cls.__name__} has no docstring"
+
+
+# -- capabilities and how the instrument is reached ------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_capabilities_are_declared_class_attributes(name):
+    cls = DRIVERS[name]
+    for attribute, kind in CAPABILITIES.items():
+        declared = next(k.__dict__[attribute] for k in cls.__mro__ if attribute in k.__dict__)
+        assert isinstance(declared, kind), f"{cls.__name__}.{attribute} is {declared!r}, not a {kind.__name__}"
+    assert all(isinstance(form, str) and form.strip() for form in cls.resource_forms)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_class_says_how_to_reach_its_instrument(name):
+    cls = DRIVERS[name]
+    for method in ("claims", "from_resource"):
+        bound = getattr(cls, method)
+        assert inspect.ismethod(bound) and bound.__self__ is cls, f"{cls.__name__}.{method} is not a classmethod"
+        assert inspect.getdoc(bound), f"{cls.__name__}.{method} has no docstring"
+    if "none" in cls.description.transports:
+        driver = registry.create(name, None)
+        assert isinstance(driver, cls) and driver.transport is None
+        return
+    assert cls.resource_forms, f"{cls.__name__} needs a resource but shows no example of one"
+    for form in cls.resource_forms:
+        assert cls.claims(form), f"{cls.__name__} does not take its own example {form!r}"
+        driver = registry.create(name, form)
+        assert isinstance(driver, cls)
+        assert not getattr(driver.transport, "is_open", False), f"building on {form!r} opened it"
+    assert not cls.claims("no such resource form")
+
+
+def _station_imports(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        found += [f"{path.relative_to(INSTRUMENTS_DIR.parent)}:{node.lineno} {n}"
+                  for n in names if n == "station" or n.startswith("station.")]
+    return found
+
+
+def test_no_driver_module_imports_the_station():
+    """Drivers (and their fakes and transports) see only the driver contract, never station.*"""
+    modules = sorted(INSTRUMENTS_DIR.rglob("*.py"))
+    assert len(modules) > 20
+    offenders = [hit for path in modules for hit in _station_imports(path)]
+    assert not offenders, "modules under instruments/ import station: " + ", ".join(offenders)
+
+
+def test_the_record_type_is_part_of_the_driver_contract():
+    import instruments
+    from station.core import samples
+
+    for name in ("Block", "Flag", "InstrumentEvent", "sample_dtype", "SAMPLE_DTYPE", "BAD_FLAGS",
+                 "empty_block", "good_mask"):
+        assert getattr(samples, name) is getattr(instruments, name), f"station.core.samples.{name} is another {name}"
 
 
 # -- behaviour over the fake -----------------------------------------------------------------------

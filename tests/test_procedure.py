@@ -101,7 +101,7 @@ def test_guided_inference_run_is_valid_with_the_metric_from_the_recorded_samples
     assert {w["run"] for w in on_disk["windows"]} == {"ranging", "testing_1"}
     saved_rules = json.loads((out / "rules.json").read_text())
     assert saved_rules["overrides"]["min_testing_s"] == {"from": 600.0, "to": 0.3}
-    kinds = [json.loads(x)["kind"] for x in (out / "events.jsonl").read_text().splitlines()]
+    kinds = [json.loads(x)["kind"] for x in (out / "audit.jsonl").read_text().splitlines()]
     for k in ("setup", "connected", "clock_check", "ranges_proposed", "ranges_confirmed", "run_complete", "review"):
         assert k in kinds
     # Recomputing from the directory gives the same verdict and metric.
@@ -134,7 +134,7 @@ def test_fixed_range_too_small_is_flagged_invalid_with_the_reason(tmp_path):
     p.start_testing()
     assert p.wait(DEADLINE) and p.problem is None
     live = [d for k, d in events if k == "check" and d["name"] == "overrange" and d["run"] == "testing_1"]
-    assert live and live[-1]["status"] == "fail" and "larger range" in live[-1]["message"]
+    assert live and live[-1]["status"] == "fail" and "larger range" in live[-1]["evidence"]
     p.start_review()
     assert p.wait(DEADLINE)
     review = p.review
@@ -145,7 +145,7 @@ def test_fixed_range_too_small_is_flagged_invalid_with_the_reason(tmp_path):
     assert checks["range selection sim-1"]["status"] == "warn"
     assert "rehearsing a wrong range" in checks["range selection sim-1"]["evidence"]
     assert "overrange" in review["summary"]
-    audit = [json.loads(x) for x in (out / "events.jsonl").read_text().splitlines()]
+    audit = [json.loads(x) for x in (out / "audit.jsonl").read_text().splitlines()]
     ov = [e for e in audit if e["kind"] == "ranges_override"]
     assert ov and ov[0]["reason"] == "rehearsing a wrong range" and ov[0]["operator"] == "Ada"
     assert ov[0]["proposed_current"] == 20.0 and ov[0]["current"] == 5.0
@@ -354,3 +354,44 @@ def test_operator_marks_become_a_window():
     wins = gpio_windows(falling)
     assert [(w.begin, w.end) for w in wins][0] == (2.711, 16.045) and len(wins) == 5
     assert wins[-1].end == 76.618
+
+
+def test_the_session_audit_log_is_chained_on_disk_while_it_runs_and_instruments_carry_calibration(tmp_path):
+    from station.measurement.audit import read_chain, read_entries
+    from station.measurement.calibration import CalibrationStore
+
+    out = tmp_path / "session"
+    known = InstrumentSpec("sim", options={"profile": "training", "seed": 3}, id="known")
+    unknown = InstrumentSpec("sim", options={"profile": "training", "seed": 4}, id="unknown")
+    p = Procedure(out)
+    # the due date of the first analyzer is in the station's store before the session starts
+    from instruments.sim import SimulatedAnalyzer
+
+    sim = SimulatedAnalyzer(seed=3)
+    sim.open()
+    serial = sim.identify().serial
+    sim.close()
+    CalibrationStore().set_due(serial, "2031-01-31", set_by="test")
+    rs = rules.load("mlperf-inference", SHORT)
+    p.start_setup(setup_info(rs, make_workload(tmp_path, duration=1.0), instruments=[known, unknown]))
+    assert p.wait(DEADLINE) and p.problem is None, p.problem
+    insts = {i["id"]: i for i in json.loads((out / "session.json").read_text())["instruments"]}
+    assert insts["known"]["calibration_due"] == "2031-01-31" and insts["unknown"]["calibration_due"] is None
+    assert not (out / "events.jsonl").exists()  # one log: the chained one
+    p.start_ranging()
+    # while the ranging run records, the log on disk already holds the setup and the run's start
+    wait_until(lambda: "run_start" in [e["kind"] for e in read_entries(out / "audit.jsonl")], DEADLINE,
+               "run_start to reach audit.jsonl")
+    assert p.busy
+    rep = read_chain(out / "audit.jsonl")
+    assert rep.intact and rep.torn_tail is None
+    assert p.wait(DEADLINE) and p.problem is None, p.problem
+    entries = read_entries(out / "audit.jsonl")
+    kinds = [e["kind"] for e in entries]
+    for k in ("setup", "connected", "step", "run_start", "ranges_set", "run_complete", "ranges_proposed"):
+        assert k in kinds, k
+    run_events = [e for e in entries if e.get("source") == "ranging"]
+    assert run_events, "the ranging run's own events are in the session's log too"
+    assert [e["seq"] for e in entries] == list(range(len(entries)))
+    p.close()
+    assert read_chain(out / "audit.jsonl").intact

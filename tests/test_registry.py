@@ -45,3 +45,33 @@ def test_unknown_driver_names_the_known_ones():
 def test_register_refuses_what_is_not_a_driver():
     with pytest.raises(TypeError):
         registry.register("thing", object)
+
+
+def test_create_builds_a_transport_driver_on_the_resource_without_connecting():
+    from instruments.transports.tcp import TcpTransport
+    from instruments.yokogawa import WT300E
+
+    drv = registry.create("hmc8015", "tcp://192.0.2.7:5025?timeout=3",
+                          transport_options={"connect_timeout": 1.5}, query_timeout_s=4.0)
+    assert isinstance(drv.transport, TcpTransport) and not drv.transport.is_open
+    assert (drv.transport.host, drv.transport.port) == ("192.0.2.7", 5025)
+    assert (drv.transport.timeout, drv.transport.connect_timeout) == (3.0, 1.5)
+    assert drv.options["query_timeout_s"] == 4.0
+    assert isinstance(registry.create("wt300e", "USB0::0x0B21::0x0025::C2PH13047V::INSTR"), WT300E)
+
+
+def test_a_resource_no_driver_takes_gets_the_transports_reason():
+    with pytest.raises(ConfigurationError, match="USB-TMC device node.*USB0::"):
+        registry.create("wt300e", "/dev/usbtmc0")
+    with pytest.raises(ConfigurationError, match="not a resource the station understands; accepted: tcp://"):
+        registry.create("ptd", "bananas")
+    with pytest.raises(ValueError, match="needs a host and a port"):  # a form it takes, written wrong
+        registry.create("ptd", "tcp://192.0.2.7")
+
+
+def test_a_driver_that_needs_a_resource_says_which_forms_it_takes():
+    from instruments.ptd import PTDaemon
+
+    assert registry.resource_help(PTDaemon) == "tcp://192.0.2.7:8888, 192.0.2.7:8888"
+    assert registry.resource_help(registry.driver_class("sim")) == "no resource"
+    assert "TCPIP::192.0.2.7::INSTR" in registry.resource_help(registry.driver_class("wt500"))

@@ -95,7 +95,7 @@ def test_a_too_small_override_is_audited_and_the_run_flagged_invalid(qtbot, guid
     assert g.proc.step == Step.RANGE_SELECTION and "reason" in g.problem.text()
     g.override_reason.setText("testing the overrange check")
     _click_and_wait(qtbot, g, Step.TESTING)
-    events = [json.loads(x) for x in (tmp_path / "session" / "events.jsonl").read_text().splitlines()]
+    events = [json.loads(x) for x in (tmp_path / "session" / "audit.jsonl").read_text().splitlines()]
     override = [e for e in events if e["kind"] == "ranges_override"]
     assert override and "testing the overrange check" in json.dumps(override[0])
     _click_and_wait(qtbot, g, Step.TESTING)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from instruments.scpi import SystemClock
+from instruments.base import SystemClock
 
 
 class FakeClock:

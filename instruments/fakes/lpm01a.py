@@ -709,8 +709,8 @@ class RecordingSerialTransport(SerialTransport):
 
 def lpm01a_bench(model: str | None = None, **options):
     """A bench for ``fake_for("lpm01a")``: the board on a pty and a serial transport to its port."""
+    from instruments.base import SystemClock
     from instruments.fakes import FakeBench
-    from instruments.scpi import SystemClock
 
     device = Lpm01aDevice(**options)
     transport = RecordingSerialTransport(device.port, baudrate=3_686_400, timeout=2.0)

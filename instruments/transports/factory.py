@@ -38,39 +38,80 @@ ACCEPTED = (
 _HOST_PORT_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):(\d{1,5})(\?.*)?$")
 
 
+# Examples of each transport's resource forms, for help text and error messages.
+FORM_EXAMPLES: dict[str, tuple[str, ...]] = {
+    "visa": ("TCPIP::192.0.2.7::INSTR", "USB0::0x0B21::0x0025::<serial>::INSTR"),
+    "serial": ("/dev/ttyUSB0", "COM3"),
+    "tcp": ("tcp://192.0.2.7:8888",),
+}
+
+
+def resource_kind(resource: str | None) -> str | None:
+    """Which transport a resource string's form names ("visa", "serial", "tcp"), or None.
+
+    Only the form is looked at: ``serial://`` without a port is "serial" here and refused by
+    :func:`transport_for` with the reason.
+    """
+    text = (resource or "").strip()
+    lower = text.lower()
+    if not text or text.startswith("/dev/usbtmc"):
+        return None
+    if lower.startswith("tcp://"):
+        return "tcp"
+    if lower.startswith("serial://"):
+        return "serial"
+    if lower.startswith("visa://") or _VISA_RE.match(text):
+        return "visa"
+    if text.startswith("/dev/") or _COM_RE.match(text):
+        return "serial"
+    if _HOST_PORT_RE.match(text):  # bare host:port, as PTDaemon users write it
+        return "tcp"
+    return None
+
+
+def examples_for(transports: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Example resource strings of the given transports, in the order given."""
+    return tuple(form for kind in transports for form in FORM_EXAMPLES.get(kind, ()))
+
+
 def transport_for(resource: str, **options) -> Transport:
     """Build (not open) the transport for ``resource``. ValueError for anything unrecognised."""
     text = (resource or "").strip()
-    if not text:
-        raise ValueError(f"no resource given; accepted: {ACCEPTED}")
+    kind = resource_kind(text)
     lower = text.lower()
-    if lower.startswith("tcp://"):
-        return _tcp(text, options)
-    if lower.startswith("serial://"):
+    if kind == "tcp":
+        return _tcp(text if lower.startswith("tcp://") else "tcp://" + text, options)
+    if kind == "serial" and lower.startswith("serial://"):
         port, query = _split_query(text[len("serial://"):])
         if not port:
             raise ValueError(f"{resource!r}: a serial resource needs a port, e.g. serial:///dev/ttyUSB0 "
                              "or serial://COM3")
         return _serial(port, {**query, **options}, resource)
-    if lower.startswith("visa://"):
+    if kind == "serial":
+        port, query = _split_query(text)
+        return _serial(port, {**query, **options}, resource)
+    if kind == "visa" and lower.startswith("visa://"):
         name, query = _split_query(text[len("visa://"):])
         if not _VISA_RE.match(name):
             raise ValueError(f"{resource!r}: after visa:// a VISA resource name is expected, "
                              f"e.g. visa://TCPIP::192.0.2.7::INSTR; accepted: {ACCEPTED}")
         return _visa(name, {**query, **options}, resource)
-    if _VISA_RE.match(text):
+    if kind == "visa":
         name, query = _split_query(text)
         return _visa(name, {**query, **options}, resource)
+    raise ValueError(unrecognised(resource))
+
+
+def unrecognised(resource: str | None) -> str:
+    """Why the station's transports cannot reach ``resource`` (a form :func:`resource_kind` does not know)."""
+    text = (resource or "").strip()
+    if not text:
+        return f"no resource given; accepted: {ACCEPTED}"
     if text.startswith("/dev/usbtmc"):
-        raise ValueError(f"{resource!r} is a Linux USB-TMC device node, not a serial port; use its VISA "
-                         "name instead, e.g. USB0::0x0B21::0x0025::<serial>::INSTR (pyvisa-py needs pyusb "
-                         "for USB instruments)")
-    if text.startswith("/dev/") or _COM_RE.match(text):
-        port, query = _split_query(text)
-        return _serial(port, {**query, **options}, resource)
-    if _HOST_PORT_RE.match(text):  # bare host:port, as PTDaemon users write it
-        return _tcp("tcp://" + text, options)
-    raise ValueError(f"{resource!r} is not a resource the station understands; accepted: {ACCEPTED}")
+        return (f"{resource!r} is a Linux USB-TMC device node, not a serial port; use its VISA "
+                "name instead, e.g. USB0::0x0B21::0x0025::<serial>::INSTR (pyvisa-py needs pyusb "
+                "for USB instruments)")
+    return f"{resource!r} is not a resource the station understands; accepted: {ACCEPTED}"
 
 
 def _split_query(text: str) -> tuple[str, dict[str, str]]:

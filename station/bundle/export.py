@@ -6,7 +6,8 @@ Bundle layout (all paths relative to the bundle directory)::
     manifest.json.sha256     SHA-256 of manifest.json's bytes
     manifest.json.sig        Ed25519 signature of manifest.json (signed bundles)
     station-ed25519.pub      the signing station's public key (signed bundles)
-    audit.jsonl              every event of the session, hash-chained (station.bundle.audit)
+    audit.jsonl              the session's own hash-chained audit log, copied and verified
+                             (station.measurement.audit); never rebuilt at export
     report.html, report.pdf  for humans (the PDF when Qt is available)
     session/                 session.json, rules.json, review.json as the station wrote them
     runs/<run>/              each run's journal header, events, summary and workload output
@@ -143,7 +144,8 @@ def _run_files(run_dir: Path, dest: Path) -> None:
 
 
 def _audit_entries(session_dir: Path, runs: list[tuple[str, Path]]) -> list[dict]:
-    """Every event of the session and its runs, in time order, each saying where it came from."""
+    """Every event of a session that has no audit.jsonl of its own (written by hand, or before
+    the log was kept live), in time order, each saying where it came from."""
     entries: list[dict] = []
     for source, path in [("session", session_dir / "events.jsonl")] + [
         (name, p / "events.jsonl") for name, p in runs
@@ -164,6 +166,36 @@ def _audit_entries(session_dir: Path, runs: list[tuple[str, Path]]) -> list[dict
                     entries.append({"source": source, **item})
     entries.sort(key=lambda e: (e.get("t") is None, e.get("t") or 0.0))
     return entries
+
+
+def copy_audit_log(session_dir: Path, dest: Path, runs: list[tuple[str, Path]]) -> dict:
+    """Copy the session's audit log to ``dest`` after verifying its chain; returns the manifest's
+    ``audit`` entry. A broken chain stops the export (ExportError names the file and line); a torn
+    last line (a killed process) stays out of the bundle and is said in the entry."""
+    src = session_dir / audit.AUDIT_FILE
+    if not src.exists():
+        head = audit.write_chain(dest, _audit_entries(session_dir, runs))
+        return {"file": dest.name, "head": head, "entries": audit.read_chain(dest).entries,
+                "chained": "at export, from events.jsonl: the session has no audit.jsonl of its own"}
+    rep = audit.read_chain(src)
+    if rep.problems:
+        raise ExportError(f"the session's audit log is broken: {session_dir / rep.problems[0]}. It was changed "
+                          "after it was written, so the session cannot be exported as an audited bundle")
+    keep = rep.complete_bytes
+    with open(src, "rb") as f:
+        data = f.read(keep)
+    if rep.tail_whole:  # the last entry is whole but for its line end: it belongs to the chain
+        with open(src, "rb") as f:
+            f.seek(keep)
+            data += f.read().rstrip(b"\n") + b"\n"
+    dest.write_bytes(data)
+    copy = audit.read_chain(dest)
+    if copy.problems or copy.torn_tail or copy.head != rep.head:
+        raise ExportError(f"{dest}: the copy of {src} does not verify (the disk changed it?)")
+    info = {"file": dest.name, "head": rep.head, "entries": rep.entries, "chained": "while the session ran"}
+    if rep.torn_tail and not rep.tail_whole:
+        info["torn_tail"] = f"{rep.torn_tail}; the fragment is not part of the bundle"
+    return info
 
 
 def _run_plot(name: str, reader: JournalReader, windows: list[tuple[float, float, str]]) -> RunPlot:
@@ -253,11 +285,13 @@ def export_session(
         mlperf_files: list[str] = []
         if mlperf_writer is not None:
             mlperf_files = mlperf_writer(session_dir, tmp, session, runs)
-        head = audit.write_chain(tmp / "audit.jsonl", _audit_entries(session_dir, runs))
+        audit_info = copy_audit_log(session_dir, tmp / audit.AUDIT_FILE, runs)
         for inst in session.get("instruments") or []:
             if isinstance(inst, dict):  # the session knows calibration dates and settings
                 key = str(inst.get("id") or inst.get("name"))
                 instruments.setdefault(key, {"id": key}).update(inst)
+        for inst in instruments.values():
+            inst.setdefault("calibration_due", None)  # null: no due date was known when it measured
 
         manifest_body = {
             "format": FORMAT,
@@ -280,7 +314,7 @@ def export_session(
             "runs": [name for name, _ in runs],
             "samples": sample_files,
             "mlperf": mlperf_files,
-            "audit": {"file": "audit.jsonl", "head": head},
+            "audit": audit_info,
         }
         html = build_html(manifest_body, plots)
         (tmp / "report.html").write_text(html, encoding="utf-8")
@@ -320,4 +354,4 @@ def _write_zip(src: Path, zip_path: Path) -> None:
     os.replace(partial, zip_path)
 
 
-__all__ = ["ExportError", "ExportResult", "export_session", "session_runs"]
+__all__ = ["ExportError", "ExportResult", "copy_audit_log", "export_session", "session_runs"]

@@ -1,9 +1,11 @@
 """The bundle manifest: what is in a bundle, where it came from, and the hash of every file.
 
 ``manifest.json`` lists every other file of the bundle with its SHA-256 and size, plus the
-station and library versions, the platform, the instruments (identity, serial, calibration),
-the full settings snapshot, the rule set, every check with its verdict and evidence, the metrics
-and a unique bundle id. Its own raw bytes are hashed into ``manifest.json.sha256`` (so a changed
+station and library versions, the platform, the instruments (identity, serial and
+``calibration_due``: the due date known when the session measured, null when none was), the full
+settings snapshot, the rule set, every check with its verdict and evidence, the metrics, a unique
+bundle id, and ``audit``: the head of the session's audit chain (``head``, ``entries``, how it
+was ``chained``, and a ``torn_tail`` left out of the bundle, if there was one). Its own raw bytes are hashed into ``manifest.json.sha256`` (so a changed
 byte anywhere in the manifest is caught even in an unsigned bundle) and, when the bundle is
 signed, signed into ``manifest.json.sig`` with the station's Ed25519 key, whose public half is
 ``station-ed25519.pub``.

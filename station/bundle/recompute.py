@@ -9,6 +9,7 @@ verdict and the metric must come out as the manifest says.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import tempfile
@@ -18,6 +19,9 @@ import numpy as np
 
 from station.bundle import verify as bundle_verify
 from station.core.journal import samples_file
+from station.measurement.checks import FAIL, PASS, WARN, Check
+
+SOURCE = "station verify: the review recomputed from the bundle's raw samples (station.bundle.recompute)"
 
 
 def _rebuild(bundle: Path, manifest: dict, target: Path) -> None:
@@ -39,19 +43,16 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def recompute(bundle: Path, manifest: dict) -> list[dict]:
+def recompute(bundle: Path, manifest: dict) -> list[Check]:
     if not manifest.get("checks") and manifest.get("valid") is None:
         return []  # not a reviewed session (e.g. a lab export without rules): nothing to recompute
     if not (bundle / "session" / "session.json").is_file() or not (bundle / "session" / "rules.json").is_file():
-        return [{"name": "rule checks recomputed", "status": "fail",
-                 "evidence": "session/session.json or session/rules.json is missing"}]
-    import json
-
+        return [Check("rule checks recomputed", FAIL, "session/session.json or session/rules.json is missing",
+                      SOURCE)]
     session = json.loads((bundle / "session" / "session.json").read_text(encoding="utf-8"))
     if not isinstance(session, dict) or not isinstance(session.get("runs"), list):
-        return [{"name": "rule checks recomputed", "status": "warn",
-                 "evidence": "the session was not recorded by the guided procedure; its checks cannot be "
-                             "recomputed from the samples"}]
+        return [Check("rule checks recomputed", WARN, "the session was not recorded by the guided procedure; its "
+                      "checks cannot be recomputed from the samples", SOURCE)]
     from station.procedure.review import review_directory
 
     tmp = Path(tempfile.mkdtemp(prefix="station-recompute-"))
@@ -60,20 +61,27 @@ def recompute(bundle: Path, manifest: dict) -> list[dict]:
         review = review_directory(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    recorded = {c.get("name"): c.get("status") for c in manifest.get("checks") or []}
-    again = {c.get("name"): c.get("status") for c in review.get("checks") or []}
+    recorded = {c.name: c.status for c in map(Check.from_dict, manifest.get("checks") or [])}
+    again = {c.name: c.status for c in map(Check.from_dict, review.get("checks") or [])}
+    # A check this station has and the exporting one did not (a rule added since) only counts
+    # when it fails; a recorded check that no longer comes out, or comes out otherwise, differs.
     differ = [f"{n}: manifest {recorded.get(n)}, samples {again.get(n)}"
-              for n in sorted(set(recorded) | set(again)) if recorded.get(n) != again.get(n)]
-    out = [{"name": "rule checks recomputed", "status": "fail" if differ else "pass",
-            "evidence": "; ".join(differ[:5]) + (" …" if len(differ) > 5 else "") if differ
-            else f"all {len(again)} checks recomputed from the raw samples agree with the manifest"}]
+              for n in sorted(set(recorded) | set(again))
+              if recorded.get(n) != again.get(n) and (n in recorded or again[n] == FAIL)]
+    added = sorted(n for n in set(again) - set(recorded) if again[n] != FAIL)
+    evidence = ("; ".join(differ[:5]) + (" …" if len(differ) > 5 else "") if differ
+                else f"all {len(recorded)} checks of the manifest recomputed from the raw samples agree")
+    if added:
+        evidence += f"; {len(added)} checks this station adds ({', '.join(added[:3])}{' …' if len(added) > 3 else ''}) " \
+                    "do not fail"
+    out = [Check("rule checks recomputed", FAIL if differ else PASS, evidence, SOURCE)]
     m1, m2 = manifest.get("metric") or {}, review.get("metric") or {}
     ok = _same(m1.get("value"), m2.get("value")) and m1.get("unit") == m2.get("unit")
     verdict_ok = bool(review.get("valid")) == bool(manifest.get("valid"))
-    out.append({"name": "metric recomputed", "status": "pass" if ok and verdict_ok else "fail",
-                "evidence": f"from the samples: {m2.get('value')} {m2.get('unit')} "
-                            f"({'valid' if review.get('valid') else 'not valid'}); manifest: {m1.get('value')} "
-                            f"{m1.get('unit')} ({'valid' if manifest.get('valid') else 'not valid'})"})
+    out.append(Check("metric recomputed", PASS if ok and verdict_ok else FAIL,
+                     f"from the samples: {m2.get('value')} {m2.get('unit')} "
+                     f"({'valid' if review.get('valid') else 'not valid'}); manifest: {m1.get('value')} "
+                     f"{m1.get('unit')} ({'valid' if manifest.get('valid') else 'not valid'})", SOURCE))
     return out
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from station.core.samples import good_mask
+from station.measurement.checks import Check
 
 PLOT_W, PLOT_H = 900, 260
 MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 70, 20, 26, 40
@@ -213,12 +214,12 @@ def build_html(manifest: dict, plots: list[RunPlot], svgs: list[str] | None = No
             f"{format_value(inst.get('calibration_due'))}",
         ))
     checks_rows = "".join(
-        f'<tr><td>{html.escape(str(c.get("name")))}</td>'
-        f'<td style="color:{_STATUS_COLOUR.get(c.get("status"), "#000")};font-weight:bold">'
-        f'{html.escape(str(c.get("status", "")).upper())}</td>'
-        f'<td>{html.escape(format_value(c.get("evidence")))}</td>'
-        f'<td>{html.escape(format_value(c.get("source")))}</td></tr>'
-        for c in manifest.get("checks") or []
+        f'<tr><td>{html.escape(c.name)}</td>'
+        f'<td style="color:{_STATUS_COLOUR.get(c.status, "#000")};font-weight:bold">'
+        f'{html.escape(c.status.upper())}</td>'
+        f'<td>{html.escape(c.evidence or "—")}</td>'
+        f'<td>{html.escape(c.source or "—")}</td></tr>'
+        for c in map(Check.from_dict, manifest.get("checks") or [])
     )
     metrics_rows = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(format_value(v))}</td></tr>"

@@ -1,8 +1,8 @@
 """Verify a station bundle directory: manifest, every file's hash, signature, audit chain.
 
-Each check is ``{"name", "status": "pass"|"warn"|"fail", "evidence"}``; the bundle is valid when
-no check fails. A changed byte anywhere is caught: in a listed file by its hash, in the manifest by
-``manifest.json.sha256`` (and the signature), in the digest file by the digest itself, in the
+Each verdict is a :class:`station.measurement.checks.Check` (its JSON form in the result); the
+bundle is valid when no check fails. A changed byte anywhere is caught: in a listed file by its
+hash, in the manifest by ``manifest.json.sha256`` (and the signature), in the digest file by the digest itself, in the
 public key or signature by the signature check; a file added after export is named as unlisted.
 Re-computation of the rule checks from the raw samples is registered by the procedure layer
 through :data:`RECOMPUTE` (kept out of here so this module needs nothing but the files).
@@ -27,16 +27,19 @@ from station.bundle.manifest import (
     sha256_file,
     walk_files,
 )
+from station.measurement.checks import Check
 
 AUDIT_FILE = "audit.jsonl"
 
 # Functions (bundle_dir, manifest) -> list of checks that recompute verdicts and metrics from the
 # raw samples; registered by the modules that know how (see station.bundle.export).
-RECOMPUTE: list[Callable[[Path, dict], list[dict]]] = []
+RECOMPUTE: list[Callable[[Path, dict], list[Check]]] = []
+SOURCE = "station verify: bundle integrity (station.bundle.verify)"
 
 
-def _check(name: str, status: str, evidence: str) -> dict:
-    return {"name": name, "status": status, "evidence": evidence}
+def _check(name: str, status: str, evidence: str) -> Check:
+    """A verdict of this module (its source names it)."""
+    return Check(name, status, evidence, SOURCE)
 
 
 def is_bundle(path: Path) -> bool:
@@ -46,7 +49,7 @@ def is_bundle(path: Path) -> bool:
 def verify_bundle(root: Path, trusted_key: bytes | None = None) -> dict:
     """Verify the bundle in directory ``root``. ``trusted_key``: PEM of the station's public key."""
     root = Path(root)
-    checks: list[dict] = []
+    checks: list[Check] = []
     raw = (root / MANIFEST).read_bytes()
     checks.append(_digest_check(root, raw))
     try:
@@ -81,22 +84,22 @@ def verify_bundle(root: Path, trusted_key: bytes | None = None) -> dict:
     return _result(checks, manifest)
 
 
-def _result(checks: list[dict], manifest: dict | None) -> dict:
+def _result(checks: list[Check], manifest: dict | None) -> dict:
     metric = None
     if manifest is not None:
         m = manifest.get("metric")
         if isinstance(m, dict) and "value" in m and "unit" in m:
             metric = {"value": m["value"], "unit": m["unit"]}
     return {
-        "valid": all(c["status"] != "fail" for c in checks),
+        "valid": not any(c.failed for c in checks),
         "kind": "station",
-        "checks": checks,
+        "checks": [c.to_dict() for c in checks],
         "metric": metric,
         "bundle_id": manifest.get("bundle_id") if manifest else None,
     }
 
 
-def _digest_check(root: Path, raw: bytes) -> dict:
+def _digest_check(root: Path, raw: bytes) -> Check:
     path = root / MANIFEST_DIGEST
     if not path.is_file():
         return _check("manifest digest", "fail", f"{MANIFEST_DIGEST} is missing")
@@ -110,7 +113,7 @@ def _digest_check(root: Path, raw: bytes) -> dict:
     return _check("manifest digest", "pass", f"{MANIFEST} SHA-256 {got}")
 
 
-def _signature_check(root: Path, raw: bytes, trusted_key: bytes | None) -> dict:
+def _signature_check(root: Path, raw: bytes, trusted_key: bytes | None) -> Check:
     sig_path, pub_path = root / SIGNATURE, root / PUBLIC_KEY
     if not sig_path.exists():
         if trusted_key is not None:
@@ -143,10 +146,10 @@ def _signature_check(root: Path, raw: bytes, trusted_key: bytes | None) -> dict:
                                        "but no trusted key was given to compare it with")
 
 
-def _file_checks(root: Path, files) -> list[dict]:
+def _file_checks(root: Path, files) -> list[Check]:
     if not isinstance(files, dict) or not files:
         return [_check("files", "fail", f"{MANIFEST} lists no files")]
-    out: list[dict] = []
+    out: list[Check] = []
     present = set(walk_files(root)) - set(SELF_FILES)
     ok = 0
     total_bytes = 0
@@ -179,19 +182,21 @@ def _file_checks(root: Path, files) -> list[dict]:
 
 def _audit_check(root: Path, manifest: dict) -> dict:
     path = root / AUDIT_FILE
-    if not path.is_file():
-        return _check("audit chain", "fail", f"{AUDIT_FILE} is missing")
-    n, problems = audit.verify_chain(path)
-    if problems:
-        return _check("audit chain", "fail", "; ".join(problems))
+    check = audit.audit_check(path, torn_tail_fails=True)  # export never writes a torn tail
+    check.pop("source", None)
+    if check["status"] != "pass":
+        return check
     info = manifest.get("audit")
     head = info.get("head") if isinstance(info, dict) else None
     if not isinstance(info, dict) or not isinstance(head, str):
         return _check("audit chain", "fail", f"{MANIFEST} does not record the head of {AUDIT_FILE}")
-    last = audit.GENESIS
-    if n:
-        last = json.loads(path.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1])["hash"]
-    if head != last:
-        return _check("audit chain", "fail", f"{AUDIT_FILE} ends at {last[:16]}…, the manifest recorded "
+    rep = audit.read_chain(path)
+    if head != rep.head:
+        return _check("audit chain", "fail", f"{AUDIT_FILE} ends at {rep.head[:16]}…, the manifest recorded "
                                              f"{str(head)[:16]}… (entries were cut off or added)")
-    return _check("audit chain", "pass", f"{n} entries, each chained to the one before")
+    evidence = f"{rep.entries} entries, each chained to the one before"
+    if info.get("chained"):
+        evidence += f"; chained {info['chained']}"
+    if info.get("torn_tail"):
+        evidence += f"; {info['torn_tail']}"
+    return _check("audit chain", "pass", evidence)

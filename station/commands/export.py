@@ -21,38 +21,16 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def pdf_writer_or_none(quiet: bool = False):
-    """Qt's PDF writer when Qt is importable (it is a dependency; a broken install skips the PDF)."""
-    try:
-        from station.ui.pdf_report import write_pdf
-    except ImportError as exc:  # pragma: no cover - depends on the platform's Qt
-        if not quiet:
-            print(f"station: no PDF report (Qt unavailable: {exc}); the HTML report is written",
-                  file=sys.stderr)
-        return None
-    return write_pdf
-
-
-def mlperf_writer_or_none():
-    try:
-        from station.bundle.mlperf_layout import write_layout
-    except ImportError:
-        return None
-    return write_layout
-
-
 def run(args: argparse.Namespace) -> int:
-    from station.bundle.export import ExportError, export_session
     from station.bundle.signing import SigningError
+    from station.measurement.export import ExportError, ExportOptions, export_bundle
 
     session = args.session
     out = args.out or session.with_name(session.name.rstrip("/") + "-bundle")
     try:
-        res = export_session(
-            session, out, sign=args.sign, make_zip=not args.no_zip,
-            pdf_writer=None if args.no_pdf else pdf_writer_or_none(args.json),
-            mlperf_writer=mlperf_writer_or_none(),
-        )
+        res = export_bundle(session, out, ExportOptions(
+            pdf=not args.no_pdf, sign=args.sign, make_zip=not args.no_zip,
+            on_warning=None if args.json else (lambda text: print(f"station: {text}", file=sys.stderr))))
     except (ExportError, SigningError) as exc:
         print(f"station: export failed: {exc}", file=sys.stderr)
         return EXIT_USAGE if not session.is_dir() else EXIT_FAIL

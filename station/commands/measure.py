@@ -55,23 +55,12 @@ class _Usage(Exception):
 
 
 def parse_instrument(text: str):
-    from station.procedure import InstrumentSpec
+    from station.measurement.instruments import SpecError, parse_compact
 
-    parts = [x.strip() for x in text.split(",")]
-    if not parts[0]:
-        raise _Usage(f"--instrument {text!r}: the driver name comes first")
-    spec = InstrumentSpec(parts[0])
-    for item in parts[1:]:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise _Usage(f"--instrument {text!r}: {item!r} must look like key=value")
-        if key == "resource":
-            spec.resource = value
-        elif key == "id":
-            spec.id = value
-        else:
-            spec.options[key] = value
-    return spec
+    try:
+        return parse_compact(text)
+    except SpecError as exc:
+        raise _Usage(f"--{exc}") from None
 
 
 def parse_override(text: str, ids: list[str]) -> dict[str, tuple[float, float]]:
@@ -136,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_event(kind: str, d: dict) -> None:
         if kind == "check" and d.get("status") in ("fail", "warn"):
-            _say(f"  ! {d['run']}: {d['name']} {d['status'].upper()}: {d['message']}")
+            _say(f"  ! {d['run']}: {d['name']} {d['status'].upper()}: {d['evidence']}")
         elif kind == "workload_started":
             _say(f"  workload started: {d.get('command')}")
         elif kind == "workload_ended":

@@ -1,4 +1,4 @@
-"""``station verify PATH [--json] [--trusted-key PEM]``: exit 0 valid, 1 invalid, 2 unusable input."""
+"""``station verify PATH [--json] [--trusted-key PEM]``: exit 0 it verifies, 1 a check fails, 2 unusable input."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ MARK = {"pass": "ok  ", "warn": "WARN", "fail": "FAIL"}
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("verify", help="verify a station bundle or a published MLPerf power directory (dir or zip)")
-    p.add_argument("path", type=Path, help="bundle directory or zip, or an MLPerf result directory or zip")
+    p = sub.add_parser("verify", help="verify a station bundle (dir or zip), a session directory, or a published "
+                       "MLPerf power directory (dir or zip)")
+    p.add_argument("path", type=Path, help="bundle directory or zip, session directory, or an MLPerf result "
+                   "directory or zip")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--trusted-key", type=Path, metavar="PEM",
                    help="the station's public key (station-ed25519.pub) the signature must match")

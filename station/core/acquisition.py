@@ -200,9 +200,9 @@ class InstrumentSession:
         vr = change.voltage_range if change.voltage_range is not None else old[1]
         cr = change.current_range if change.current_range is not None else old[2]
         new_config = config.to_dict() != old[0].to_dict()
-        # A meter that takes a new interval while measuring (``reconfigures_while_measuring``)
+        # A meter that takes a new interval while measuring (a declared capability of its driver)
         # is never stopped: stopping and starting a paced stream loses the samples not yet read.
-        restart = (measuring and new_config and not getattr(drv, "reconfigures_while_measuring", False)
+        restart = (measuring and new_config and not drv.reconfigures_while_measuring
                    and float(config.update_interval_s) != float(old[0].update_interval_s))
         with self._apply_lock:
             try:

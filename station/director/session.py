@@ -4,7 +4,12 @@ Directory of a session (``<out>/<session id>/``)::
 
     director.json          state of the session (initial, ranging, ranging_done, testing,
                            testing_done, complete, failed, abandoned, interrupted) and why,
-                           the ranges chosen, per-phase figures; rewritten at every change
+                           the ranges chosen, per-phase figures, the instrument (with its
+                           calibration_due); rewritten at every change
+    audit.jsonl            every event of the session, hash-chained and on disk as it happens
+                           (station.measurement.audit): session_start, phase_start, ranges_set,
+                           phase_end, session_failed, session_end, and each phase's own
+                           events (overrange, gap, ...) with "source": the phase
     power/ptd_logs.txt     analyzer log in PTDaemon's format, written as things happen
     power/server.log       the director's log of the connection (at done / when it ends)
     power/server.json      the director's summary (at done / when it ends)
@@ -14,13 +19,14 @@ Directory of a session (``<out>/<session id>/``)::
     journal/ranging/       full-resolution journal of each phase (station.core.recording;
     journal/testing/       ``station recover`` restores it after a crash)
 
-Ranges follow the official server: auto for ranging; for testing the voltage range holding
-the highest voltage seen while ranging and the current range holding 1.1 x the highest current,
-each rounded up to a range the analyzer has (``Description.round_up_range``). The maxima come
-from the valid full-resolution readings (each reading is what the meter judged against its
-range), so they are never below the 1 s values PTDaemon would have used; with several
-elements, the highest element reading counts (ranges apply per element). After testing (or
-when the session ends) the ranges in force before the session are restored.
+Ranges follow the official server: auto for ranging; for testing the ranges come from the
+measurement service's one proposal (:func:`station.measurement.ranges.propose_ranges`, the same
+as ``station measure``'s): the voltage range holding the highest voltage seen while ranging and
+the current range holding ``current_headroom`` (1.1 in the MLPerf Inference rules) x the highest
+current, each rounded up to a range the analyzer has. The maxima come from the valid
+full-resolution readings, so they are never below the 1 s values PTDaemon would have used; with
+several elements, the highest element reading counts (ranges apply per element). After testing
+(or when the session ends) the ranges in force before the session are restored.
 
 The analyzer is driven through :class:`station.core.acquisition.InstrumentSession`: its worker
 runs only during a phase, and ranges change only while it is stopped. ``server.json`` holds the
@@ -46,15 +52,16 @@ import station
 from instruments.base import AUTO, InstrumentError, RangeValue
 from station.core.acquisition import InstrumentSession, describe
 from station.core.journal import write_json_atomic
-from station.core.recording import Recording
 from station.core.run_index import RunIndex
-from station.core.samples import good_mask
+from station.measurement.audit import AUDIT_FILE, AuditError, AuditLog
+from station.measurement.calibration import calibration_due
+from station.measurement.ranges import RangingMaxima, propose_ranges
+from station.measurement.run import MeasuredRun
 from station.mlperf import ptd_files
 
 log = logging.getLogger("station.director")
 
 PHASE_DIR = {"ranging": "ranging", "testing": "run_1"}
-CURRENT_MARGIN = 1.1  # testing current range from 1.1 x the ranging maximum (official server)
 
 
 class DirectorError(Exception):
@@ -108,10 +115,17 @@ class Analyzer:
 @dataclass
 class PhaseResult:
     seconds: np.ndarray
-    max_volts: float
-    max_amps: float
+    maxima: RangingMaxima
     lost: str | None
     summary: dict = field(default_factory=dict)
+
+    @property
+    def max_volts(self) -> float:
+        return self.maxima.volts
+
+    @property
+    def max_amps(self) -> float:
+        return self.maxima.amps
 
 
 class Phase:
@@ -127,30 +141,23 @@ class Phase:
         self.agg = ptd_files.SecondAggregator()
         self._seconds: list[np.ndarray] = []
         self._lock = threading.Lock()
-        self.max_volts = -math.inf
-        self.max_amps = -math.inf
+        self.maxima = RangingMaxima()
         self.lost: str | None = None
         self._end_t: float | None = None
         inst = analyzer.inst
-        self.recording = Recording(journal_dir, [inst], settings=settings, index=RunIndex())
-        self.recording.listeners.append(self._event)
+        # The service's run: the director starts the analyzer before the phase (to settle) and
+        # stops it before the phase ends, so the run only adds the journal and its bookkeeping.
+        self.run = MeasuredRun(journal_dir, [inst], settings=settings, index=RunIndex())
+        self.recording = self.run.recording
+        self.run.listeners.append(self._event)
 
     def begin(self) -> None:
-        self.recording.start()
+        self.run.start()
         self.analyzer.inst.add_sink(self._sink)
 
     def _sink(self, records: np.ndarray) -> None:
-        good = good_mask(records)
+        self.maxima.add(records)
         with self._lock:
-            if good.any():
-                # A range applies to each element: with several, their own readings count.
-                multi = "ch_a" in records.dtype.names
-                v = records["ch_v" if multi else "v"][good]
-                a = records["ch_a" if multi else "a"][good]
-                if np.isfinite(v).any():
-                    self.max_volts = max(self.max_volts, float(np.nanmax(v)))
-                if np.isfinite(a).any():
-                    self.max_amps = max(self.max_amps, float(np.nanmax(a)))
             self._end_t = float(records["t"][-1]) + self.analyzer.inst.interval_s
             self._take(self.agg.add(records))
 
@@ -192,9 +199,9 @@ class Phase:
             parts = self._seconds
         if inst.state in ("failed", "reconnecting") and self.lost is None:
             self.lost = inst.error or "the analyzer stopped answering"
-        summary = self.recording.finish(state if self.lost is None else "failed")
+        summary = self.run.finish(state if self.lost is None else "failed")
         seconds = np.concatenate(parts) if parts else np.zeros(0, ptd_files.second_dtype(1))
-        return PhaseResult(seconds, self.max_volts, self.max_amps, self.lost, summary)
+        return PhaseResult(seconds, self.maxima, self.lost, summary)
 
 
 def _range_text(kind: str, value: RangeValue) -> str:
@@ -206,8 +213,13 @@ class DirectorSession:
 
     def __init__(self, session_id: str, directory: Path, analyzer: Analyzer, *, label: str,
                  client_uuid: str, server_uuid: str, client: str, settle_s: float,
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, headroom: float | None = None) -> None:
         self.id = session_id
+        if headroom is None:
+            from station import rules
+
+            headroom = rules.load("mlperf-inference").get("current_headroom")
+        self.headroom = float(headroom)
         self.dir = directory
         self.analyzer = analyzer
         self.label = label
@@ -225,12 +237,19 @@ class DirectorSession:
         self.initial_ranges: tuple[RangeValue, RangeValue] | None = None
         self.max_volts: float | None = None
         self.max_amps: float | None = None
+        self.ranging_maxima: RangingMaxima | None = None
         self.requested: tuple[str, str] | None = None  # SR,V / SR,A values asked for testing
         self.testing_ranges: tuple[float, float] | None = None
         self.figures: dict[str, dict] = {}
         self._finished = False
+        self._audit_closed = False
         (directory / "power").mkdir(parents=True, exist_ok=False)
         ident = analyzer.inst.identity
+        self.calibration_due = calibration_due(ident.serial if ident else None)
+        self.audit = AuditLog(directory / AUDIT_FILE)
+        self.audit.append("session_start", label=label, client=client,
+                          uuid={"client": client_uuid, "server": server_uuid},
+                          station_version=station.__version__, instrument=self._instrument())
         banner = [
             f"station director {station.__version__}: analyzer driver '{analyzer.inst.driver.description.name}'"
             + (f" at {analyzer.resource}" if analyzer.resource else ""),
@@ -259,7 +278,6 @@ class DirectorSession:
         self.ptd_messages.append({"cmd": cmd, "reply": reply})
 
     def save_state(self) -> None:
-        inst = self.analyzer.inst
         write_json_atomic(self.dir / "director.json", {
             "session_id": self.id,
             "label": self.label,
@@ -270,17 +288,37 @@ class DirectorSession:
             "created": self.created,
             "updated": time.time(),
             "station_version": station.__version__,
-            "instrument": {
-                "driver": inst.driver.description.name,
-                "resource": self.analyzer.resource,
-                "identity": inst.identity.to_dict() if inst.identity else None,
-            },
+            "instrument": self._instrument(),
             "initial_ranges": list(self.initial_ranges) if self.initial_ranges else None,
             "ranging_max": {"volts": self.max_volts, "amps": self.max_amps},
             "testing_request": list(self.requested) if self.requested else None,
             "testing_ranges": list(self.testing_ranges) if self.testing_ranges else None,
             "phases": self.figures,
         })
+
+    def _instrument(self) -> dict:
+        inst = self.analyzer.inst
+        return {
+            "driver": inst.driver.description.name,
+            "resource": self.analyzer.resource,
+            "identity": inst.identity.to_dict() if inst.identity else None,
+            "calibration_due": self.calibration_due,
+        }
+
+    def _audit(self, kind: str, /, **detail: Any) -> None:
+        if self._audit_closed:  # closed by finish(): the session's record is complete
+            return
+        try:
+            self.audit.append(kind, **detail)
+        except AuditError as exc:  # the client's session goes on; the log says what is missing
+            log.error("Session %s: %s", self.id, exc)
+
+    def _phase_listener(self, mode: str):
+        """Puts the phase's recording events (overrange, gaps, ...) into the session's audit log."""
+        def listener(kind: str, t: float | None = None, **detail: Any) -> None:
+            self._audit(kind, t=t, source=mode, **detail)
+
+        return listener
 
     def _wait_settle(self) -> None:
         if self._stop.wait(self.settle_s):
@@ -334,6 +372,9 @@ class DirectorSession:
         mark = f"{self.id}_{mode}"
         phase = Phase(mode, mark, self.analyzer, self.dir / "journal" / mode, self.ptd_log, fixed,
                       settings={"command": "serve", "session": self.id, "phase": mode, "mark": mark})
+        phase.run.listeners.append(self._phase_listener(mode))
+        self._audit("phase_start", phase=mode, mark=mark, ranges=list(fixed) if fixed else "auto",
+                    requested=list(self.requested) if self.requested else None)
         self.ptd_log.line("Go command received")
         phase.begin()
         self.ptd_log.line(f"Go with mark '{mark}'")
@@ -354,20 +395,23 @@ class DirectorSession:
         self._ptd(f"SR,V,{sr[0]}", "Range V changed")
         self._ptd(f"SR,A,{sr[1]}", "Range A changed")
         r = self.analyzer.inst.ranges
+        self._audit("ranges_set", requested={"voltage": voltage, "current": current}, ranges=r.to_dict())
         self.ptd_log.line(_range_text("Volt", AUTO if r.voltage_auto else r.voltage))
         self.ptd_log.line(_range_text("Amp", AUTO if r.current_auto else r.current))
 
     def _testing_ranges(self) -> tuple[float, float]:
         desc = self.analyzer.inst.driver.description
-        if self.requested is not None:
-            want_v, want_a = float(self.requested[0]), float(self.requested[1])
-            sr = self.requested
-        else:
-            want_v, want_a = self.max_volts, self.max_amps * CURRENT_MARGIN
-            sr = (f"{self.max_volts:.6f}", str(round(self.max_amps, 6) * CURRENT_MARGIN))
         try:
-            v = desc.round_up_range("voltage", want_v)
-            a = desc.round_up_range("current", want_a)
+            if self.requested is not None:
+                want_v, want_a = float(self.requested[0]), float(self.requested[1])
+                sr = self.requested
+                v = desc.round_up_range("voltage", want_v)
+                a = desc.round_up_range("current", want_a)
+            else:
+                proposal = propose_ranges(desc, self.ranging_maxima, self.analyzer.inst.inst_id, self.headroom)
+                v, a = proposal.voltage, proposal.current
+                want_v, want_a = proposal.max_volts, proposal.max_amps * self.headroom
+                sr = (f"{self.max_volts:.6f}", str(round(self.max_amps, 6) * self.headroom))
         except InstrumentError as exc:
             raise DirectorError(f"Error setting voltage range: {describe(exc)}") from exc
         for kind, want, got, unit in (("voltage", want_v, v, "V"), ("current", want_a, a, "A")):
@@ -375,8 +419,8 @@ class DirectorSession:
                 log.warning("The %s needs a %.6g %s range but the largest the analyzer has is %g %s: "
                             "expect overrange", kind, want, unit, got, unit)
                 self.ptd_log.line(f"WARNING: {kind} {want:.6f}{unit} is above the largest range {got:g}{unit}")
-        log.info("Testing ranges: %g V (voltage maximum %.6g V), %g A (1.1 x current maximum = %.6g A)",
-                 v, want_v, a, want_a)
+        log.info("Testing ranges: %g V (voltage maximum %.6g V), %g A (%g x current maximum = %.6g A)",
+                 v, want_v, a, self.headroom, want_a)
         self._set_ranges(v, a, sr=sr)
         return v, a
 
@@ -404,6 +448,7 @@ class DirectorSession:
                 raise DirectorError("the ranging measurement gave no valid reading (it ended too fast, or "
                                     "every reading was invalid); no testing ranges can be chosen")
             self.max_volts, self.max_amps = result.max_volts, result.max_amps
+            self.ranging_maxima = result.maxima
             log.info("Ranging maxima: %.6f V, %.6f A", self.max_volts, self.max_amps)
         self.state = done
         self.phase_mark(mode, 3)
@@ -450,6 +495,7 @@ class DirectorSession:
         }
         log.info("%s: %d s of samples (%d valid), average %.6f W", mode, stats["samples"], stats["valid"],
                  stats["avg"])
+        self._audit("phase_end", phase=mode, **self.figures[mode])
         return result
 
     @staticmethod
@@ -461,6 +507,7 @@ class DirectorSession:
         self.state = "failed"
         self.reason = reason
         log.error("Session %s failed: %s", self.id, reason)
+        self._audit("session_failed", reason=reason)
         self.save_state()
 
     # -- the end -------------------------------------------------------------------------------------
@@ -483,6 +530,9 @@ class DirectorSession:
             self.reason = reason
         self._finished = True
         self._restore_ranges()
+        self._audit("session_end", state=self.state, reason=self.reason)
+        self._audit_closed = True
+        self.audit.close()
         self.ptd_log.close()
         self.save_state()
         log.info("Session %s ended: %s%s", self.id, self.state, f" ({self.reason})" if self.reason else "")

@@ -4,9 +4,10 @@ Each cycle measures one workload profile on the simulated analyzer the way MLPer
 
 1. **Ranging**: auto ranges while the workload runs; the highest good voltage and current are
    kept.
-2. **Range selection**: voltage range = the smallest range holding the ranging maximum,
-   current range = the smallest holding 1.1 x the ranging maximum (the analyzer's own table,
-   ``Description.round_up_range``).
+2. **Range selection**: the measurement service's one proposal
+   (:func:`station.measurement.ranges.propose_ranges`, as ``station measure`` and ``station serve``):
+   voltage range = the smallest range holding the ranging maximum, current range = the smallest
+   holding ``current_headroom`` (1.1, MLPerf Inference rules) x the ranging maximum.
 3. **Testing**: the same workload again on those fixed ranges, recorded; the workload window
    comes from the analyzer's GPIO edges (rising: the workload starts, falling: it ends), and
    the average power inside it gives the efficiency figures.
@@ -16,8 +17,7 @@ oldest cycles beyond ``max_runs`` are deleted, so the disk stays bounded however
 kiosk runs. Memory too: each phase gets a fresh session and a live store of bounded size, and
 the loop keeps only the latest result per profile.
 
-This is the one place that drives ranging and testing for the kiosk; when the guided procedure
-(``station.procedure``) exists it replaces :meth:`DemoLoop._run_cycle` and nothing else.
+The instruments come from the service's builder (:func:`station.measurement.instruments.open_instrument`).
 Qt-free: the window polls :meth:`DemoLoop.status` on its timer.
 """
 
@@ -36,9 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from station.kiosk.config import KioskConfig, KioskProfile
+from station.measurement.ranges import RangingMaxima, headroom_of, propose_ranges
+from station.measurement.run import MeasuredRun, RunCancelled, RunFailed
 
 RUNS = "runs"
-CURRENT_HEADROOM = 1.1  # current range from 1.1 x the ranging maximum (MLPerf Power)
 LIVE_WINDOW_S = 60.0  # seconds of raw samples the live store keeps
 
 
@@ -75,20 +76,28 @@ class LoopStatus:
     results: dict[str, CycleResult] = field(default_factory=dict)  # latest per profile
 
 
-class _Maxima:
-    """Sink: highest good voltage, current and power seen."""
+class _Maxima(RangingMaxima):
+    """Sink: the service's ranging maxima, plus the highest good power for the result card."""
 
     def __init__(self) -> None:
-        self.v = self.a = self.w = 0.0
+        super().__init__()
+        self.w = 0.0
 
-    def __call__(self, samples: np.ndarray) -> None:
+    def add(self, records: np.ndarray) -> None:
         from station.core.samples import good_mask
 
-        good = samples[good_mask(samples)]
-        if len(good):
-            self.v = max(self.v, float(np.nanmax(good["v"])))
-            self.a = max(self.a, float(np.nanmax(good["a"])))
-            self.w = max(self.w, float(np.nanmax(good["w"])))
+        super().add(records)
+        good = good_mask(records)
+        if good.any():
+            self.w = max(self.w, float(np.nanmax(records["w"][good])))
+
+    @property
+    def v(self) -> float:
+        return self.volts if self.found else 0.0
+
+    @property
+    def a(self) -> float:
+        return self.amps if self.found else 0.0
 
 
 class _Window:
@@ -197,11 +206,13 @@ class DemoLoop:
                              sink=maxima)
         if state != "complete":
             return None
-        if maxima.v <= 0 or maxima.a <= 0:
+        if not maxima.found:
             raise RuntimeError("the ranging run saw no valid reading")
-        desc = SimulatedAnalyzer.description
-        v_range = desc.round_up_range("voltage", maxima.v)
-        a_range = desc.round_up_range("current", CURRENT_HEADROOM * maxima.a)
+        from station import rules
+
+        proposal = propose_ranges(SimulatedAnalyzer.description, maxima, "inst0",
+                                  headroom_of(rules.load("mlperf-inference")))
+        v_range, a_range = proposal.voltage, proposal.current
         self._set(ranges=(v_range, a_range))
 
         window = _Window()
@@ -214,16 +225,15 @@ class DemoLoop:
 
     def _record(self, phase: str, run_dir: Path, profile: KioskProfile, seed: int, v_range, a_range,
                 duration_s: float, sink=None, listener=None) -> str:
-        from instruments import registry
-        from instruments.base import Config
-        from station.core.acquisition import InstrumentSession
         from station.core.live_store import LiveStore
-        from station.core.recording import Recording
 
         interval = 1.0 / self.config.rate_hz
-        driver = registry.create("sim", None, profile=profile.name, seed=seed, pace=self.config.realtime,
-                                 events=True, rate_hz=self.config.rate_hz)
-        session = InstrumentSession("inst0", driver, Config(update_interval_s=interval), v_range, a_range)
+        from station.measurement.instruments import InstrumentSpec, open_instrument
+
+        spec = InstrumentSpec("sim", options={"profile": profile.name, "seed": seed, "pace": self.config.realtime,
+                                              "events": True, "rate_hz": self.config.rate_hz},
+                              interval_s=interval, voltage_range=v_range, current_range=a_range)
+        session = open_instrument(spec, "inst0")
         session.connect()
         store = LiveStore(session.dtype, window_samples=max(64, int(LIVE_WINDOW_S / interval)), interval_s=interval)
         session.add_sink(store.append)
@@ -233,30 +243,24 @@ class DemoLoop:
             session.add_listener(listener)
         settings = {"command": "kiosk", "phase": phase, "profile": profile.name, "seed": seed,
                     "voltage_range": v_range, "current_range": a_range}
-        recording = Recording(run_dir, [session], settings=settings, duration_s=duration_s)
+        run = MeasuredRun(run_dir, [session], settings=settings, duration_s=duration_s, cancel=self._stop)
         self._set(phase=phase, store=store, phase_started=time.monotonic(), phase_s=duration_s)
         state = "complete"
         try:
-            recording.start()
-            session.start()
-            while not recording.wait(timeout=0.25, should_stop=self._stop.is_set):
-                if self._stop.is_set():
-                    state = "stopped"
-                    break
-                if session.state == "failed":
-                    state = "failed"
-                    break
-            if recording.error:
-                state = "failed"
+            run.start()
+            run.wait_duration()
+        except RunCancelled:
+            state = "stopped"
+        except RunFailed:
+            state = "failed"
         finally:
-            session.stop()
-            recording.finish(state)
+            run.finish(state)
             try:
                 session.close()
             except Exception:
                 pass
         if state == "failed":
-            raise RuntimeError(recording.error or session.error or f"the {phase} run failed")
+            raise RuntimeError(run.recording.error or session.error or f"the {phase} run failed")
         return state
 
     def _result(self, cycle, profile, cycle_dir, maxima, v_range, a_range, records, window) -> CycleResult:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from station.measurement.checks import Check
 from station.mlperf.client_server import PowerSummary, read_power_json, read_power_log
 from station.mlperf.errors import FormatError
 from station.mlperf.loadgen import LoadgenDetail, read_detail, read_summary
@@ -59,8 +60,11 @@ _UNCERTAINTY = re.compile(r"Uncertainty \d+.\d+%, which is above 1.00% limit for
 GAP_S = 1.5  # PTDaemon samples once a second: a step over 1.5 s is a missing sample
 
 
-def _check(name: str, status: str, evidence: str) -> dict:
-    return {"name": name, "status": status, "evidence": evidence}
+# Where each verdict comes from (Check.source).
+OFFICIAL = "power-dev compliance/check.py (the official power checker)"
+SUBMISSION = "MLCommons submission checker"
+OURS = "station: what the official checker does not check"
+METRIC = "power-dev compliance power metric (station.mlperf.metric)"
 
 
 def performance_dirs(path: Path) -> list[Path]:
@@ -94,26 +98,26 @@ def verify_published(root: Path) -> dict:
     perf = find_performance_dir(root)
     if perf is None:
         raise FormatError("not an MLPerf power directory (no performance/ with power/ and run_1/)", root)
-    checks: list[dict] = []
+    checks: list[Check] = []
     rel = perf.relative_to(root).as_posix() if perf != root else "."
 
     # -- files ----------------------------------------------------------------------------------------
     expected = SUMMARIES + RESULT_PATHS
     missing = [p for p in expected if not (perf / p).is_file()]
-    checks.append(_check("files", "fail" if missing else "pass",
+    checks.append(Check("files", "fail" if missing else "pass",
                          f"missing under {rel}: {', '.join(missing)}" if missing
-                         else f"all {len(expected)} result files present under {rel}"))
+                         else f"all {len(expected)} result files present under {rel}", OFFICIAL))
     extra = sorted(p.relative_to(perf).as_posix() for d in ("power", "ranging", "run_1") if (perf / d).is_dir()
                    for p in (perf / d).iterdir() if p.is_file()
                    and p.relative_to(perf).as_posix() not in expected + OPTIONAL)
     if extra:
-        checks.append(_check("file list", "warn", f"files the submission checker rejects (it wants exactly the "
-                                                  f"result files): {', '.join(extra)}"))
+        checks.append(Check("file list", "warn", f"files the submission checker rejects (it wants exactly the "
+                                                  f"result files): {', '.join(extra)}", SUBMISSION))
     try:
         client = read_power_json(perf / "power/client.json")
         server = read_power_json(perf / "power/server.json")
     except FormatError as exc:
-        checks.append(_check("power summaries", "fail", str(exc)))
+        checks.append(Check("power summaries", "fail", str(exc), OFFICIAL))
         return _result(checks, None)
 
     checks.append(_sources_check(client, server))
@@ -128,7 +132,7 @@ def verify_published(root: Path) -> dict:
             details[mode] = read_detail(perf / d / "mlperf_log_detail.txt")
             spls[mode] = read_spl(perf / d / "spl.txt")
         except FormatError as exc:
-            checks.append(_check(f"{mode} files", "fail", str(exc)))
+            checks.append(Check(f"{mode} files", "fail", str(exc), OFFICIAL))
     checks.extend(_phase_checks(client, server, details))
     avgs = {m: window_average(spls[m].t, spls[m].watts, details[m].power_begin.timestamp(),
                               details[m].power_end.timestamp()) for m in spls if m in details}
@@ -141,14 +145,14 @@ def verify_published(root: Path) -> dict:
     try:
         log = read_ptd_log(perf / "power/ptd_logs.txt")
     except FormatError as exc:
-        checks.append(_check("PTD log", "fail", str(exc)))
+        checks.append(Check("PTD log", "fail", str(exc), OFFICIAL))
     else:
         checks.extend(_ptd_log_checks(log, server.session_name, details.get("testing")))
 
     checks.append(_ptd_config_check(server))
-    checks.append(_check("server debug mode", "fail" if server.debug else "pass",
+    checks.append(Check("server debug mode", "fail" if server.debug else "pass",
                          "power/server.json: \"debug\": true (the server ran with MLPP_DEBUG: shortened waits)"
-                         if server.debug else "power/server.json: debug mode off"))
+                         if server.debug else "power/server.json: debug mode off", OFFICIAL))
     checks.append(_logs_check(perf))
 
     # -- what the official checker does not count, and the metric -------------------------------------------------
@@ -161,7 +165,7 @@ def verify_published(root: Path) -> dict:
         try:
             summary = read_summary(perf / "run_1/mlperf_log_summary.txt")
         except FormatError as exc:
-            checks.append(_check("testing LoadGen summary", "fail", str(exc)))
+            checks.append(Check("testing LoadGen summary", "fail", str(exc), METRIC))
         summary = {**summary, "result_query_count": det.query_count}
         scen_dir = perf.parent.name if perf.name == "performance" else None
         if scen_dir not in ("Offline", "Server", "Interactive", "SingleStream", "MultiStream"):
@@ -172,34 +176,34 @@ def verify_published(root: Path) -> dict:
                       "duration_s": m["duration_s"], "scenario": m["scenario"]}
             if "efficiency" in m:
                 metric["efficiency"] = m["efficiency"]
-            checks.append(_check("power metric", "pass" if m["value"] is not None else "fail",
+            checks.append(Check("power metric", "pass" if m["value"] is not None else "fail",
                                  (f"{m['value']:.6g} {m['unit']}" if m["value"] is not None else m.get("problem", ""))
                                  + f" ({m['scenario']}): average {avg:.4f} W of {n} samples of run_1/spl.txt "
                                    f"strictly inside power_begin..power_end ({m['duration_s']:.3f} s)"
-                                 + (f", {m['queries']} queries" if "queries" in m else "")))
+                                 + (f", {m['queries']} queries" if "queries" in m else ""), METRIC))
         else:
-            checks.append(_check("power metric", "fail", "run_1/spl.txt has no valid sample (Watts > 0) inside "
-                                                         "power_begin..power_end: no power metric"))
+            checks.append(Check("power metric", "fail", "run_1/spl.txt has no valid sample (Watts > 0) inside "
+                                                         "power_begin..power_end: no power metric", METRIC))
     return _result(checks, metric)
 
 
 # -- official checks ---------------------------------------------------------------------------------------------
-def _sources_check(client: PowerSummary, server: PowerSummary) -> dict:
+def _sources_check(client: PowerSummary, server: PowerSummary) -> Check:
     if not client.sources or not server.sources:
-        return _check("tool sources", "fail", "client.json or server.json lists no tool sources")
+        return Check("tool sources", "fail", "client.json or server.json lists no tool sources", OFFICIAL)
     diff = sorted(k for k in set(client.sources) | set(server.sources)
                   if client.sources.get(k) != server.sources.get(k))
     if diff:
-        return _check("tool sources", "fail", f"client and server ran different tool sources: {', '.join(diff[:5])}")
-    return _check("tool sources", "pass", f"client and server ran the same {len(client.sources)} source files "
+        return Check("tool sources", "fail", f"client and server ran different tool sources: {', '.join(diff[:5])}", OFFICIAL)
+    return Check("tool sources", "pass", f"client and server ran the same {len(client.sources)} source files "
                                           "(whether that is the pinned official release is checked by "
-                                          "the official checker's list)")
+                                          "the official checker's list)", OFFICIAL)
 
 
-def _ptd_messages_checks(server: PowerSummary) -> list[dict]:
+def _ptd_messages_checks(server: PowerSummary) -> list[Check]:
     msgs = server.ptd_messages
     if not msgs:
-        return [_check("PTD analyzer and version", "fail", "power/server.json has no ptd_messages")]
+        return [Check("PTD analyzer and version", "fail", "power/server.json has no ptd_messages", OFFICIAL)]
     out = []
 
     def reply(cmd: str) -> str:
@@ -210,9 +214,9 @@ def _ptd_messages_checks(server: PowerSummary) -> list[dict]:
     ver = re.search(r"(?<=version=)(.+?)-", ident)
     version = ver.group(1) if ver else ""
     ok = model in SUPPORTED_MODELS and version in SUPPORTED_PTD_VERSIONS
-    out.append(_check("PTD analyzer and version", "pass" if ok else "fail",
+    out.append(Check("PTD analyzer and version", "pass" if ok else "fail",
                       f"Identify: model {model or '(none)'!r} ({'supported' if model in SUPPORTED_MODELS else 'not supported'}), "
-                      f"PTDaemon {version or '(unknown)'} (supported {', '.join(SUPPORTED_PTD_VERSIONS)})"))
+                      f"PTDaemon {version or '(unknown)'} (supported {', '.join(SUPPORTED_PTD_VERSIONS)})", OFFICIAL))
     problems = []
     stops = 0
     for i, m in enumerate(msgs):
@@ -248,14 +252,14 @@ def _ptd_messages_checks(server: PowerSummary) -> list[dict]:
             problems.append(f"the current range is not restored to the initial {amps} (3rd/4th SR,A: {sr_a[2:4]})")
         if sr_v[2:3] != [f"SR,V,{volts}"]:
             problems.append(f"the voltage range is not restored to the initial {volts} (3rd SR,V: {sr_v[2:3]})")
-    out.append(_check("PTD commands and replies", "fail" if problems else "pass",
+    out.append(Check("PTD commands and replies", "fail" if problems else "pass",
                       "power/server.json: " + ("; ".join(problems[:3]) if problems
                                                else f"{len(msgs)} PTD commands with the expected replies, ranges "
-                                                    f"restored to {volts} V / {amps} A")))
+                                                    f"restored to {volts} V / {amps} A"), OFFICIAL))
     return out
 
 
-def _identity_checks(client: PowerSummary, server: PowerSummary) -> list[dict]:
+def _identity_checks(client: PowerSummary, server: PowerSummary) -> list[Check]:
     out = []
     for key in ("client", "server"):
         a = client.uuid_client if key == "client" else client.uuid_server
@@ -265,14 +269,14 @@ def _identity_checks(client: PowerSummary, server: PowerSummary) -> list[dict]:
             why = ""
         except ValueError:
             ok, why = False, " (not a UUID)"
-        out.append(_check(f"uuid {key}", "pass" if ok else "fail", f"client.json {a}, server.json {b}{why}"))
+        out.append(Check(f"uuid {key}", "pass" if ok else "fail", f"client.json {a}, server.json {b}{why}", OFFICIAL))
     ok = client.session_name == server.session_name
-    out.append(_check("session name", "pass" if ok else "fail",
-                      f"client.json {client.session_name!r}, server.json {server.session_name!r}"))
+    out.append(Check("session name", "pass" if ok else "fail",
+                      f"client.json {client.session_name!r}, server.json {server.session_name!r}", OFFICIAL))
     return out
 
 
-def _phase_checks(client: PowerSummary, server: PowerSummary, details: dict[str, LoadgenDetail]) -> list[dict]:
+def _phase_checks(client: PowerSummary, server: PowerSummary, details: dict[str, LoadgenDetail]) -> list[Check]:
     out = []
     worst, problems = (0.0, ""), []
     for mode in ("ranging", "testing"):
@@ -286,51 +290,51 @@ def _phase_checks(client: PowerSummary, server: PowerSummary, details: dict[str,
                 worst = (d, f"{mode} phase {i + 1}")
             if d > TIME_DELTA_TOLERANCE_S:
                 problems.append(f"{mode} phase {i + 1}: client and server clocks differ by {d * 1000:.0f} ms")
-    out.append(_check("phase times", "fail" if problems else "pass",
+    out.append(Check("phase times", "fail" if problems else "pass",
                       "power/client.json vs server.json: " + ("; ".join(problems) if problems else
                       f"largest difference {worst[0] * 1000:.0f} ms ({worst[1]}), limit "
-                      f"{TIME_DELTA_TOLERANCE_S * 1000:.0f} ms")))
+                      f"{TIME_DELTA_TOLERANCE_S * 1000:.0f} ms"), OFFICIAL))
     for mode, d in (("ranging", "ranging"), ("testing", "run_1")):
         det, phases = details.get(mode), client.phases.get(mode, [])
         if det is None:
             continue
         if len(phases) < 3:
-            out.append(_check(f"{mode}: LoadGen window inside the client phases", "fail",
-                              f"power/client.json has {len(phases)} {mode} phases, not 4"))
+            out.append(Check(f"{mode}: LoadGen window inside the client phases", "fail",
+                              f"power/client.json has {len(phases)} {mode} phases, not 4", OFFICIAL))
             continue
         b, e = det.power_begin.timestamp(), det.power_end.timestamp()
         lo, hi = phases[1], phases[2]
         inside = lo < b < hi and lo < e < hi
         dst = (lo < b - 3600 < hi or inside) and (lo < e - 3600 < hi or lo < e < hi)
         status = "pass" if inside else ("warn" if dst else "fail")
-        out.append(_check(f"{mode}: LoadGen window inside the client phases", status,
+        out.append(Check(f"{mode}: LoadGen window inside the client phases", status,
                           f"{d}/mlperf_log_detail.txt:{det.lines.get('power_begin')},{det.lines.get('power_end')}: "
                           f"power_begin..power_end "
                           f"{_utc(b)}..{_utc(e)} UTC; client workload phase {_utc(lo)}..{_utc(hi)} UTC"
                           + (" — inside only with the official checker's one-hour DST allowance"
-                             if status == "warn" else "")))
+                             if status == "warn" else ""), OFFICIAL))
     if "ranging" in details and "testing" in details:
         r = details["ranging"].power_end.timestamp() - details["ranging"].power_begin.timestamp()
         t = details["testing"].power_end.timestamp() - details["testing"].power_begin.timestamp()
         short = (r - t) / r > 0.5
-        out.append(_check("testing duration vs ranging", "warn" if short else "pass",
+        out.append(Check("testing duration vs ranging", "warn" if short else "pass",
                           f"LoadGen windows: testing {t:.1f} s, ranging {r:.1f} s"
-                          + (" (testing is less than half of ranging)" if short else "")))
+                          + (" (testing is less than half of ranging)" if short else ""), OFFICIAL))
     return out
 
 
-def _power_delta_check(ranging: tuple[float, int], testing: tuple[float, int]) -> dict:
+def _power_delta_check(ranging: tuple[float, int], testing: tuple[float, int]) -> Check:
     (ra, rn), (ta, tn) = ranging, testing
     if not rn or not tn:
-        return _check("testing vs ranging power", "fail",
-                      f"no valid sample inside the LoadGen window ({rn} in ranging/spl.txt, {tn} in run_1/spl.txt)")
+        return Check("testing vs ranging power", "fail",
+                      f"no valid sample inside the LoadGen window ({rn} in ranging/spl.txt, {tn} in run_1/spl.txt)", OFFICIAL)
     delta = round((round(ta, 5) / round(ra, 5) - 1) * 100, 2)
-    return _check("testing vs ranging power", "pass" if delta > -5 else "fail",
+    return Check("testing vs ranging power", "pass" if delta > -5 else "fail",
                   f"average inside the LoadGen windows: run_1/spl.txt {ta:.4f} W ({tn} samples), "
-                  f"ranging/spl.txt {ra:.4f} W ({rn} samples): {delta:+.2f} % (must be above -5 %)")
+                  f"ranging/spl.txt {ra:.4f} W ({rn} samples): {delta:+.2f} % (must be above -5 %)", OFFICIAL)
 
 
-def _messages_check(client: PowerSummary, server: PowerSummary) -> dict:
+def _messages_check(client: PowerSummary, server: PowerSummary) -> Check:
     cm, sm = client.messages, server.messages
     problems = []
     if len(cm) != len(sm):
@@ -348,11 +352,11 @@ def _messages_check(client: PowerSummary, server: PowerSummary) -> dict:
                             "'mlcommons/power client vN' / 'server vN'")
     else:
         problems.append("no messages")
-    return _check("client/server messages", "fail" if problems else "pass",
-                  "; ".join(problems[:3]) or f"{len(cm)} messages identical in client.json and server.json")
+    return Check("client/server messages", "fail" if problems else "pass",
+                  "; ".join(problems[:3]) or f"{len(cm)} messages identical in client.json and server.json", OFFICIAL)
 
 
-def _results_check(perf: Path, client: PowerSummary, server: PowerSummary) -> dict:
+def _results_check(perf: Path, client: PowerSummary, server: PowerSummary) -> Check:
     rc = {k: v for k, v in client.results.items() if k in RESULT_PATHS}
     rs = {k: v for k, v in server.results.items() if k in RESULT_PATHS}
     problems = [f"{k}: client.json and server.json record different SHA-1" for k in sorted(set(rc) & set(rs))
@@ -368,9 +372,9 @@ def _results_check(perf: Path, client: PowerSummary, server: PowerSummary) -> di
             got = _sha1(f)
             if got != recorded[p]:
                 problems.append(f"{p} changed since the run (SHA-1 {got[:12]}…, recorded {recorded[p][:12]}…)")
-    return _check("result checksums", "fail" if problems else "pass",
+    return Check("result checksums", "fail" if problems else "pass",
                   "; ".join(problems[:4]) + (f" (+{len(problems) - 4} more)" if len(problems) > 4 else "")
-                  or f"{len(RESULT_PATHS)} result files match the SHA-1 recorded at the end of the run")
+                  or f"{len(RESULT_PATHS)} result files match the SHA-1 recorded at the end of the run", OFFICIAL)
 
 
 def _ptd_log_events(log: PtdLog, ranging: tuple[float, float], testing: tuple[float, float] | None,
@@ -393,19 +397,19 @@ def _ptd_log_events(log: PtdLog, ranging: tuple[float, float], testing: tuple[fl
     return out
 
 
-def _ptd_log_checks(log: PtdLog, session: str, testing: LoadgenDetail | None) -> list[dict]:
+def _ptd_log_checks(log: PtdLog, session: str, testing: LoadgenDetail | None) -> list[Check]:
     name = "power/ptd_logs.txt"
     run = log.run(f"{session}_ranging")
     if run is None or run.completed is None:
-        return [_check("PTD log: ranging run", "fail", f"{name}: no \"Go with mark '{session}_ranging'\" followed "
-                                                       "by \"Completed test\"")]
-    out = [_check("PTD log: ranging run", "pass", f"{name}:{run.go.line}..{run.completed.line}: ranging "
-                                                  f"{_utc(run.go.t)}..{_utc(run.completed.t)} UTC")]
+        return [Check("PTD log: ranging run", "fail", f"{name}: no \"Go with mark '{session}_ranging'\" followed "
+                                                       "by \"Completed test\"", OFFICIAL)]
+    out = [Check("PTD log: ranging run", "pass", f"{name}:{run.go.line}..{run.completed.line}: ranging "
+                                                  f"{_utc(run.go.t)}..{_utc(run.completed.t)} UTC", OFFICIAL)]
     act = log.uncertainty_activated[0] if log.uncertainty_activated else None
     ok = act is not None and act.t < run.go.t
-    out.append(_check("PTD log: uncertainty checking", "pass" if ok else "fail",
+    out.append(Check("PTD log: uncertainty checking", "pass" if ok else "fail",
                       f"{name}:{act.line}: {act.message}" + ("" if ok else ", but only after ranging started")
-                      if act else f"{name}: no 'Uncertainty checking for Yokogawa… is activated' line"))
+                      if act else f"{name}: no 'Uncertainty checking for Yokogawa… is activated' line", OFFICIAL))
     ranging = (run.go.t, run.completed.t)
     window = (testing.power_begin.timestamp(), testing.power_end.timestamp()) if testing else None
     official = _ptd_log_events(log, ranging, window, OFFICIAL_TOLERANCE_BUG_S)
@@ -414,12 +418,12 @@ def _ptd_log_checks(log: PtdLog, session: str, testing: LoadgenDetail | None) ->
     if official:
         line, status, what = official[0]
         unseen = [e for e in strict if e[1] == "fail" and e[0] > line]
-        out.append(_check("PTD log: official scan", status,
+        out.append(Check("PTD log: official scan", status,
                           f"{name}:{line}: {what[:160]} — the official checker stops reading here"
-                          + (f"; {len(unseen)} failing lines after it go unseen" if unseen else "")))
+                          + (f"; {len(unseen)} failing lines after it go unseen" if unseen else ""), OFFICIAL))
     else:
-        out.append(_check("PTD log: official scan", "pass", f"{name}: {len(log.lines)} timestamped lines, none "
-                                                            "fails by the official rules"))
+        out.append(Check("PTD log: official scan", "pass", f"{name}: {len(log.lines)} timestamped lines, none "
+                                                            "fails by the official rules", OFFICIAL))
     fails = [e for e in strict if e[1] == "fail"]
     warns = [e for e in strict if e[1] == "warn"]
     if fails:
@@ -433,12 +437,12 @@ def _ptd_log_checks(log: PtdLog, session: str, testing: LoadgenDetail | None) ->
         if above:
             parts.append(f"{len(above)} uncertainty warnings above 1 % inside the testing window, first "
                          f"{name}:{above[0][0]}")
-        out.append(_check("PTD log: every line (not checked officially)", "fail", "; ".join(parts)))
+        out.append(Check("PTD log: every line (not checked officially)", "fail", "; ".join(parts), OURS))
     else:
-        out.append(_check("PTD log: every line (not checked officially)", "warn" if warns else "pass",
+        out.append(Check("PTD log: every line (not checked officially)", "warn" if warns else "pass",
                           f"{len(log.lines)} lines read, none fails"
                           + (f"; {len(warns)} warnings, first {name}:{warns[0][0]}: {warns[0][2][:100]}"
-                             if warns else "")))
+                             if warns else ""), OURS))
     return out
 
 
@@ -446,10 +450,10 @@ def _line_time(log: PtdLog, line: int) -> float:
     return next(x.t for x in log.lines if x.line == line)
 
 
-def _ptd_config_check(server: PowerSummary) -> dict:
+def _ptd_config_check(server: PowerSummary) -> Check:
     cfg = server.ptd_config or []
     if not cfg:
-        return _check("PTD device type", "fail", "power/server.json has no ptd_config")
+        return Check("PTD device type", "fail", "power/server.json has no ptd_config", OFFICIAL)
     problems, types = [], []
     for i, a in enumerate(cfg):
         if not isinstance(a, dict):
@@ -464,27 +468,27 @@ def _ptd_config_check(server: PowerSummary) -> dict:
             chans = cmd[cmd.index("-c") + 1] if "-c" in cmd[:-1] else ""
             if len(chans.split(",")) != 2 or len(a.get("channel") or []) != 2:
                 problems.append(f"analyzer {i + 1}: WT330 multichannel (77) without two channels (-c a,b)")
-    return _check("PTD device type", "fail" if problems else "pass",
+    return Check("PTD device type", "fail" if problems else "pass",
                   "power/server.json: " + ("; ".join(problems) if problems
-                                           else f"device types {types} (supported {sorted(DEVICE_TYPES)})"))
+                                           else f"device types {types} (supported {sorted(DEVICE_TYPES)})"), OFFICIAL)
 
 
 # -- our own checks ----------------------------------------------------------------------------------------------------
-def _logs_check(perf: Path) -> dict:
+def _logs_check(perf: Path) -> Check:
     errors, notes = [], []
     for p in ("power/client.log", "power/server.log"):
         try:
             records = read_power_log(perf / p)
         except FormatError as exc:
-            return _check("client and server logs", "fail", str(exc))
+            return Check("client and server logs", "fail", str(exc), OURS)
         bad = [r for r in records if r.level in ("ERROR", "CRITICAL")]
         notes.append(f"{p} {len(records)} records")
         errors += [f"{p}:{r.line}: [{r.level}] {r.message[:100]}" for r in bad]
-    return _check("client and server logs", "warn" if errors else "pass",
-                  "; ".join(notes) + (f"; {len(errors)} error records, first {errors[0]}" if errors else ", no errors"))
+    return Check("client and server logs", "warn" if errors else "pass",
+                  "; ".join(notes) + (f"; {len(errors)} error records, first {errors[0]}" if errors else ", no errors"), OURS)
 
 
-def _samples_check(spl: SplData, det: LoadgenDetail) -> dict:
+def _samples_check(spl: SplData, det: LoadgenDetail) -> Check:
     b, e = det.power_begin.timestamp(), det.power_end.timestamp()
     inside = (spl.t > b) & (spl.t < e)
     n_in = int(inside.sum())
@@ -499,12 +503,12 @@ def _samples_check(spl: SplData, det: LoadgenDetail) -> dict:
     if gaps.size:
         g = int(np.argmax(steps))
         problems.append(f"{gaps.size} gaps over {GAP_S} s, largest {steps[g]:.1f} s after {_utc(times[g])} UTC")
-    return _check("testing samples (not checked officially)", "fail" if problems else "pass",
+    return Check("testing samples (not checked officially)", "fail" if problems else "pass",
                   f"run_1/spl.txt: {n_in} samples strictly inside the {e - b:.1f} s LoadGen window "
                   f"(1 per second: {expected} expected)" + ("; " + "; ".join(problems) if problems else
-                                                            ", none invalid, no gap"))
+                                                            ", none invalid, no gap"), OURS)
 
 
-def _result(checks: list[dict], metric: dict | None) -> dict:
-    return {"valid": all(c["status"] != "fail" for c in checks), "kind": "mlperf", "checks": checks,
+def _result(checks: list[Check], metric: dict | None) -> dict:
+    return {"valid": not any(c.failed for c in checks), "kind": "mlperf", "checks": [c.to_dict() for c in checks],
             "metric": metric}

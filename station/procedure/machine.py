@@ -15,7 +15,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -24,8 +24,11 @@ from typing import Any
 import numpy as np
 
 import station
-from station.core.journal import JournalReader, JournalWriter, write_json_atomic
-from station.core.monitor import MonitorLimits
+from station.core.journal import JournalReader, write_json_atomic
+from station.measurement.audit import AUDIT_FILE, AuditError, AuditLog
+from station.measurement.calibration import calibration_due
+from station.measurement.instruments import InstrumentSpec, SpecError, open_instrument
+from station.measurement.ranges import RangeProposal, RangingMaxima, headroom_of, propose_ranges
 from station.procedure.checks import FAIL, LiveChecks
 from station.procedure.windows import (
     Window,
@@ -64,14 +67,6 @@ class _RunFailed(Exception):
 
 
 @dataclass
-class InstrumentSpec:
-    driver: str
-    resource: str | None = None
-    options: dict = field(default_factory=dict)
-    id: str | None = None
-
-
-@dataclass
 class SetupInfo:
     operator: str
     sut: str
@@ -98,37 +93,12 @@ class Guidance:
         return asdict(self)
 
 
-@dataclass
-class RangeProposal:
-    inst: str
-    voltage: float
-    current: float
-    max_volts: float
-    max_amps: float
-    why: str
-    problem: str | None = None
-
-
 def default_session_factory(spec: InstrumentSpec, inst_id: str, interval_s: float):
-    from instruments import registry
-    from instruments.base import Config
-    from station.core.acquisition import InstrumentSession
-
-    cls = registry.driver_class(spec.driver)
-    desc = cls.description
-    if not desc.fastest_interval_s * (1 - 1e-9) <= interval_s <= desc.slowest_interval_s * (1 + 1e-9):
-        raise ProcedureError(f"{spec.driver} updates every {desc.fastest_interval_s:g} s to "
-                             f"{desc.slowest_interval_s:g} s; the rules need {interval_s:g} s")
-    if "none" not in desc.transports and not spec.resource:
-        raise ProcedureError(f"{spec.driver} needs a resource (VISA resource, tcp://host:port or serial port)")
-    options = dict(spec.options)
-    for key in list(options):
-        try:
-            options[key] = desc.setting(key).validate(options[key])
-        except KeyError:
-            pass
-    driver = registry.create(spec.driver, spec.resource, **options)
-    return InstrumentSession(inst_id, driver, Config(update_interval_s=interval_s))
+    """The procedure's instruments come from the measurement service's one builder."""
+    try:
+        return open_instrument(spec, inst_id, interval_s=interval_s)
+    except SpecError as exc:
+        raise ProcedureError(str(exc)) from None
 
 
 class Procedure:
@@ -148,6 +118,7 @@ class Procedure:
         self.proposal: dict[str, RangeProposal] = {}
         self.selection: dict[str, dict] = {}
         self.testing_done = 0
+        self.ranging_average_w: float | None = None  # whole ranging run, all instruments: the live comparison
         self.review: dict | None = None
         self.live: LiveChecks | None = None
         self.current_run: str | None = None
@@ -158,6 +129,7 @@ class Procedure:
         self._end_run = threading.Event()
         self._recording = None
         self._events_lock = threading.Lock()
+        self._audit: AuditLog | None = None
 
     # -- observation -------------------------------------------------------------------------
     @property
@@ -308,7 +280,7 @@ class Procedure:
         if rec is None:
             raise ProcedureError("marks are taken while a run records")
         rec.journal.event("workload_mark", edge=edge, operator=self.info.operator)
-        self._emit("mark", edge=edge, t=time.time())
+        self._event("mark", edge=edge, t=time.time(), run=self.current_run, operator=self.info.operator)
 
     def end_run(self) -> None:
         """End a run that has no workload command (the operator says the workload is over)."""
@@ -334,6 +306,10 @@ class Procedure:
         self.cancel()
         self.wait(60)
         self._close_instruments()
+        with self._events_lock:
+            if self._audit is not None:
+                self._audit.close()  # an event after this opens it again and continues the chain
+                self._audit = None
 
     # -- worker plumbing -----------------------------------------------------------------------
     def _need(self, step: Step) -> None:
@@ -376,13 +352,30 @@ class Procedure:
                 pass
 
     def _event(self, kind: str, /, **detail: Any) -> None:
-        """An audited session event (events.jsonl) that is also told to the listener."""
-        if (self.dir / "session.json").exists():
-            line = JournalWriter.event_line(kind, **detail)
-            with self._events_lock, open(self.dir / "events.jsonl", "a", encoding="utf-8") as f:
-                f.write(line)
-                f.flush()
+        """An audited session event (DIR/audit.jsonl, chained as it happens) also told to the listener."""
+        self._audit_append(kind, **detail)
         self._emit(kind, **detail)
+
+    def _audit_append(self, kind: str, /, t: float | None = None, **detail: Any) -> None:
+        # Nothing is audited before setup has written session.json: until then there is no session.
+        if not (self.dir / "session.json").exists():
+            return
+        with self._events_lock:
+            if self._audit is None:
+                self._audit = AuditLog(self.dir / AUDIT_FILE)
+            audit = self._audit
+        audit.append(kind, t=t, **detail)
+
+    def _run_event(self, run: str) -> Callable[..., None]:
+        """A recording listener that puts the run's events (overrange, gaps, ranges, ...) into the
+        session's audit log too; it runs on acquisition threads, which the log never makes wait."""
+        def listener(kind: str, t: float | None = None, **detail: Any) -> None:
+            try:
+                self._audit_append(kind, t=t, source=run, **detail)
+            except AuditError as exc:  # never into the acquisition thread; the operator is told
+                self._emit("audit_error", run=run, message=str(exc))
+
+        return listener
 
     def _set_step(self, step: Step) -> None:
         self.step = step
@@ -462,7 +455,8 @@ class Procedure:
             "workload": info.workload, "loadgen_dir": info.loadgen_dir, "ntp_server": info.ntp_server,
             "setup_clock": clock,
             "instruments": [{"id": s.inst_id, "name": s.inst_id, "resource": spec.resource,
-                             "options": spec.options, **s.settings_snapshot()}
+                             "options": spec.options, **s.settings_snapshot(),
+                             "calibration_due": calibration_due(s.identity.serial if s.identity else None)}
                             for s, spec in zip(sessions, info.instruments, strict=True)],
             "settings": {"sample_interval_s": interval},
             "state": "open", "step": Step.SETUP.value, "runs": [],
@@ -493,17 +487,6 @@ class Procedure:
         if self._cancel.is_set():
             raise _Cancelled()
 
-    def _pause(self, seconds: float, tick: Callable[[], None] | None = None) -> None:
-        end = time.monotonic() + seconds
-        while True:
-            self._check_cancel()
-            if tick is not None:
-                tick()
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            self._cancel.wait(min(0.2, left))
-
     def _apply_ranges(self, kind: str) -> dict:
         from instruments.base import AUTO
 
@@ -526,8 +509,8 @@ class Procedure:
         return used
 
     def _do_run(self, name: str, kind: str) -> None:
-        from station.core.recording import Recording
         from station.core.run_index import RunIndex
+        from station.measurement.run import MeasuredRun, RunCancelled, RunFailed
 
         rules, info = self.rules, self.info
         run_dir = self.dir / name
@@ -539,42 +522,30 @@ class Procedure:
         clocks = []
         if info.ntp_server:
             clocks.append(self._clock_check(info.ntp_server))
-        live = LiveChecks(rules, kind, on_change=lambda c: self._emit("check", run=name, **c.to_dict()))
+        live = LiveChecks(rules, kind, on_change=lambda c: self._emit("check", run=name, **c.to_dict()),
+                          instruments=self.session.get("instruments"),
+                          ranging_average_w=self.ranging_average_w if kind != "ranging" else None)
         self.live = live
         if clocks:
             live.clock(clocks[-1].get("offset_s"), clocks[-1].get("error"), info.ntp_server)
-        limit = rules.get("max_uncertainty")
-        rec = Recording(run_dir, self.sessions, settings={"procedure_run": name, "kind": kind, "rules": rules.name,
-                                                          "session": self.session.get("session_id")},
-                        limits=MonitorLimits(max_uncertainty=limit if limit is not None else 1.0), index=RunIndex())
-        rec.listeners.append(live.on_event)
-        self._recording = rec
+        run = MeasuredRun(run_dir, self.sessions, settings={"procedure_run": name, "kind": kind, "rules": rules.name,
+                                                            "session": self.session.get("session_id")},
+                          live=live, max_uncertainty=rules.get("max_uncertainty"),
+                          start_timeout_s=info.start_timeout_s, index=RunIndex(), cancel=self._cancel)
+        run.listeners.append(self._run_event(name))
+        self._recording = run.recording
         state, failure, workload = "complete", None, None
         try:
-            rec.start()
-            for s in self.sessions:
-                s.start()
+            run.start()
 
             def tick() -> None:
-                bad = [s for s in self.sessions if s.state == "failed"]
-                if bad:
-                    raise _RunFailed(f"{bad[0].inst_id} failed: {bad[0].error}. The run stops; what was recorded is "
-                                     "kept aside. Repeat the step when the instrument is back")
-                snaps = [m.snapshot() for m in rec.monitors.values()]
-                live.tick(snaps)
                 if info.ntp_server and time.time() - clocks[-1]["t"] >= info.clock_interval_s:
                     clocks.append(self._clock_check(info.ntp_server))
                     live.clock(clocks[-1].get("offset_s"), clocks[-1].get("error"), info.ntp_server)
 
-            deadline = time.monotonic() + info.start_timeout_s
-            while not all(m.snapshot()["samples"] > 0 for m in rec.monitors.values()):
-                if time.monotonic() > deadline:
-                    silent = [i for i, m in rec.monitors.items() if m.snapshot()["samples"] == 0]
-                    raise _RunFailed(f"no samples from {', '.join(silent)} within {info.start_timeout_s:g} s; "
-                                     "check the instrument and repeat the step")
-                self._pause(0.05, tick)
+            run.wait_first_samples(tick)
             settle = float(rules.get("settle_s", 0.0))
-            self._pause(settle, tick)
+            run.pause(settle, tick)
             if info.workload:
                 loadgen_dir = Path(info.loadgen_dir) if info.loadgen_dir else run_dir / "loadgen"
                 loadgen_dir.mkdir(parents=True, exist_ok=True)
@@ -586,7 +557,7 @@ class Procedure:
                 self._event("workload_started", run=name, command=info.workload, t=workload.begin)
                 try:
                     while workload.running:
-                        self._pause(0.1, tick)
+                        run.pause(0.1, tick)
                 finally:
                     if workload.running:
                         workload.terminate()
@@ -596,24 +567,25 @@ class Procedure:
             else:
                 live.workload(started=time.time())
                 while not self._end_run.is_set():
-                    self._pause(0.1, tick)
+                    run.pause(0.1, tick)
                 live.workload(ended=time.time())
             if failure is None:
-                self._pause(settle, tick)
-            live.tick([m.snapshot() for m in rec.monitors.values()])
+                run.pause(settle, tick)
+            if kind == "ranging":
+                averages = [snap.get("avg_w") for snap in run.snapshots()]
+                if averages and all(a is not None for a in averages):
+                    self.ranging_average_w = float(sum(averages))
             if failure is not None:
                 state = "failed"
-        except _Cancelled:
+        except RunCancelled:
             state = "cancelled"
-            raise
-        except _RunFailed as exc:
+            raise _Cancelled() from None
+        except RunFailed as exc:
             state, failure = "failed", str(exc)
         finally:
-            for s in self.sessions:
-                s.stop()
-            if rec.error and state == "complete":
-                state, failure = "failed", rec.error
-            rec.finish(state)
+            if run.recording.error and state == "complete":
+                state, failure = "failed", run.recording.error
+            run.finish(state)
             self._recording = None
             self.current_run = None
             if state != "complete":
@@ -665,36 +637,16 @@ class Procedure:
 
     def _propose(self, run_dir: Path) -> None:
         reader = JournalReader(run_dir)
-        headroom = float(self.rules.get("current_headroom", 1.1))
+        headroom = headroom_of(self.rules)
         self.proposal = {}
         for s in self.sessions:
             desc = s.driver.description
             if not desc.voltage_ranges or not desc.current_ranges:
                 continue
-            data = np.asarray(reader.samples(s.inst_id))
-            amps = data["ch_a"] if "ch_a" in data.dtype.names else data["a"]
-            v = data["v"][np.isfinite(data["v"])]
-            a = amps[np.isfinite(amps)]
-            if not len(v) or not len(a):
-                self.proposal[s.inst_id] = RangeProposal(s.inst_id, float("nan"), float("nan"), float("nan"),
-                                                         float("nan"), "", "no valid voltage or current in the "
-                                                         "ranging run; repeat ranging")
-                continue
-            vmax, amax = float(v.max()), float(a.max())
-            vr = desc.round_up_range("voltage", vmax)
-            target = amax * headroom
-            ar = desc.round_up_range("current", target)
-            why = (f"largest voltage {vmax:.6g} V -> next range {vr:g} V; {headroom:g} x largest current "
-                   f"{amax:.6g} A = {target:.6g} A -> next range {ar:g} A")
-            problem = None
-            if vmax > vr or target > ar:
-                problem = (f"the analyzer's largest ranges ({desc.voltage_ranges[-1]:g} V, "
-                           f"{desc.current_ranges[-1]:g} A) cannot hold this load; use another analyzer or shunt")
-            over = int(np.count_nonzero(data["flags"] & 1))
-            if over:
-                why += f" (the analyzer overranged in {over} ranging samples: the true maximum may be higher)"
-            self.proposal[s.inst_id] = RangeProposal(s.inst_id, vr, ar, vmax, amax, why, problem)
-        self.session["range_proposal"] = {k: asdict(p) for k, p in self.proposal.items()}
+            maxima = RangingMaxima()
+            maxima.add(np.asarray(reader.samples(s.inst_id)))
+            self.proposal[s.inst_id] = propose_ranges(desc, maxima, s.inst_id, headroom)
+        self.session["range_proposal"] = {k: p.to_dict() for k, p in self.proposal.items()}
         self._event("ranges_proposed", proposal=self.session["range_proposal"])
 
     def _discard(self, run_dir: Path, why: str) -> None:

@@ -209,7 +209,7 @@ class GuideWidget(QWidget):
         try:
             self._events.put_nowait((time.time(), kind, dict(detail)))
         except queue.Full:
-            pass  # the procedure's own events.jsonl keeps everything; the screen shows the latest
+            pass  # the procedure's own audit.jsonl keeps everything; the screen shows the latest
 
     # -- actions (GUI thread) ------------------------------------------------------------------------
     def setup_info(self) -> SetupInfo:
@@ -301,11 +301,10 @@ class GuideWidget(QWidget):
         out = self.out_dir.with_name(self.out_dir.name + "-bundle")
 
         def job():
-            from station.bundle.export import export_session
-            from station.bundle.mlperf_layout import write_layout
+            from station.measurement.export import export_bundle
 
             try:
-                res = export_session(self.out_dir, out, mlperf_writer=write_layout)
+                res = export_bundle(self.out_dir, out)
                 self._export_done = {"dir": str(res.directory), "zip": str(res.zip_path),
                                      "bundle_id": res.bundle_id}
             except Exception as exc:  # shown to the operator, never raised into Qt
@@ -338,7 +337,7 @@ class GuideWidget(QWidget):
             if kind == "check":
                 status = d.get("status", "")
                 if status in ("fail", "warn"):
-                    self._say(status, f"{d.get('run')}: {d.get('name')} {status.upper()}: {d.get('message')}")
+                    self._say(status, f"{d.get('run')}: {d.get('name')} {status.upper()}: {d.get('evidence')}")
             elif kind == "workload_started":
                 self._say("info", f"workload started: {d.get('command')}")
             elif kind == "workload_ended":

@@ -186,6 +186,7 @@ class InstrumentPanel(QWidget):
         self.form.changed.connect(self._update_enabled)
         needs_resource = "none" not in d.transports
         self.resource_combo.setEnabled(needs_resource)
+        self.resource_combo.lineEdit().setPlaceholderText(registry.resource_help(self.drivers[self.driver_name]))
         self.scan_button.setVisible(needs_resource)
         self._update_enabled()
 

@@ -455,7 +455,11 @@ class MainWindow(QMainWindow):
                 self._log_kind("calibration_unknown", {"serial": serial})
 
     def _on_calibration_changed(self, serial: str, due) -> None:
-        self.calibrations.set_due(serial, due)
+        try:
+            self.calibrations.set_due(serial, due)
+        except calibration.CalibrationError as exc:
+            self.log_event(time.time(), WARNING, f"The calibration due date was not stored: {exc}")
+            return
         self.log_event(time.time(), INFO, f"Calibration due date of serial {serial} set to {due or 'unknown'}")
         self._show_calibration_banner(serial, due, log=True)
 

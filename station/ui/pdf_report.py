@@ -6,6 +6,7 @@ an image (QtSvg) and handed to the document as a resource; the rest of the page 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QMarginsF, QSizeF, QUrl
@@ -20,9 +21,16 @@ _app: QApplication | None = None
 
 def _ensure_app() -> None:
     """Text layout needs a Qt application; headless exports make one and keep it. A widgets
-    application, so that windows opened later in the same process (tests, the GUI) still work."""
+    application, so that windows opened later in the same process (tests, the GUI) still work.
+
+    No application yet means no window in this process (``station export``, ``station measure``
+    over SSH): Qt's offscreen platform then lays the text out, since the default one aborts the
+    process without a display or without the X libraries, and writing a PDF needs neither.
+    """
     global _app
     if QApplication.instance() is None:
+        if not os.environ.get("QT_QPA_PLATFORM"):
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
         _app = QApplication([])
 
 

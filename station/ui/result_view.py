@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from station.bundle.report import format_value as _fmt
 from station.bundle.result_model import ResultModel
+from station.measurement.checks import FAIL, PASS, WARN, Check
 
 STATUS_COLOURS = {"pass": "#1b7f3b", "warn": "#b26a00", "fail": "#c62828"}
 
@@ -55,14 +56,15 @@ class ResultView(QWidget):
         mf.setPointSizeF(mf.pointSizeF() * 1.4)
         self.metric_label.setFont(mf)
         layout.addWidget(self.metric_label)
-        fails = sum(1 for c in model.checks if c.get("status") == "fail")
-        warns = sum(1 for c in model.checks if c.get("status") == "warn")
-        self.counts = QLabel(f"{len(model.checks)} checks: {fails} failed, {warns} warnings")
+        checks = [Check.from_dict(c) for c in model.checks]
+        fails = sum(1 for c in checks if c.status == FAIL)
+        warns = sum(1 for c in checks if c.status == WARN)
+        self.counts = QLabel(f"{len(checks)} checks: {fails} failed, {warns} warnings")
         layout.addWidget(self.counts)
 
         split = QSplitter(Qt.Orientation.Vertical)
         tabs = QTabWidget()
-        self.checks_table = self._checks_table(model.checks)
+        self.checks_table = self._checks_table(checks)
         tabs.addTab(self.checks_table, "Checks")
         tabs.addTab(self._kv_table(list(model.metrics.items())), "Metrics")
         info = QWidget()
@@ -117,19 +119,18 @@ class ResultView(QWidget):
         layout.addWidget(split, 1)
 
     @staticmethod
-    def _checks_table(checks: list[dict]) -> QTableWidget:
+    def _checks_table(checks: list[Check]) -> QTableWidget:
         table = QTableWidget(len(checks), 4)
         table.setHorizontalHeaderLabels(["Check", "Verdict", "Evidence", "Source"])
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setWordWrap(True)
         bold = QFont()
         bold.setBold(True)
-        order = {"fail": 0, "warn": 1, "pass": 2}
-        for row, c in enumerate(sorted(checks, key=lambda c: order.get(c.get("status"), 3))):
-            status = str(c.get("status", ""))
-            items = [QTableWidgetItem(str(c.get("name", ""))), QTableWidgetItem(status.upper()),
-                     QTableWidgetItem(_fmt(c.get("evidence"))), QTableWidgetItem(_fmt(c.get("source")))]
-            items[1].setForeground(QColor(STATUS_COLOURS.get(status, "#000000")))
+        order = {FAIL: 0, WARN: 1, PASS: 2}
+        for row, c in enumerate(sorted(checks, key=lambda c: order.get(c.status, 3))):
+            items = [QTableWidgetItem(c.name), QTableWidgetItem(c.status.upper()),
+                     QTableWidgetItem(c.evidence or "—"), QTableWidgetItem(c.source or "—")]
+            items[1].setForeground(QColor(STATUS_COLOURS.get(c.status, "#000000")))
             items[1].setFont(bold)
             for col, item in enumerate(items):
                 item.setToolTip(item.text())

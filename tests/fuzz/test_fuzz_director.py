@@ -49,7 +49,7 @@ MARK = f"fzx{os.getpid()}"  # in every traversal attempt: a file with it outside
 LABEL_CHARS = string.ascii_letters + string.digits + "-_"
 STAMP = r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d"  # a session id: <stamp>[_<label>][-<n>]
 SESSION_ID = re.compile(STAMP + r"(?:_[A-Za-z0-9_-]*)?")
-SESSION_ENTRIES = {"director.json", "power", "ranging", "run_1", "journal"}
+SESSION_ENTRIES = {"director.json", "audit.jsonl", "power", "ranging", "run_1", "journal"}
 FINAL_STATES = {"complete", "incomplete", "failed", "abandoned"}
 GENERIC_ERROR = re.compile(r"Error: [A-Za-z_.]*(Error|Exception|Warning|Interrupt)\b")  # a leaked exception
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from station.bundle import audit
 from station.core.journal import InstrumentEntry, JournalWriter
 from station.core.samples import SAMPLE_DTYPE
 from tests.helpers.sample_blocks import make_block
@@ -29,7 +30,7 @@ def write_run(run_dir: Path, watts, t0: float, interval: float = 0.1, flags=0) -
 
 
 def make_session(root: Path) -> Path:
-    """``root/session``: a ranging run and a valid testing run at T0, as a finished session leaves them."""
+    """``root/session``: a ranging run, a valid testing run at T0 and the audit log, as a finished session leaves them."""
     s = root / "session"
     s.mkdir()
     rng = np.random.default_rng(7)
@@ -48,7 +49,7 @@ def make_session(root: Path) -> Path:
         "metrics": {"average_power_w": 98.0}, "metric": {"value": 98.0, "unit": "W"},
         "windows": [{"run": "testing_1", "begin": T0 + 62, "end": T0 + 118, "label": "workload"}],
     }))
-    with open(s / "events.jsonl", "w") as f:
+    with audit.AuditLog(s / "audit.jsonl") as log:  # the session's own log, kept while it ran
         for i, kind in enumerate(["setup", "ranging-start", "ranging-done", "testing-start", "review"]):
-            f.write(json.dumps({"t": T0 + i * 30, "kind": kind}) + "\n")
+            log.append(kind, t=T0 + i * 30)
     return s

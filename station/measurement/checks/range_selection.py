@@ -1,0 +1,64 @@
+"""Range selection and fixed ranges: testing uses the ranges chosen from the ranging run, unchanged.
+
+Live (testing, ``fixed_ranges_required``): a range change reported by the run monitor while
+testing records. Final: how each instrument's testing ranges were chosen (as proposed from the
+ranging maxima with ``current_headroom``, or an operator override with its reason) and, per
+testing run and instrument, that no sample inside the window was under auto range or switching.
+"""
+
+from __future__ import annotations
+
+from station.measurement.checks import FAIL, PASS, WARN, Check
+from station.measurement.checks.final import Review
+from station.measurement.checks.live import LiveRule, clock_text
+from station.rules import ParamSpec
+
+PARAMETERS = {"fixed_ranges_required": ParamSpec("bool")}
+
+
+class Live(LiveRule):
+    def on_event(self, kind: str, t: float | None, detail: dict) -> None:
+        live = self.live
+        if kind != "range" or not live.testing or not live.rules.get("fixed_ranges_required"):
+            return
+        live.set("fixed_ranges", WARN, f"{detail.get('instrument', '')} changed range at {clock_text(t)} "
+                 f"({detail.get('previous_voltage')} V / {detail.get('previous_current')} A -> "
+                 f"{detail.get('voltage')} V / {detail.get('current')} A): testing must use fixed ranges; inside "
+                 "the workload window this makes the run invalid", "fixed_ranges_required", t)
+
+
+def final(review: Review) -> list[Check]:
+    out = _selection(review)
+    if review.rules.get("fixed_ranges_required"):
+        for run in review.testing:
+            for inst, s in run.per.items():
+                used = run.info.get("ranges", {}).get(inst, {})
+                auto = s["auto_range_samples"] or used.get("voltage_auto") or used.get("current_auto")
+                ok = not auto and not s["range_change_samples"]
+                out.append(review.check(
+                    f"{run.name} {inst}: fixed ranges", PASS if ok else FAIL,
+                    (f"{used.get('voltage')} V / {used.get('current')} A fixed for the whole window" if ok else
+                     f"{s['auto_range_samples']} samples under auto range, {s['range_change_samples']} while the "
+                     "range switched: testing must use fixed ranges"), "fixed_ranges_required"))
+    return out
+
+
+def _selection(review: Review) -> list[Check]:
+    sel = review.session.get("range_selection")
+    if not sel:
+        if review.rules.get("fixed_ranges_required"):
+            return [review.check("range selection", FAIL, "no ranges were selected for testing",
+                                 "fixed_ranges_required")]
+        return []
+    out = []
+    for inst, item in sel.items():
+        if item.get("override"):
+            out.append(review.check(
+                f"range selection {inst}", WARN,
+                f"operator override to {item['voltage']:g} V / {item['current']:g} A instead of the proposed "
+                f"{item['proposed_voltage']} V / {item['proposed_current']} A; reason: "
+                f"{item.get('reason') or 'none given'}", "current_headroom"))
+        else:
+            out.append(review.check(f"range selection {inst}", PASS, f"{item['voltage']:g} V / {item['current']:g} A "
+                                    f"as proposed: {item.get('why', '')}", "current_headroom"))
+    return out
