@@ -90,6 +90,15 @@ def test_bad_arguments_exit_2_with_a_clear_message(tmp_path, capsys, argv, messa
     assert "Traceback" not in err
 
 
+def test_a_usage_error_names_the_command_and_nothing_is_recorded(tmp_path, capsys):
+    taken = tmp_path / "a-file"
+    taken.write_text("x")
+    assert main(["run", "--duration", "1", "-o", "pace=false", "--out", str(taken)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"station run: error: --out {taken} exists and is not a directory")
+    assert taken.read_text() == "x"
+
+
 def test_run_refuses_to_overwrite(tmp_path, capsys):
     out = str(tmp_path / "r")
     assert main(["run", "--duration", "1", "--rate", "10", "-o", "pace=false", "--out", out]) == 0

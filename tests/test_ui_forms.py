@@ -17,7 +17,7 @@ from instruments.base import AUTO, ConfigurationError  # noqa: E402
 from station.ui import calibration, units  # noqa: E402
 from station.ui.calibration import CalibrationBook  # noqa: E402
 from station.ui.event_text import ERROR, describe  # noqa: E402
-from station.ui.inbox import Inbox, TaskLane  # noqa: E402
+from station.ui.inbox import Inbox, TaskLane, run_callback  # noqa: E402
 from station.ui.instrument_panel import InstrumentPanel  # noqa: E402
 from station.ui.settings_form import SettingsForm  # noqa: E402
 
@@ -154,3 +154,57 @@ def test_inbox_is_bounded_and_counts_what_it_dropped():
         inbox.post(("x", i))
     items = inbox.drain()
     assert len(items) == 10 and items[0] == ("x", 15) and inbox.dropped == 15
+
+
+def test_control_items_survive_a_flood_and_keep_their_place_among_the_data():
+    inbox = Inbox(capacity=10)
+    inbox.post(("x", 0))
+    inbox.post_control(("task", "first", None, None))
+    for i in range(1, 50):
+        inbox.post(("x", i))
+        if i % 10 == 0:
+            inbox.post_control(("task", f"after {i}", None, None))
+    items = inbox.drain(limit=3)
+    items += inbox.drain()
+    assert [it[1] for it in items if it[0] == "task"] == ["first", "after 10", "after 20", "after 30", "after 40"]
+    data = [it[1] for it in items if it[0] == "x"]
+    assert data == list(range(40, 50)) and inbox.dropped == 40
+    # the data that is left is in order with the control items: "after 40" before 41..49
+    assert items.index(("task", "after 40", None, None)) < items.index(("x", 41))
+    assert len(inbox) == 0
+
+
+def test_connection_events_are_control_and_range_events_are_data():
+    inbox = Inbox(capacity=5)
+    listener = inbox.event_listener("inst0")
+    listener("disconnected", t=1.0, message="cable")
+    for i in range(100):
+        listener("range", t=2.0 + i, current=1.0)
+    listener("reconnected", t=200.0, attempt=1)
+    kinds = [it[2] for it in inbox.drain()]
+    assert kinds == ["disconnected", "range", "range", "range", "range", "range", "reconnected"]
+    assert inbox.dropped == 95
+
+
+def test_a_flood_is_told_once_when_it_is_over():
+    inbox = Inbox(capacity=4)
+    for i in range(20):
+        inbox.post(("x", i))
+    inbox.drain(limit=2)
+    assert inbox.take_drop_notice() == 0  # still behind: the count is still growing
+    inbox.drain()
+    assert inbox.take_drop_notice() == 16
+    assert inbox.take_drop_notice() == 0  # told once
+    inbox.post(("x", 99))
+    inbox.drain()
+    assert inbox.take_drop_notice() == 0 and inbox.dropped == 16
+
+
+def test_a_failing_callback_does_not_stop_the_ones_behind_it():
+    inbox = Inbox()
+    ran = []
+    inbox.call_soon(lambda: 1 / 0)
+    inbox.call_soon(ran.append, "second")
+    inbox.post(("disk", "/", 1))
+    handled = [run_callback(item) for item in inbox.drain()]
+    assert handled == [True, True, False] and ran == ["second"]

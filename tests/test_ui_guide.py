@@ -23,6 +23,8 @@ def guide(qtbot, tmp_path):
     g.show()
     yield g
     g.close_procedure()
+    # pytest-qt deletes the widget while this waits, so wait on the lane, not on the widget's callback
+    qtbot.waitUntil(lambda: not g.lane.busy, timeout=DEADLINE_MS)
 
 
 def _fill_setup(g: GuideWidget, tmp_path) -> None:
@@ -38,7 +40,7 @@ def _fill_setup(g: GuideWidget, tmp_path) -> None:
 def _click_and_wait(qtbot, g: GuideWidget, until_step: Step) -> None:
     assert g.primary.isEnabled(), g.primary.text()
     g.primary.click()
-    qtbot.waitUntil(lambda: not g.proc.busy and g.proc.step == until_step or bool(g.proc.problem),
+    qtbot.waitUntil(lambda: not g.busy and g.proc.step == until_step or bool(g.proc.problem),
                     timeout=DEADLINE_MS)
     g.refresh()
     assert g.proc.problem is None, g.proc.problem
@@ -105,3 +107,68 @@ def test_a_too_small_override_is_audited_and_the_run_flagged_invalid(qtbot, guid
     assert first[0] == "FAIL"
     assert any("range" in g.checks.item(r, 0).text().lower() or "overrange" in g.checks.item(r, 2).text().lower()
                for r in range(g.checks.rowCount()) if g.checks.item(r, 1).text() == "FAIL")
+
+
+def test_the_guide_in_the_window_runs_on_its_lane_and_never_holds_the_gui_thread(qtbot, tmp_path):
+    """Driven through the station window: the steps run on the window's guide lane, the
+    procedure's events arrive through the window's inbox, and while the analyzers take their
+    time to close (finishing the review) the window keeps drawing frames."""
+    import threading
+
+    from station.procedure.machine import default_session_factory
+    from station.ui.app import create_window
+
+    release_close = threading.Event()
+    closing = threading.Event()
+
+    def slow_closing_factory(spec, inst_id, interval_s):
+        session = default_session_factory(spec, inst_id, interval_s)
+        real_close = session.close
+
+        def close():
+            closing.set()
+            release_close.wait(60)
+            real_close()
+
+        session.close = close
+        return session
+
+    w = create_window(demo=False)
+    w.show()
+    g = w.new_guide(tmp_path / "session", rule_overrides=SHORT, session_factory=slow_closing_factory)
+    g.resize(1100, 900)
+    g.show()
+    on_gui_thread: list[bool] = []
+    real_handler = g._on_procedure_event
+
+    def handler(kind, detail):
+        on_gui_thread.append(threading.current_thread() is threading.main_thread())
+        real_handler(kind, detail)
+
+    g._on_procedure_event = handler
+    try:
+        assert g.inbox is w.inbox and g.lane is w.guide_lane
+        _fill_setup(g, tmp_path)
+        for step in (Step.RANGING, Step.RANGE_SELECTION, Step.TESTING, Step.TESTING, Step.REVIEW):
+            _click_and_wait(qtbot, g, step)
+        assert g.verdict.text() == "VALID"
+        assert on_gui_thread and all(on_gui_thread)
+        qtbot.waitUntil(lambda: any(line.startswith("step: step=review") for line in g.log_lines), timeout=10000)
+
+        g.primary.click()  # finish the review: closes the analyzers, which hang until released
+        assert closing.wait(30)
+        ticks = w.ticks
+        qtbot.waitUntil(lambda: w.ticks >= ticks + 10, timeout=DEADLINE_MS)  # the window still draws
+        g.refresh()
+        assert g.busy and not g.primary.isEnabled() and g.proc.step == Step.REVIEW
+        release_close.set()
+        qtbot.waitUntil(lambda: not g.busy and g.proc.step == Step.DONE, timeout=DEADLINE_MS)
+        qtbot.waitUntil(lambda: g.primary.text() == "Export bundle" and g.primary.isEnabled(), timeout=DEADLINE_MS)
+    finally:
+        release_close.set()
+        g.close_procedure()
+        qtbot.waitUntil(lambda: g.closed, timeout=DEADLINE_MS)
+        g.close()
+        w.shutdown()
+        w._close_ready = True
+        w.close()

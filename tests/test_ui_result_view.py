@@ -74,3 +74,44 @@ def test_a_published_mlperf_directory_opens_with_its_checks_and_plots(qtbot, tmp
     assert "NOT VALID" in view.verdict.text() and "95 W" in view.metric_label.text()
     assert view.checks_table.item(0, 0).text() == "testing vs ranging power"
     assert len(view.plots) == 2
+
+
+def test_a_result_loads_on_the_window_lane_while_the_window_keeps_drawing(qtbot, bundle, tmp_path, monkeypatch):
+    import threading
+
+    from station.bundle import result_model
+    from station.ui.app import create_window
+    from station.ui.measure_menu import ResultWindow, show_result
+
+    release = threading.Event()
+    real_load = result_model.load_result
+
+    def slow_load(path):
+        release.wait(60)  # a big bundle: verifying hashes every file
+        return real_load(path)
+
+    monkeypatch.setattr(result_model, "load_result", slow_load)
+    w = create_window(demo=False)
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        show_result(w, bundle)  # returns at once: the loading waits on the lane
+        assert w.probe_lane.busy and not release.is_set()
+        ticks = w.ticks
+        qtbot.waitUntil(lambda: w.ticks >= ticks + 10, timeout=60_000)
+        qtbot.waitUntil(lambda: w.state_label.text() == f"opening {bundle.name}…", timeout=60_000)
+        release.set()
+        qtbot.waitUntil(lambda: any(isinstance(x, ResultWindow) for x in w._measure_windows), timeout=60_000)
+        assert "VALID" in w._measure_windows[-1].centralWidget().verdict.text()
+
+        failures: list[str] = []
+        (tmp_path / "nothing-here").mkdir()
+        w.open_result(tmp_path / "nothing-here", lambda model: failures.append("shown"), failures.append)
+        qtbot.waitUntil(lambda: bool(failures), timeout=60_000)
+        assert "neither a station bundle" in failures[0]
+        assert any(x.startswith(f"Cannot open the result {tmp_path / 'nothing-here'}") for x in w.log.texts())
+        assert w.loading_run is None
+    finally:
+        release.set()
+        w.shutdown()
+        w._close_ready = True

@@ -508,6 +508,65 @@ def test_events_from_the_acquisition_thread_reach_the_log_through_the_inbox(qtbo
     assert "gap" in w.banners.active()
 
 
+def test_a_flood_of_events_never_drops_a_task_completion_or_a_connection_change(qtbot, ui_settings, monkeypatch):
+    from station.ui import main_window
+    from station.ui.inbox import Inbox
+
+    monkeypatch.setattr(main_window, "Inbox", lambda: Inbox(capacity=500))
+    w = _open_window(qtbot, ui_settings)
+    try:
+        delivered: list[tuple] = []
+        real_drain = w.inbox.drain
+
+        def drain_and_keep(limit=1000):
+            items = real_drain(limit)
+            delivered.extend(items)
+            return items
+
+        w.inbox.drain = drain_and_keep
+        calls: list[tuple[str, int, bool]] = []
+        lanes = (w.instrument_lane, w.journal_lane, w.probe_lane)
+        jobs_per_lane, threads_n, posts_per_thread = 60, 4, 20_000
+        start = threading.Event()
+
+        def flood(n: int) -> None:
+            listener = w.inbox.event_listener(f"flood{n}")
+            start.wait(10)
+            for i in range(posts_per_thread):
+                listener("range", t=n * 1e6 + i, current=float(i))
+                if i % 2000 == 0:
+                    listener("stall", t=n * 1e6 + i, message=f"flood {n} #{i}")
+
+        def on_gui(lane_name: str, i: int):
+            return lambda result, error: calls.append(
+                (lane_name, result, threading.current_thread() is threading.main_thread()))
+
+        floods = [threading.Thread(target=flood, args=(n,)) for n in range(threads_n)]
+        for t in floods:
+            t.start()
+        start.set()
+        for i in range(jobs_per_lane):  # jobs complete on three lanes while the threads flood
+            for lane in lanes:
+                lane.submit(lambda i=i: i, on_gui(lane.name, i))
+        for t in floods:  # the GUI thread is busy here: nothing is drained until the floods end
+            t.join(60)
+            assert not t.is_alive()
+        qtbot.waitUntil(lambda: len(calls) == jobs_per_lane * len(lanes) and len(w.inbox) == 0, timeout=WAIT)
+
+        for lane in lanes:  # every callback once, on the GUI thread, in the order submitted
+            mine = [(result, on_main) for name, result, on_main in calls if name == lane.name]
+            assert mine == [(i, True) for i in range(jobs_per_lane)]
+        stalls = [it for it in delivered if it[0] == "event" and it[2] == "stall"]
+        assert len(stalls) == threads_n * posts_per_thread // 2000  # connection state: all of it
+        ranges = sum(1 for it in delivered if it[0] == "event" and it[2] == "range")
+        assert w.inbox.dropped > 0 and ranges + w.inbox.dropped == threads_n * posts_per_thread
+        told = [x for x in w.log.texts() if "faster than this window could show" in x]
+        assert told == [f"{w.inbox.dropped} instrument events came faster than this window could show them "
+                        "and are missing from this log; a recording's journal keeps every one."]
+    finally:
+        _dispose(w)
+
+
 def test_readings_average_only_good_samples():
     from station.ui.readings import compute_readings
     from tests.helpers.sample_blocks import make_block

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+from station.commands.grammar import ExitCode
 
 
 def add_parser(sub) -> None:
@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
     from station.bundle.signing import SigningError
     from station.measurement.export import ExportError, ExportOptions, export_bundle
 
@@ -33,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
             on_warning=None if args.json else (lambda text: print(f"station: {text}", file=sys.stderr))))
     except (ExportError, SigningError) as exc:
         print(f"station: export failed: {exc}", file=sys.stderr)
-        return EXIT_USAGE if not session.is_dir() else EXIT_FAIL
+        return ExitCode.USAGE if not session.is_dir() else ExitCode.FAILED
     except OSError as exc:
         print(f"station: export failed: {exc.filename or ''} {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_FAIL
+        return ExitCode.FAILED
     files = len(res.manifest["files"])
     if args.json:
         print(json.dumps({"bundle": str(res.directory), "zip": str(res.zip_path) if res.zip_path else None,
@@ -48,4 +48,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"zip         {res.zip_path}")
         print(f"verdict     {'valid' if res.manifest.get('valid') else 'NOT valid'} per the session's review")
         print(f"check it    station verify {res.zip_path or res.directory}")
-    return EXIT_OK
+    return ExitCode.OK

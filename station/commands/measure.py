@@ -5,9 +5,10 @@
         --operator Ada --sut "test box" --benchmark resnet50 --scenario Offline --yes
 
 Setup, ranging, range selection, testing and review run one after another; each step's
-instructions and results are printed. ``--instrument`` is ``DRIVER[,key=value...]`` (keys are
-driver options, plus ``resource=`` and ``id=``) and may be given several times (several
-analyzers, summed). ``--set name=value`` overrides a rule (a "short" rehearsal; recorded and
+instructions and results are printed. Analyzers are given as in every command
+(``--instrument NAME [--resource R] [-o key=value ...]``, repeated for several analyzers,
+summed; see station.commands.grammar), or in the compact ``DRIVER[,key=value...]`` form with
+``resource=`` and ``id=`` keys. The rule set fixes the update interval; ranging fixes the ranges. ``--set name=value`` overrides a rule (a "short" rehearsal; recorded and
 reported). ``--range-override [ID=]V,A`` replaces the proposed testing ranges (audited).
 Exit status: 0 the review says valid, 1 not valid or a step failed, 2 bad usage, 130 stopped.
 """
@@ -20,13 +21,12 @@ import signal
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from station.commands.grammar import ExitCode, UsageError, add_instrument_group, check_specs, instrument_specs
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("measure", help="guided measurement: ranging, range selection, testing, review")
-    p.add_argument("--instrument", action="append", default=[], metavar="DRIVER[,key=value...]",
-                   help="analyzer (repeatable): driver name, then options, resource=..., id=...; default sim")
+    add_instrument_group(p, acquisition=("crest_factor", "mode"))
     p.add_argument("--rules", default="mlperf-inference", help="rule set name or rule file (default mlperf-inference)")
     p.add_argument("--workload", required=True, help="shell command that runs the benchmark once")
     p.add_argument("--loadgen-logs", type=Path, help="directory where LoadGen writes its logs "
@@ -50,31 +50,18 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-class _Usage(Exception):
-    pass
-
-
-def parse_instrument(text: str):
-    from station.measurement.instruments import SpecError, parse_compact
-
-    try:
-        return parse_compact(text)
-    except SpecError as exc:
-        raise _Usage(f"--{exc}") from None
-
-
 def parse_override(text: str, ids: list[str]) -> dict[str, tuple[float, float]]:
     target, sep, pair = text.rpartition("=")
     chosen = [target] if sep else ids
     if sep and target not in ids:
-        raise _Usage(f"--range-override {text!r}: no instrument {target!r} (instruments: {', '.join(ids)})")
+        raise UsageError(f"--range-override {text!r}: no instrument {target!r} (instruments: {', '.join(ids)})")
     v, comma, a = pair.partition(",")
     try:
         volts, amps = float(v), float(a)
     except ValueError:
-        raise _Usage(f"--range-override {text!r} must look like V,A (e.g. 300,5)") from None
+        raise UsageError(f"--range-override {text!r} must look like V,A (e.g. 300,5)") from None
     if not comma or volts <= 0 or amps <= 0:
-        raise _Usage(f"--range-override {text!r} must look like V,A with positive numbers")
+        raise UsageError(f"--range-override {text!r} must look like V,A with positive numbers")
     return {i: (volts, amps) for i in chosen}
 
 
@@ -91,37 +78,34 @@ def _metric_text(metric: dict | None) -> str:
     return f"{metric['value']:.6g} {metric['unit']}{extra}"
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
     from station import rules as rules_mod
     from station.procedure import Procedure, ProcedureError, SetupInfo, Step
 
+    if args.testing_runs < 1:
+        raise UsageError("--testing-runs must be at least 1")
     try:
-        if args.testing_runs < 1:
-            raise _Usage("--testing-runs must be at least 1")
-        try:
-            rules = rules_mod.load(args.rules, args.overrides or None)
-        except rules_mod.RuleError as exc:
-            raise _Usage(str(exc)) from None
-        specs = [parse_instrument(t) for t in (args.instrument or ["sim"])]
-        ids = [s.id or f"{s.driver}-{k + 1}" for k, s in enumerate(specs)]
-        override: dict[str, tuple[float, float]] = {}
-        for text in args.range_override:
-            override.update(parse_override(text, ids))
-        if args.ntp:
-            from station.core.ntp import parse_server
+        rules = rules_mod.load(args.rules, args.overrides or None)
+    except rules_mod.RuleError as exc:
+        raise UsageError(str(exc)) from None
+    specs = instrument_specs(args)
+    check_specs(specs, float(rules.get("sample_interval_s")))
+    ids = [s.id or f"{s.driver}-{k + 1}" for k, s in enumerate(specs)]
+    override: dict[str, tuple[float, float]] = {}
+    for text in args.range_override:
+        override.update(parse_override(text, ids))
+    if args.ntp:
+        from station.core.ntp import parse_server
 
-            try:
-                parse_server(args.ntp)
-            except ValueError as exc:
-                raise _Usage(str(exc)) from None
-        if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
-            raise _Usage(f"--out {args.out} exists and is not empty; choose a new session directory "
+        try:
+            parse_server(args.ntp)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        raise UsageError(f"--out {args.out} exists and is not empty; choose a new session directory "
                          "(nothing was overwritten)")
-        if args.loadgen_logs is not None and not args.loadgen_logs.is_dir():
-            raise _Usage(f"--loadgen-logs {args.loadgen_logs} is not a directory")
-    except _Usage as exc:
-        print(f"station: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    if args.loadgen_logs is not None and not args.loadgen_logs.is_dir():
+        raise UsageError(f"--loadgen-logs {args.loadgen_logs} is not a directory")
 
     def on_event(kind: str, d: dict) -> None:
         if kind == "check" and d.get("status") in ("fail", "warn"):
@@ -167,13 +151,13 @@ def run(args: argparse.Namespace) -> int:
             return True
 
         if not step("setup", lambda: proc.start_setup(info)):
-            return EXIT_INTERRUPTED if stopped["flag"] else EXIT_INVALID
+            return ExitCode.INTERRUPTED if stopped["flag"] else ExitCode.FAILED
         changed = ", ".join(f"{k}={v['to']}" for k, v in rules.overrides.items())
         _say(f"  session {args.out}: {len(specs)} analyzer(s), rules {rules.name}"
              + (f" with overrides {changed} (not compliant)" if changed else ""))
         if proc.step == Step.RANGING:
             if not step("ranging", proc.start_ranging):
-                return EXIT_INTERRUPTED if stopped["flag"] else EXIT_INVALID
+                return ExitCode.INTERRUPTED if stopped["flag"] else ExitCode.FAILED
             _say("== range selection")
             g = proc.guidance()
             _say(f"  what to do: {g.do_now}")
@@ -191,20 +175,19 @@ def run(args: argparse.Namespace) -> int:
                 if answer not in ("y", "yes"):
                     _say("  not accepted; run again with --range-override V,A and --override-reason")
                     proc.abandon("ranges not accepted")
-                    return EXIT_INVALID
+                    return ExitCode.FAILED
                 proc.select_ranges()
             else:
-                print("station: error: range selection needs the operator: pass --yes to accept the proposal "
-                      "or --range-override V,A", file=sys.stderr)
                 proc.abandon("no operator to confirm the ranges")
-                return EXIT_USAGE
+                raise UsageError("range selection needs the operator: pass --yes to accept the proposal "
+                                 "or --range-override V,A")
         elif override:
             proc.select_ranges(override, args.override_reason or f"--range-override given by {info.operator}")
         for n in range(args.testing_runs):
             if not step(f"testing run {n + 1}", proc.start_testing):
-                return EXIT_INTERRUPTED if stopped["flag"] else EXIT_INVALID
+                return ExitCode.INTERRUPTED if stopped["flag"] else ExitCode.FAILED
         if not step("review", proc.start_review):
-            return EXIT_INVALID
+            return ExitCode.FAILED
         review = proc.review
         for c in review["checks"]:
             _say(f"  [{c['status']:>4}] {c['name']}: {c['evidence']}")
@@ -218,10 +201,9 @@ def run(args: argparse.Namespace) -> int:
         _say(f"== done: export with  station export {args.out}")
         if args.json:
             print(json.dumps(review, sort_keys=True, default=str))
-        return EXIT_OK if review["valid"] else EXIT_INVALID
+        return ExitCode.OK if review["valid"] else ExitCode.FAILED
     except ProcedureError as exc:
-        print(f"station: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(str(exc)) from None
     finally:
         proc.close()
         for s, h in old.items():

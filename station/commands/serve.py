@@ -1,6 +1,6 @@
 """``station serve``: the station as the director of the MLCommons power workflow.
 
-    station serve --instrument sim --port 4950 --out DIR [--settle 10] [driver options as in run]
+    station serve --instrument sim --port 4950 --out DIR [--settle 10] [--resource R -o key=value ...]
 
 Listens for the SUT-side client of mlcommons/power-dev (protocol v3) and runs ranging and
 testing on the analyzer for it; each session's files go to ``DIR/<session id>/`` (see
@@ -17,14 +17,13 @@ import signal
 import sys
 from pathlib import Path
 
-from station.cli import (
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_USAGE,
-    _option,
-    _positive_float,
+from station.commands.grammar import (
+    ExitCode,
+    UsageError,
+    add_instrument_group,
     connect_or_exit_code,
-    make_session,
+    instrument_specs,
+    open_spec,
 )
 
 
@@ -52,8 +51,8 @@ def add_parser(sub) -> None:
     from station.director.protocol import DEFAULT_PORT
 
     p = sub.add_parser("serve", help="act as the MLCommons power director (protocol v3) for the SUT's client")
-    p.add_argument("--instrument", default="sim", help="driver name (see 'station instruments'); default sim")
-    p.add_argument("--resource", help="where the instrument is: VISA resource, tcp://host:port, serial port")
+    # The director chooses the ranges itself (auto for ranging, the proposal for testing).
+    add_instrument_group(p, acquisition=("interval", "crest_factor", "mode"))
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     p.add_argument("--port", type=_port, default=DEFAULT_PORT,
                    help=f"TCP port (default {DEFAULT_PORT}; 0 = any free port, printed at start)")
@@ -61,29 +60,22 @@ def add_parser(sub) -> None:
     p.add_argument("--settle", type=_settle, default=10.0,
                    help="seconds measured before Go and after the workload, as the official server waits "
                         "(default 10)")
-    rate = p.add_mutually_exclusive_group()
-    rate.add_argument("--rate", type=_positive_float, help="samples per second (update interval = 1/rate)")
-    rate.add_argument("--interval", type=_positive_float, help="update interval in seconds")
-    p.add_argument("--profile", help="simulated workload profile (sim only)")
-    p.add_argument("--seed", type=int, help="random seed of the simulated analyzer (sim only)")
-    p.add_argument("--crest-factor", type=float, default=3.0, choices=(3.0, 6.0), help="3 (default) or 6")
-    p.add_argument("--mode", choices=("rms", "dc"), default="rms", help="measurement mode (default rms)")
-    p.add_argument("--option", "-o", type=_option, action="append", default=[], metavar="KEY=VALUE",
-                   help="driver option, repeatable")
-    # make_session checks the interval against a run duration and takes the starting ranges; a
-    # director runs without end and chooses the ranges itself.
-    p.set_defaults(func=run, duration=math.inf, voltage_range="auto", current_range="auto")
+    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitCode:
     from station.director import Analyzer, DirectorServer
     from station.mlperf.ptd_files import server_log_formatter
 
     if args.out.exists() and not args.out.is_dir():
-        print(f"station: error: --out {args.out} exists and is not a directory", file=sys.stderr)
-        return EXIT_USAGE
-    inst = make_session(args)  # UsageError -> exit 2 in station.cli.main
-    server = DirectorServer(Analyzer(inst, args.resource), args.out, host=args.host, port=args.port,
+        raise UsageError(f"--out {args.out} exists and is not a directory")
+    specs = instrument_specs(args)
+    if len(specs) > 1:
+        raise UsageError(f"the director drives one analyzer ({len(specs)} --instrument given); "
+                         "run one 'station serve' per analyzer on its own --port")
+    spec = specs[0]
+    inst = open_spec(spec, "inst0")
+    server = DirectorServer(Analyzer(inst, spec.resource), args.out, host=args.host, port=args.port,
                             settle_s=args.settle, command=["station", *sys.argv[1:]])
     try:
         host, port = server.bind()
@@ -91,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"station: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
               + (" (another director or program uses this port; stop it or choose --port)"
                  if getattr(exc, "errno", None) in (98, 48, 10048) else ""), file=sys.stderr)
-        return EXIT_FAILED
-    failed = connect_or_exit_code(inst, args.instrument)
+        return ExitCode.FAILED
+    failed = connect_or_exit_code(inst, spec.driver)
     if failed is not None:
         return failed
 
@@ -122,4 +114,4 @@ def run(args: argparse.Namespace) -> int:
             pass
         logger.removeHandler(handler)
     print(f"station: director stopped after {len(server.sessions)} session(s)", file=sys.stderr)
-    return EXIT_OK
+    return ExitCode.OK

@@ -14,6 +14,9 @@ wrong>`` (exit 2). Example (TOML)::
     data_dir = "kiosk-data"            # relative to this file; default <station home>/kiosk
     max_runs = 8                       # demo cycles kept on disk; older ones are deleted
     fullscreen = true
+    [instrument]                       # the analyzer, with the command line's keys (optional)
+    driver = "sim"                     # a driver that plays workload profiles
+    options = { channels = 1 }         # driver options, as -o key=value; not the ones the kiosk sets
     [strings]                          # any text on screen, see STRINGS
     title = "Wie viel Energie braucht KI?"
 
@@ -33,6 +36,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from station.measurement.instruments import InstrumentSpec
 
 # Plain-word texts on screen. {placeholders} are filled in by the window; a translation must
 # use the same ones (checked at start).
@@ -101,7 +106,11 @@ DEFAULT_PROFILES: dict[str, dict[str, Any]] = {
 }
 PROFILE_KEYS = ("name", "title", "detail", "throughput_per_s", "work", "work_one")
 TOP_KEYS = ("pin", "profiles", "ranging_s", "testing_s", "result_s", "rate_hz", "realtime",
-            "screen_timeout_s", "data_dir", "max_runs", "fullscreen", "strings", "seed")
+            "screen_timeout_s", "data_dir", "max_runs", "fullscreen", "strings", "seed", "instrument")
+# Driver options and spec keys the demo cycle sets itself, and the setting that does it instead.
+KIOSK_SETS_OPTIONS = {"profile": "profiles", "seed": "seed", "pace": "realtime", "events": "(always on)",
+                      "rate_hz": "rate_hz", "update_interval_s": "rate_hz"}
+KIOSK_SETS_KEYS = {"interval_s": "rate_hz", "voltage_range": "(ranging)", "current_range": "(ranging)"}
 
 
 class KioskConfigError(ValueError):
@@ -137,6 +146,7 @@ class KioskConfig:
     max_runs: int = 8
     fullscreen: bool = True
     seed: int = 1
+    instrument: InstrumentSpec = field(default_factory=lambda: InstrumentSpec("sim"))
     strings: dict[str, str] = field(default_factory=lambda: dict(STRINGS))
     source: Path | None = None
 
@@ -285,6 +295,7 @@ def parse_config(data: dict, path: Path | None) -> KioskConfig:
     if directory.exists() and not directory.is_dir():
         fail("data_dir", f"{directory} exists and is not a directory")
 
+    instrument = _instrument(data.get("instrument", {"driver": "sim"}), fail)
     return KioskConfig(
         pin=pin,
         profiles=tuple(profiles),
@@ -298,6 +309,34 @@ def parse_config(data: dict, path: Path | None) -> KioskConfig:
         max_runs=number("max_runs", 8, 1, 10000, integer=True),
         fullscreen=boolean("fullscreen", True),
         seed=number("seed", 1, 0, 2**31, integer=True),
+        instrument=instrument,
         strings=strings,
         source=path,
     )
+
+
+def _instrument(table: Any, fail) -> InstrumentSpec:
+    """The ``instrument`` table: the command line's keys (station.commands.grammar), checked now."""
+    from station.commands.grammar import UsageError, check_specs, spec_from_table
+    from station.measurement.instruments import SpecError
+
+    try:
+        spec = spec_from_table(table, "instrument")
+    except SpecError as exc:
+        key, _, message = str(exc).partition(": ")
+        fail(key, message)
+    for key, instead in KIOSK_SETS_KEYS.items():
+        if key in table:
+            fail(f"instrument.{key}", f"the kiosk sets this itself; use {instead}")
+    for key, instead in KIOSK_SETS_OPTIONS.items():
+        if key in spec.options:
+            fail(f"instrument.options.{key}", f"the kiosk sets this itself; use {instead}")
+    try:
+        check_specs([spec])
+    except UsageError as exc:
+        fail("instrument", str(exc))
+    from station.measurement.instruments import driver_class
+
+    if "profile" not in {s.name for s in driver_class(spec.driver).description.settings}:
+        fail("instrument.driver", f"the kiosk plays workload profiles; {spec.driver} has none (use sim)")
+    return spec

@@ -225,15 +225,17 @@ class DemoLoop:
 
     def _record(self, phase: str, run_dir: Path, profile: KioskProfile, seed: int, v_range, a_range,
                 duration_s: float, sink=None, listener=None) -> str:
+        from dataclasses import replace
+
         from station.core.live_store import LiveStore
+        from station.measurement.instruments import open_instrument
 
         interval = 1.0 / self.config.rate_hz
-        from station.measurement.instruments import InstrumentSpec, open_instrument
-
-        spec = InstrumentSpec("sim", options={"profile": profile.name, "seed": seed, "pace": self.config.realtime,
-                                              "events": True, "rate_hz": self.config.rate_hz},
-                              interval_s=interval, voltage_range=v_range, current_range=a_range)
-        session = open_instrument(spec, "inst0")
+        spec = self.config.instrument
+        options = {**spec.options, "profile": profile.name, "seed": seed, "pace": self.config.realtime,
+                   "events": True, "rate_hz": self.config.rate_hz}
+        session = open_instrument(replace(spec, options=options, voltage_range=v_range, current_range=a_range),
+                                  "inst0", interval_s=interval)
         session.connect()
         store = LiveStore(session.dtype, window_samples=max(64, int(LIVE_WINDOW_S / interval)), interval_s=interval)
         session.add_sink(store.append)

@@ -83,9 +83,11 @@ def interval_for(spec: InstrumentSpec, interval_s: float | None = None) -> float
 
 def check_spec(spec: InstrumentSpec, interval_s: float | None = None) -> tuple[dict[str, Any], float]:
     """Validate without opening anything: (driver options, update interval); SpecError otherwise."""
-    desc = driver_class(spec.driver).description
-    if "none" not in desc.transports and not spec.resource:
-        raise SpecError(f"{spec.driver} needs a resource (VISA resource, tcp://host:port or serial port)")
+    from instruments import registry
+
+    cls = driver_class(spec.driver)
+    if "none" not in cls.description.transports and not spec.resource:
+        raise SpecError(f"{spec.driver} needs a resource ({registry.resource_help(cls)})")
     return validated_options(spec), interval_for(spec, interval_s)
 
 

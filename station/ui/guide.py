@@ -2,17 +2,19 @@
 review and export, one step at a time, with what to do now and why.
 
 The window drives the Qt-free :class:`station.procedure.Procedure` (the same object ``station
-measure`` drives headless). Every procedure action returns at once and runs on the procedure's
-own thread; its events arrive on that thread and are queued, and a 5 Hz timer on the GUI thread
-drains the queue and refreshes the page, so the GUI thread never waits on an instrument, a
-workload or the disk. Export runs on a background thread as well.
+measure`` drives headless) through the window's one queued path: every action that may block
+(start a step, confirm ranges, finish and close the analyzers, a mark, export, closing) is a
+job on a :class:`TaskLane`, and the procedure's events, told from its own threads, come back
+as control items of the :class:`Inbox` (never dropped), handled on the GUI thread. So the GUI
+thread never waits on an instrument, a workload or the disk. Only "cancel" and "end run now"
+are called directly: they set a flag and must not queue behind a job. A 5 Hz timer refreshes
+the page; a guide made without the window's inbox and lane has its own and drains them there.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -39,11 +41,14 @@ from PySide6.QtWidgets import (
 
 from station import rules as rules_mod
 from station.procedure import InstrumentSpec, Procedure, ProcedureError, SetupInfo, Step
+from station.ui.inbox import Inbox, TaskLane, run_callback
 
 STEPS = [(Step.SETUP, "1 Setup"), (Step.RANGING, "2 Ranging"), (Step.RANGE_SELECTION, "3 Ranges"),
          (Step.TESTING, "4 Testing"), (Step.REVIEW, "5 Review"), (Step.DONE, "6 Export")]
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream", "Interactive")
 STATUS_COLOURS = {"pass": "#1b7f3b", "warn": "#b26a00", "fail": "#c62828"}
+REFRESH_KINDS = frozenset({"busy", "idle", "step", "ranges_proposed", "review", "done"})  # the page changes
+OPERATOR_ERRORS = (ProcedureError, rules_mod.RuleError, ValueError)  # said as they are; others name the action
 
 
 def _big(widget: QWidget, scale: float, bold: bool = False) -> None:
@@ -54,21 +59,31 @@ def _big(widget: QWidget, scale: float, bold: bool = False) -> None:
 
 
 class GuideWidget(QWidget):
-    """One guided session in ``out_dir``."""
+    """One guided session in ``out_dir``.
+
+    ``inbox`` and ``lane`` are the window's (its frame timer drains the inbox); without them
+    the guide makes its own pair and drains it on its refresh timer.
+    """
 
     exported = Signal(str)
 
     def __init__(self, out_dir: str | Path, parent: QWidget | None = None,
-                 session_factory=None, rule_overrides: list[str] | None = None) -> None:
+                 session_factory=None, rule_overrides: list[str] | None = None,
+                 inbox: Inbox | None = None, lane: TaskLane | None = None) -> None:
         super().__init__(parent)
         self.out_dir = Path(out_dir)
-        self._events: queue.Queue = queue.Queue(maxsize=10_000)
+        self._own_inbox = inbox is None
+        self.inbox = inbox if inbox is not None else Inbox()
+        self._own_lane = lane is None
+        self.lane = lane if lane is not None else TaskLane("guide", self.inbox)
+        self._pending = 0  # actions submitted to the lane and not yet answered
+        self._exporting = False
+        self._closing = False
+        self.closed = False  # the procedure's analyzers are released (after close_procedure)
         kwargs = {"session_factory": session_factory} if session_factory else {}
         self.proc = Procedure(self.out_dir, on_event=self._on_event, **kwargs)
         self.rule_overrides = list(rule_overrides or [])
         self.export_result: dict | None = None
-        self._export_thread: threading.Thread | None = None
-        self._export_done: dict | None = None
         self.log_lines: list[str] = []
 
         layout = QVBoxLayout(self)
@@ -135,7 +150,7 @@ class GuideWidget(QWidget):
 
         self.timer = QTimer(self)
         self.timer.setInterval(200)
-        self.timer.timeout.connect(self.refresh)
+        self.timer.timeout.connect(self._tick)
         self.timer.start()
         self.refresh()
 
@@ -206,10 +221,43 @@ class GuideWidget(QWidget):
 
     # -- procedure events (any thread) ---------------------------------------------------------------
     def _on_event(self, kind: str, detail: dict) -> None:
-        try:
-            self._events.put_nowait((time.time(), kind, dict(detail)))
-        except queue.Full:
-            pass  # the procedure's own audit.jsonl keeps everything; the screen shows the latest
+        # A step's events are few (a handful per action), and each may change the page: control items.
+        self.inbox.call_soon(self._on_procedure_event, kind, dict(detail))
+
+    # -- the lane (GUI thread) -----------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """True while an action waits on the lane or the procedure runs a step."""
+        return self._pending > 0 or self.proc.busy
+
+    def _submit(self, action: Callable[[], object], what: str,
+                then: Callable[[object], None] | None = None, pending: bool = True) -> None:
+        """Run ``action`` on the lane; its error is shown as a problem, ``then(result)`` runs on success."""
+        if pending:
+            self._pending += 1
+
+        def done(result, error) -> None:
+            if pending:
+                self._pending -= 1
+            if error is not None:
+                self._show_problem(str(error) if isinstance(error, OPERATOR_ERRORS)
+                                   else f"{what} failed: {type(error).__name__}: {error}")
+            elif then is not None:
+                then(result)
+            self.refresh()
+
+        self.lane.submit(action, done)
+
+    def _show_problem(self, text: str) -> None:
+        self._say("error", text)
+        self.problem.setText(text)
+        self.problem.show()
+
+    def _tick(self) -> None:
+        if self._own_inbox:
+            for item in self.inbox.drain():
+                run_callback(item)
+        self.refresh()
 
     # -- actions (GUI thread) ------------------------------------------------------------------------
     def setup_info(self) -> SetupInfo:
@@ -229,53 +277,52 @@ class GuideWidget(QWidget):
                          ntp_server=self.ntp.text().strip() or None)
 
     def advance(self) -> None:
-        """The primary button: start the next thing the current step needs."""
-        if self.proc.busy:
+        """The primary button: start the next thing the current step needs (on the lane)."""
+        if self.busy:
             return
+        proc = self.proc
         try:
-            step = self.proc.step
+            step = proc.step
             if step == Step.SETUP:
-                self.proc.start_setup(self.setup_info())
+                info = self.setup_info()
+                self._submit(lambda: proc.start_setup(info), "setup")
             elif step == Step.RANGING:
-                self.proc.start_ranging()
+                self._submit(proc.start_ranging, "ranging")
             elif step == Step.RANGE_SELECTION:
                 override = self.range_override()
                 if override:
                     reason = self.override_reason.text().strip()
                     if not reason:
                         raise ProcedureError("an override needs a reason: write it next to the table")
-                    self.proc.select_ranges(override, reason)
+                    self._submit(lambda: proc.select_ranges(override, reason), "range selection")
                 else:
-                    self.proc.select_ranges()
+                    self._submit(proc.select_ranges, "range selection")
             elif step == Step.TESTING:
-                if self.proc.testing_done:
-                    self.proc.start_review()
+                if proc.testing_done:
+                    self._submit(proc.start_review, "review")
                 else:
-                    self.proc.start_testing()
+                    self._submit(proc.start_testing, "testing")
             elif step == Step.REVIEW:
-                self.proc.finish()
+                self._submit(proc.finish, "finishing the review")  # closes the analyzers: blocking I/O
             elif step == Step.DONE:
                 self.start_export()
-        except (ProcedureError, rules_mod.RuleError, ValueError) as exc:
-            self._say("error", str(exc))
-            self.problem.setText(str(exc))
-            self.problem.show()
+        except OPERATOR_ERRORS as exc:
+            self._show_problem(str(exc))
         self.refresh()
 
     def _mark(self, edge: str) -> None:
-        try:
-            self.proc.mark(edge)
-            self._say("info", f"operator mark: workload {'begins' if edge == 'begin' else 'ends'}")
-        except ProcedureError as exc:
-            self._say("error", str(exc))
+        said = f"operator mark: workload {'begins' if edge == 'begin' else 'ends'}"
+        # A mark goes into the run's journal (disk); it must not wait for, nor hold up, a step.
+        self._submit(lambda: self.proc.mark(edge), "the mark", then=lambda _: self._say("info", said),
+                     pending=False)
 
     def another_testing_run(self) -> None:
-        if not self.proc.busy and self.proc.step == Step.TESTING:
-            self.proc.start_testing()
+        if not self.busy and self.proc.step == Step.TESTING:
+            self._submit(self.proc.start_testing, "testing")
 
     def retry(self) -> None:
         """Run the current step again after a problem (the failed attempt was discarded)."""
-        if self.proc.busy:
+        if self.busy:
             return
         self.problem.hide()
         self.advance()
@@ -296,23 +343,33 @@ class GuideWidget(QWidget):
         return changed
 
     def start_export(self) -> None:
-        if self._export_thread is not None:
+        """Export the finished session to ``<session>-bundle`` (and its zip) on the lane."""
+        if self._exporting or self.export_result is not None:
             return
         out = self.out_dir.with_name(self.out_dir.name + "-bundle")
+        session_dir = self.out_dir
 
-        def job():
+        def job() -> dict:
             from station.measurement.export import export_bundle
 
-            try:
-                res = export_bundle(self.out_dir, out)
-                self._export_done = {"dir": str(res.directory), "zip": str(res.zip_path),
-                                     "bundle_id": res.bundle_id}
-            except Exception as exc:  # shown to the operator, never raised into Qt
-                self._export_done = {"error": str(exc)}
+            res = export_bundle(session_dir, out)
+            return {"dir": str(res.directory), "zip": str(res.zip_path), "bundle_id": res.bundle_id}
 
+        def done(result: dict | None, error: BaseException | None) -> None:
+            self._exporting = False
+            if error is not None:  # the session stays as it is: the operator can export again
+                self._say("error", f"export failed: {error}")
+            else:
+                self.export_result = result
+                self.export_label.setText(f"Bundle: {result['dir']}\nZip: {result['zip']}\n"
+                                          f"Check it with: station verify {result['zip']}")
+                self._say("info", f"exported bundle {result['bundle_id']}")
+                self.exported.emit(result["dir"])
+            self.refresh()
+
+        self._exporting = True
         self._say("info", f"exporting to {out} …")
-        self._export_thread = threading.Thread(target=job, name="guide-export", daemon=True)
-        self._export_thread.start()
+        self.lane.submit(job, done)
 
     # -- refresh (GUI thread, 5 Hz) --------------------------------------------------------------------
     def _say(self, level: str, text: str) -> None:
@@ -328,46 +385,32 @@ class GuideWidget(QWidget):
             self.live_list.takeItem(0)
         self.live_list.scrollToBottom()
 
-    def _drain(self) -> None:
-        for _ in range(200):
-            try:
-                _t, kind, d = self._events.get_nowait()
-            except queue.Empty:
-                break
-            if kind == "check":
-                status = d.get("status", "")
-                if status in ("fail", "warn"):
-                    self._say(status, f"{d.get('run')}: {d.get('name')} {status.upper()}: {d.get('evidence')}")
-            elif kind == "workload_started":
-                self._say("info", f"workload started: {d.get('command')}")
-            elif kind == "workload_ended":
-                self._say("info" if d.get("exit_status") == 0 else "fail",
-                          f"workload ended with status {d.get('exit_status')}")
-            elif kind == "clock_check":
-                self._say("info" if not d.get("error") else "warn",
-                          d.get("error") or f"clock offset {d.get('offset_s', 0) * 1000:+.1f} ms "
-                                            f"against {d.get('server')}")
-            elif kind == "run_discarded":
-                self._say("warn", f"run {d.get('run')} does not count ({d.get('reason')})")
-            elif kind in ("step", "run_start", "run_complete", "ranges_proposed", "ranges_confirmed",
-                          "ranges_override", "review", "cancelled", "step_failed", "done"):
-                text = d.get("message") or ", ".join(f"{k}={v}" for k, v in d.items()
-                                                     if isinstance(v, str | int | float))
-                self._say("fail" if kind == "step_failed" else "info", f"{kind.replace('_', ' ')}: {text}")
+    def _on_procedure_event(self, kind: str, d: dict) -> None:
+        """One event of the procedure, on the GUI thread, in the order the procedure told them."""
+        if kind == "check":
+            status = d.get("status", "")
+            if status in ("fail", "warn"):
+                self._say(status, f"{d.get('run')}: {d.get('name')} {status.upper()}: {d.get('evidence')}")
+        elif kind == "workload_started":
+            self._say("info", f"workload started: {d.get('command')}")
+        elif kind == "workload_ended":
+            self._say("info" if d.get("exit_status") == 0 else "fail",
+                      f"workload ended with status {d.get('exit_status')}")
+        elif kind == "clock_check":
+            self._say("info" if not d.get("error") else "warn",
+                      d.get("error") or f"clock offset {d.get('offset_s', 0) * 1000:+.1f} ms "
+                                        f"against {d.get('server')}")
+        elif kind == "run_discarded":
+            self._say("warn", f"run {d.get('run')} does not count ({d.get('reason')})")
+        elif kind in ("step", "run_start", "run_complete", "ranges_proposed", "ranges_confirmed",
+                      "ranges_override", "review", "cancelled", "step_failed", "done"):
+            text = d.get("message") or ", ".join(f"{k}={v}" for k, v in d.items()
+                                                 if isinstance(v, str | int | float))
+            self._say("fail" if kind == "step_failed" else "info", f"{kind.replace('_', ' ')}: {text}")
+        if kind in REFRESH_KINDS:
+            self.refresh()
 
     def refresh(self) -> None:
-        self._drain()
-        if self._export_done is not None and self.export_result is None:
-            self.export_result = self._export_done
-            if "error" in self.export_result:
-                self._say("error", f"export failed: {self.export_result['error']}")
-                self._export_thread = None
-                self._export_done = self.export_result = None
-            else:
-                self.export_label.setText(f"Bundle: {self.export_result['dir']}\nZip: {self.export_result['zip']}\n"
-                                          f"Check it with: station verify {self.export_result['zip']}")
-                self._say("info", f"exported bundle {self.export_result['bundle_id']}")
-                self.exported.emit(self.export_result["dir"])
         g = self.proc.guidance()
         step = self.proc.step
         for s, lab in self.step_labels.items():
@@ -379,9 +422,9 @@ class GuideWidget(QWidget):
         if g.problem:
             self.problem.setText(f"Cannot go on: {g.problem}")
             self.problem.show()
-        elif not self.proc.busy and not self.problem.text().startswith("an override"):
+        elif not self.busy and not self.problem.text().startswith("an override"):
             self.problem.hide()
-        busy = self.proc.busy
+        busy = self.busy
         page = {Step.SETUP: 0, Step.RANGE_SELECTION: 1, Step.REVIEW: 2, Step.DONE: 2}.get(step)
         if page is not None:
             self.pages.setCurrentIndex(page)
@@ -399,13 +442,12 @@ class GuideWidget(QWidget):
         if step == Step.RANGE_SELECTION and self.range_override():
             text = "Apply override"
         self.primary.setText(text)
-        self.primary.setEnabled(not busy and step in labels and not (step == Step.DONE and
-                                                                     self._export_thread is not None))
-        recording = busy and step in (Step.RANGING, Step.TESTING)
+        self.primary.setEnabled(not busy and step in labels and not (step == Step.DONE and self._exporting))
+        recording = self.proc.busy and step in (Step.RANGING, Step.TESTING)
         self.end_run_button.setEnabled(recording)
         self.mark_begin.setEnabled(recording)
         self.mark_end.setEnabled(recording)
-        self.cancel_button.setEnabled(busy)
+        self.cancel_button.setEnabled(self.proc.busy)
         self.retry_button.setEnabled(not busy and bool(g.problem))
 
     def _fill_ranges(self) -> None:
@@ -445,6 +487,18 @@ class GuideWidget(QWidget):
         self.checks.resizeColumnToContents(0)
 
     def close_procedure(self) -> None:
-        self.timer.stop()
+        """Cancel what runs and release the analyzers on the lane; ``closed`` turns True when done."""
         self.proc.cancel()
-        self.proc.close()
+        if self._closing:
+            return
+        self._closing = True
+
+        def done(result, error) -> None:
+            self.closed = True
+            self.timer.stop()
+            if error is not None:
+                self._say("warn", f"closing the analyzers reported: {error}")
+
+        self.lane.submit(self.proc.close, done)
+        if self._own_lane:
+            self.lane.close(0)  # the lane's thread ends after the close job

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from instruments import registry
 from instruments.base import Config, RangeValue
 from station.core.acquisition import InstrumentSession
 from station.core.live_store import LiveStore
 from station.core.monitor import RunMonitor
+from station.measurement.instruments import InstrumentSpec, open_instrument
 from station.ui.inbox import Inbox, TaskLane
 
 # Settings a driver declares that are measurement configuration (applied by configure(),
@@ -44,6 +44,13 @@ class InstrumentRequest:
         return {"driver": self.driver, "resource": self.resource, "options": dict(self.options),
                 "config": self.config.to_dict(), "voltage_range": self.voltage_range,
                 "current_range": self.current_range}
+
+    def spec(self) -> InstrumentSpec:
+        """The same request in the measurement service's terms (what every front end opens)."""
+        return InstrumentSpec(self.driver, self.resource or None, dict(self.options),
+                              interval_s=float(self.config.update_interval_s),
+                              crest_factor=float(self.config.crest_factor), mode=self.config.mode,
+                              voltage_range=self.voltage_range, current_range=self.current_range)
 
 
 def live_store_for(session: InstrumentSession) -> LiveStore:
@@ -90,9 +97,8 @@ class InstrumentLink:
         self.pending = "connecting"
 
         def job():
-            driver = registry.create(request.driver, request.resource or None, **dict(request.options))
-            session = InstrumentSession(self.inst_id, driver, request.config,
-                                        request.voltage_range, request.current_range)
+            session = open_instrument(request.spec(), self.inst_id)
+            driver = session.driver
             store = live_store_for(session)
             monitor = RunMonitor(self.inst_id, session.interval_s, on_event=self._listener)
             session.add_listener(self._listener)

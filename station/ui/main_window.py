@@ -2,9 +2,10 @@
 
 Threads: acquisition threads feed the live store and post events into the :class:`Inbox`;
 blocking jobs (connect, reconfigure, journal start/finish, discovery, disk space, loading a
-recorded run) run on :class:`TaskLane` threads and post their results there too. One
-``QTimer`` at about 30 Hz drains the inbox and redraws; widgets are only touched on the GUI
-thread, and the GUI never waits on an instrument or the disk.
+recorded run or a result, the guided measurement's steps and export) run on :class:`TaskLane`
+threads and post their results there too. One ``QTimer`` at about 30 Hz drains the inbox and
+redraws; widgets are only touched on the GUI thread, and the GUI never waits on an instrument
+or the disk.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import json
 import shutil
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -41,7 +44,7 @@ from station.ui.calibration import CalibrationBook
 from station.ui.deep_zoom import JournalDetail
 from station.ui.event_log import EventLog
 from station.ui.event_text import ERROR, INFO, WARNING, describe
-from station.ui.inbox import Inbox, TaskLane
+from station.ui.inbox import Inbox, TaskLane, run_callback
 from station.ui.instrument_link import InstrumentLink, InstrumentRequest
 from station.ui.instrument_panel import InstrumentPanel
 from station.ui.power_plot import PowerPlot
@@ -49,6 +52,10 @@ from station.ui.readings import Readings, compute_readings, samples_for
 from station.ui.readout_panel import ALARM, WARN, AlarmBanners, ReadoutPanel, RegionReadout
 from station.ui.recording_control import RecordingControl, default_run_directory
 from station.ui.theme import Theme, apply_theme, theme_named
+
+if TYPE_CHECKING:
+    from station.bundle.result_model import ResultModel
+    from station.ui.guide import GuideWidget
 
 FRAME_MS = 33
 PANEL_S = 0.25
@@ -61,19 +68,20 @@ RECENT_EVENTS = 256  # events remembered to show one that two sources report onl
 
 
 class RecordedRun:
-    """A journal opened for browsing: its reader, its store and its events."""
+    """A journal opened for browsing: its reader, its store, its events and its summary."""
 
     def __init__(self, directory: Path, reader: JournalReader, store: LiveStore, events: list[dict],
-                 inst_id: str | None = None) -> None:
+                 inst_id: str | None = None, summary: dict | None = None) -> None:
         self.directory = directory
         self.reader = reader
         self.store = store
         self.events = events
         self.inst_id = inst_id  # the instrument shown (None: the first)
+        self.summary = summary  # None: the run was interrupted
 
 
 def load_run(directory: Path) -> RecordedRun:
-    """Read a run directory into a store (background thread: reads the whole journal once)."""
+    """Read a run directory into a store (background thread: every file it needs is read here)."""
     reader = JournalReader(directory)
     if not reader.instruments:
         raise JournalError(f"{directory} lists no instrument")
@@ -81,7 +89,7 @@ def load_run(directory: Path) -> RecordedRun:
     records = reader.samples(inst_id)
     store = LiveStore.from_records(records, interval_s=entry.interval_s,
                                    window_samples=int(min(max(len(records), 1), RECORDED_WINDOW_SAMPLES)))
-    return RecordedRun(Path(directory), reader, store, reader.events(), inst_id)
+    return RecordedRun(Path(directory), reader, store, reader.events(), inst_id, reader.summary_file())
 
 
 class MainWindow(QMainWindow):
@@ -92,13 +100,14 @@ class MainWindow(QMainWindow):
         self.inbox = Inbox()
         self.instrument_lane = TaskLane("instrument", self.inbox)
         self.journal_lane = TaskLane("journal", self.inbox)
-        self.probe_lane = TaskLane("probe", self.inbox)
+        self.probe_lane = TaskLane("probe", self.inbox)  # scans, disk space, opening runs and results
+        self.guide_lane = TaskLane("guide", self.inbox)  # the guided measurements' steps and export
         self.link = InstrumentLink(self.inbox, self.instrument_lane)
         self.extra_links: dict[str, InstrumentLink] = {}  # further instruments shown in the plot
         self.recorder = RecordingControl(self.journal_lane)
         self.calibrations = CalibrationBook(self.settings)
         self.browse: RecordedRun | None = None
-        self.loading_run: Path | None = None
+        self.loading_run: Path | None = None  # a run or a result being read
         self.next_run_dir: Path | None = None
         self.readings: Readings | None = None
         self.cal_status: str | None = None
@@ -607,7 +616,7 @@ class MainWindow(QMainWindow):
         # Old parts of a long run are read from its journal when zoomed in (deep zoom).
         self.plot.set_journal(JournalDetail(run.directory, run.inst_id, run.store.interval_s))
         self.plot.clear_marks()
-        summary = run.reader.summary_file()
+        summary = run.summary
         head = f"— recorded run {run.directory.name} ({run.reader.run_id[:8]}) —"
         self.log_event(time.time(), INFO, head)
         for ev in run.events:
@@ -622,6 +631,32 @@ class MainWindow(QMainWindow):
             self.log_event(time.time(), WARNING, "This run has no summary: it was interrupted; "
                            "station recover can restore it.")
         self.setWindowTitle(f"Station — recorded run {run.directory}")
+        self._refresh_controls()
+
+    def open_result(self, path: Path, show: Callable[[ResultModel], None],
+                    fail: Callable[[str], None]) -> None:
+        """Read a bundle or a published MLPerf power directory on the probe lane (a bundle is
+        verified: every file is hashed); ``show(model)`` or ``fail(message)`` then runs on the GUI thread."""
+        path = Path(path)
+        self.loading_run = path
+        self.log_event(time.time(), INFO, f"Opening the result {path}…")
+
+        def job() -> ResultModel:
+            from station.bundle.result_model import load_result
+
+            return load_result(path)
+
+        def done(model: ResultModel | None, error: BaseException | None) -> None:
+            self.loading_run = None
+            if error is not None:
+                text = f"Cannot open the result {path}: {error}"
+                self.log_event(time.time(), ERROR, text)
+                fail(str(error))
+            else:
+                show(model)
+            self._refresh_controls()
+
+        self.probe_lane.submit(job, done)
         self._refresh_controls()
 
     def close_run(self) -> None:
@@ -691,6 +726,14 @@ class MainWindow(QMainWindow):
 
         link.disconnect(done)
 
+    # -- the guided measurement --------------------------------------------------------------------
+    def new_guide(self, out_dir: Path, **options) -> GuideWidget:
+        """A guided measurement in ``out_dir`` whose steps run on this window's guide lane and whose
+        events come through this window's inbox (``options`` go to :class:`GuideWidget`)."""
+        from station.ui.guide import GuideWidget
+
+        return GuideWidget(out_dir, inbox=self.inbox, lane=self.guide_lane, **options)
+
     def set_follow(self, checked: bool = True) -> None:
         self.plot.set_follow(bool(checked))
         self.follow_action.setChecked(self.plot.follow)
@@ -751,10 +794,9 @@ class MainWindow(QMainWindow):
         range_times = [it[3] for it in items if it[0] == "event" and it[2] == "range"]
         for item in items:
             tag = item[0]
-            if tag == "task":
-                _, done, result, error = item
-                done(result, error)
-            elif tag == "event":
+            if run_callback(item):
+                continue
+            if tag == "event":
                 _, source, kind, t, detail = item
                 if kind == "invalid" and self._is_range_switch(t, detail, range_times):
                     continue
@@ -764,6 +806,10 @@ class MainWindow(QMainWindow):
             elif tag == "disk":
                 _, path, free = item
                 self.disk_free = free
+        dropped = self.inbox.take_drop_notice()
+        if dropped:
+            self.log_event(time.time(), WARNING, f"{dropped} instrument events came faster than this window "
+                           "could show them and are missing from this log; a recording's journal keeps every one.")
         return len(items)
 
     def _said_before(self, source: str, kind: str, t: float, detail: dict) -> bool:
@@ -995,7 +1041,7 @@ class MainWindow(QMainWindow):
         for link in self.extra_links.values():
             if link.connected and not link.pending:
                 link.disconnect(None)
-        for lane in (self.journal_lane, self.instrument_lane, self.probe_lane,
+        for lane in (self.journal_lane, self.instrument_lane, self.probe_lane, self.guide_lane,
                      *(link.lane for link in self.extra_links.values())):
             lane.close(timeout)
         self.drain(100000)
@@ -1038,7 +1084,7 @@ class MainWindow(QMainWindow):
         for link in self.extra_links.values():
             if link.connected and not link.pending:
                 link.disconnect(None)
-        for lane in (self.journal_lane, self.instrument_lane, self.probe_lane,
+        for lane in (self.journal_lane, self.instrument_lane, self.probe_lane, self.guide_lane,
                      *(link.lane for link in self.extra_links.values())):
             lane.close(2.0)
 

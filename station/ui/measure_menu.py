@@ -7,11 +7,9 @@ main window's instrument first when one is connected to real hardware.
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
@@ -29,7 +27,8 @@ class GuideWindow(QMainWindow):
     def __init__(self, out_dir: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Guided MLPerf measurement — {out_dir}")
-        self.guide = GuideWidget(out_dir)
+        # Through the station window's inbox and guide lane when there is one.
+        self.guide = parent.new_guide(out_dir) if hasattr(parent, "new_guide") else GuideWidget(out_dir)
         self.setCentralWidget(self.guide)
         self.resize(1100, 900)
 
@@ -81,32 +80,12 @@ def install(window: QMainWindow) -> None:
 
 
 def show_result(window: QMainWindow, path: Path) -> None:
-    """Load a result on a background thread and open it in its own window when ready."""
-    from station.bundle.result_model import ResultError, load_result
+    """Load a result on the window's lane (:meth:`MainWindow.open_result`) and open it in its own
+    window when ready."""
 
-    box: dict = {}
-
-    def job() -> None:
-        try:
-            box["model"] = load_result(path)
-        except (ResultError, OSError, ValueError) as exc:
-            box["error"] = str(exc)
-
-    thread = threading.Thread(target=job, name="open-result", daemon=True)
-    thread.start()
-    timer = QTimer(window)
-
-    def poll() -> None:
-        if thread.is_alive():
-            return
-        timer.stop()
-        timer.deleteLater()
-        if "error" in box:
-            QMessageBox.warning(window, "Cannot open the result", box["error"])
-            return
-        rw = ResultWindow(ResultView(box["model"]), window)
+    def show(model) -> None:
+        rw = ResultWindow(ResultView(model), window)
         window._measure_windows.append(rw)
         rw.show()
 
-    timer.timeout.connect(poll)
-    timer.start(100)
+    window.open_result(path, show, lambda text: QMessageBox.warning(window, "Cannot open the result", text))

@@ -1,7 +1,7 @@
 """A finished result on screen: verdict, metric, every check, metrics and the runs' power plots.
 
 Shows station bundles and published MLPerf power directories alike (loaded by the Qt-free
-``station.bundle.result_model``; loading happens on a background lane, see ``open_result``).
+``station.bundle.result_model``; the window loads it on a task lane, see ``MainWindow.open_result``).
 """
 
 from __future__ import annotations
