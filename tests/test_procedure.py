@@ -395,3 +395,23 @@ def test_the_session_audit_log_is_chained_on_disk_while_it_runs_and_instruments_
     assert [e["seq"] for e in entries] == list(range(len(entries)))
     p.close()
     assert read_chain(out / "audit.jsonl").intact
+
+
+@pytest.mark.parametrize("typed, stored", [("offline", "Offline"), ("single-stream", "SingleStream"),
+                                           ("Multi Stream", "MultiStream"), ("SERVER", "Server")])
+def test_the_scenario_is_stored_in_its_mlperf_spelling(typed, stored):
+    from station.mlperf.metric import canonical_scenario
+
+    assert canonical_scenario(typed) == stored
+
+
+def test_an_unknown_scenario_under_the_mlperf_rules_is_refused_at_setup(tmp_path):
+    from station import rules
+
+    proc = Procedure(tmp_path / "s")
+    info = SetupInfo("Ada", "box", "resnet50", "offlien", rules.load("mlperf-inference"),
+                     [InstrumentSpec("sim", options={"seed": 1})])
+    proc.start_setup(info)
+    assert proc.wait(60)
+    assert "'offlien' is not an MLPerf scenario" in (proc.problem or "")
+    assert not (tmp_path / "s" / "session.json").exists()

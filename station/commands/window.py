@@ -36,9 +36,14 @@ def run(args: argparse.Namespace) -> int:
         from station.kiosk import run_kiosk
 
         return run_kiosk(args.kiosk_config, window=args.kiosk_window)
+    from station.commands.display import display_problem
     from station.commands.recover import recover_pending
 
     recover_pending(False)
+    problem = display_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return ExitCode.FAILED
     try:
         from station.ui.app import run_app
     except ImportError as exc:
