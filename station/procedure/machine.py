@@ -167,7 +167,7 @@ class Procedure:
             return Guidance(step, state, "Confirm the proposed ranges, or override them with a reason: "
                             + "; ".join(lines),
                             f"Testing uses fixed ranges: voltage from the ranging maximum, current from "
-                            f"{self.rules.get('current_headroom', 1.1):g} x the ranging maximum, each rounded up "
+                            f"{headroom_of(self.rules):g} x the ranging maximum, each rounded up "
                             "to a range the analyzer has. An override is recorded in the audit log.",
                             "; ".join(problems) or self.problem)
         if step == Step.TESTING:
