@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kiosk", action="store_true", help="unattended demo stand (fullscreen, PIN to leave)")
     p.add_argument("--kiosk-config", type=Path, metavar="FILE", help="kiosk settings (JSON or TOML)")
     p.add_argument("--kiosk-window", action="store_true", help=argparse.SUPPRESS)  # the supervisor's child
+    p.add_argument("--kiosk-demo", action="store_true", help="a kiosk demo stand: allow the built-in PIN")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     r = sub.add_parser("run", help="record a run headless and print its summary")
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.kiosk or args.kiosk_window:
             from station.kiosk import run_kiosk
 
-            return run_kiosk(args.kiosk_config, window=args.kiosk_window)
+            return run_kiosk(args.kiosk_config, window=args.kiosk_window, demo=args.kiosk_demo)
         return cmd_gui(args)
     except UsageError as exc:
         print(f"station: error: {exc}", file=sys.stderr)
