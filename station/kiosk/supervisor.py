@@ -159,9 +159,9 @@ def supervise(config_path: Path | None, data_dir: Path, restart_delay_s: float =
             else:
                 failures += 1
                 if failures >= max_start_failures:
-                    said = f" Its last words: {' | '.join(last_words[-3:])}." if last_words else ""
+                    said = f" Its last words: {' | '.join(last_words[-3:]).rstrip('.')}." if last_words else ""
                     log.write(f"giving up: the window failed to start {failures} times in a row (each ended "
-                              f"within {healthy_after_s:g} s, last with code {code}).{said}{_display_hint()} "
+                              f"within {healthy_after_s:g} s, last with code {code}).{_display_hint()}{said} "
                               f"Fix that and start the kiosk again.")
                     return EXIT_GAVE_UP
                 delay = backoff_delay(failures, restart_delay_s, backoff_max_s)
