@@ -344,6 +344,24 @@ class BenchTools:
         self._say(INFO, f"Copied {len(records)} samples of the {kind} as CSV")
         return True
 
+    def _render_svg(self, path: Path) -> None:
+        from PySide6.QtCore import QRectF, QSize
+        from PySide6.QtGui import QPainter
+        from PySide6.QtSvg import QSvgGenerator
+
+        widget = self.w.plot.plot
+        gen = QSvgGenerator()
+        gen.setFileName(str(path))
+        gen.setSize(QSize(widget.width(), widget.height()))
+        gen.setViewBox(QRectF(0, 0, widget.width(), widget.height()))
+        gen.setTitle("Station power plot")
+        painter = QPainter(gen)
+        try:
+            widget.scene().render(painter, QRectF(0, 0, widget.width(), widget.height()),
+                                  widget.sceneRect())
+        finally:
+            painter.end()
+
     # -- plot image ----------------------------------------------------------------------------------
     def export_plot_image(self, path: Path | None = None) -> bool:
         """The power plot as PNG or SVG (by the file name's suffix)."""
@@ -361,10 +379,17 @@ class BenchTools:
             self._say(ERROR, f"Cannot export the plot as {suffix or 'a file without suffix'}: name it .png or .svg")
             return False
         try:
-            exporter = exporters.SVGExporter(item) if suffix == ".svg" else exporters.ImageExporter(item)
-            if suffix == ".png":
+            if suffix == ".svg":
+                try:
+                    exporters.SVGExporter(item).export(str(path))
+                except (ValueError, IndexError):
+                    # pyqtgraph's SVG clean-up cannot parse every path Qt writes (e.g. the filled
+                    # band); Qt's own SVG painter draws the same scene as vectors.
+                    self._render_svg(path)
+            else:
+                exporter = exporters.ImageExporter(item)
                 exporter.parameters()["width"] = max(1200, int(item.width()))
-            exporter.export(str(path))
+                exporter.export(str(path))
         except OSError as exc:
             self._say(ERROR, f"Cannot write {path}: {exc.strerror or exc}")
             return False

@@ -785,9 +785,9 @@ class PowerPlot(QWidget):
 
     def set_cursors(self, a: float, b: float) -> None:
         """Place cursors A and B (seconds since the first sample) and show them."""
-        self.cursors.set(a, b)
         if not self.cursors.visible:
             self.show_cursors(True)
+        self.cursors.set(a, b)
         self._stats_key = None
         self._dirty = True
 
