@@ -224,6 +224,8 @@ def test_cursors_key_and_the_data_menu_export_csv_clipboard_and_images(qtbot, wi
     w.setFocus()
     qtbot.keyClick(w, Qt.Key.Key_C)
     assert w.plot.cursors_visible and w.bench.cursor_action.isChecked() and not w.plot.follow
+    first, last = (t - w.plot.origin for t in w.plot.store.span())
+    assert all(first <= x <= last for x in w.plot.cursor_positions())  # placed on data, not beside it
     recs = np.asarray(JournalReader(run).samples())
     origin = w.plot.origin
     a, b = recs["t"][20] - origin + 0.002, recs["t"][110] - origin + 0.002  # samples 21..110
@@ -323,7 +325,7 @@ def test_several_meters_each_shown_and_the_big_number_says_whose(qtbot, window):
     qtbot.waitUntil(lambda: w.readout.meters.isVisible() and "total" in w.readout.meters.values.text()
                     and units.DASH not in w.readout.meters.values.text(), timeout=WAIT)
     values = w.readout.meters.values.text()
-    assert "inst0: SIM-PA1" in values and f"{inst}: SIM-PA1" in values
+    assert "inst0: SIM-PA1" in values and f"{inst}: SIM-PA1" in values and ">total<" in values
     assert w.readout.power_caption.text().startswith("Power of inst0: SIM-PA1")
     w.readout.meters.select(TOTAL)
     meters = w.readout.meters

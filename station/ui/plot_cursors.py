@@ -26,7 +26,7 @@ class CursorPair:
         self.lines: list[pg.InfiniteLine] = []
         for name in ("A", "B"):
             line = pg.InfiniteLine(angle=90, movable=True, label=name,
-                                   labelOpts={"position": 0.96, "anchors": [(0.5, 0), (0.5, 0)],
+                                   labelOpts={"position": 0.04, "anchors": [(0.5, 1), (0.5, 1)],
                                               "fill": None})
             line.setZValue(15)
             line.setHoverPen(pg.mkPen(qcolor(theme.cursor), width=4))
@@ -49,10 +49,13 @@ class CursorPair:
             font.setPointSizeF(11)
             line.label.textItem.setFont(font)
 
-    def show(self, show: bool = True) -> None:
-        """Show the cursors; when they first appear they sit at a third and two thirds of the view."""
+    def show(self, show: bool = True, within: tuple[float, float] | None = None) -> None:
+        """Show the cursors; when they first appear they sit at a third and two thirds of
+        ``within`` (default: the view)."""
         if show and not self.visible:
             (x0, x1), _ = self.vb.viewRange()
+            if within is not None and within[0] < within[1]:
+                x0, x1 = within
             w = x1 - x0
             self.set(x0 + w / 3, x0 + 2 * w / 3)
         for line in self.lines:

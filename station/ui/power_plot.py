@@ -776,8 +776,12 @@ class PowerPlot(QWidget):
         return self.cursors.visible
 
     def show_cursors(self, show: bool = True) -> None:
-        """Show cursors A and B (at a third and two thirds of the view when they first appear)."""
-        self.cursors.show(show)
+        """Show cursors A and B (when they first appear: at a third and two thirds of the data in view)."""
+        (x0, x1), _ = self.vb.viewRange()
+        span = self.store.span() if self.store is not None else None
+        if span is not None and self.origin is not None:
+            x0, x1 = max(x0, span[0] - self.origin), min(x1, span[1] - self.origin)
+        self.cursors.show(show, within=(x0, x1))
         self.cursor_stats_line.setVisible(show)
         self._stats_key = None
         self._dirty = True

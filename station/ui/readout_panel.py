@@ -8,6 +8,7 @@ the condition was last seen, so a short overrange is not missed.
 
 from __future__ import annotations
 
+import html
 import re
 import time
 
@@ -436,11 +437,14 @@ class MeterStrip(QWidget):
             self.choice.setCurrentIndex(i if i >= 0 else 0)
             self.choice.blockSignals(False)
         self._meters = list(meters)
-        parts = [f"{name}: <b>{self._power(r)}</b>" for _, name, r in meters]
+        # One line per meter, the values in a right-aligned column: readable at a glance.
+        rows = [(name, self._power(r)) for _, name, r in meters]
         if len(meters) > 1:
             total, _ = self.total()
-            parts.append(f"total: <b>{units.si(total, 'W', 5) if total is not None else units.DASH}</b>")
-        self.values.setText(" &nbsp;·&nbsp; ".join(parts))
+            rows.append(("total", units.si(total, "W", 5) if total is not None else units.DASH))
+        cells = "".join(f"<tr><td>{html.escape(name)}</td><td align='right'>&nbsp;&nbsp;<b>{value}</b></td></tr>"
+                        for name, value in rows)
+        self.values.setText(f"<table cellspacing='0' cellpadding='0'>{cells}</table>")
 
     @staticmethod
     def _power(r: Readings | None) -> str:
