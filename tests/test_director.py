@@ -296,7 +296,8 @@ def test_a_client_vanishing_mid_session_ends_it_cleanly(director):
     rows = spl_rows(sdir / "ranging" / "spl.txt")
     assert len(rows) >= 1
     assert json.loads((sdir / "journal" / "ranging" / "summary.json").read_text())["samples"] > 100
-    assert (sdir / "power" / "server.json").is_file()
+    # director.json says "abandoned" before the summary files are written
+    wait_for(lambda: (sdir / "power" / "server.json").is_file(), what="server.json")
     assert "Client connection closed unexpectedly" in (sdir / "power" / "server.log").read_text()
     # the next client is served
     c = director.client()

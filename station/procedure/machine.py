@@ -671,8 +671,8 @@ class Procedure:
             if kept is not None:
                 failure += f". The run is kept in {kept}"
         again = "start ranging" if kind == "ranging" else "start the testing run"
-        return (f"{name} failed: {failure}. The session goes on from here: {again} again when the cause is "
-                "fixed (nothing of the failed run counts)")
+        return (f"{name} failed: {failure}. Nothing of the failed run counts; when the cause is fixed, repeat "
+                f"the step ({again} again): the session keeps everything before it")
 
     def _discard(self, run_dir: Path, why: str) -> Path:
         """Move a run that does not count out of the way: DIR/discarded/<name>.<why>-<k>; where it went."""
