@@ -241,6 +241,8 @@ def test_failed_workload_fails_the_run_leaves_nothing_half_done_and_retry_works(
     assert g.state == "blocked" and g.problem == p.problem
     assert not (out / "ranging").exists()
     failed = out / "discarded" / "ranging.failed-1"
+    # the message names where the output really is (the run was moved) and how to go on
+    assert str(failed / "workload-output.txt") in p.problem and "start ranging again" in p.problem
     assert json.loads((failed / "summary.json").read_text())["state"] == "failed"
     assert "cannot open the model file" in (failed / "workload-output.txt").read_text()
     p.start_ranging()  # the retry
@@ -474,3 +476,43 @@ def test_the_session_audit_log_is_chained_on_disk_while_it_runs_and_instruments_
     assert [e["seq"] for e in entries] == list(range(len(entries)))
     p.close()
     assert read_chain(out / "audit.jsonl").intact
+
+
+@pytest.mark.timeout(180)
+def test_the_loadgen_stand_in_on_the_simulator_gives_testing_within_5_percent_of_ranging(tmp_path):
+    """The demo passes honestly: the simulated edge box draws its load while the stand-in runs, so
+    ranging and testing measure the same load and the official 5 % rule holds."""
+    out = tmp_path / "session"
+    p = Procedure(out)
+    rs = rules.load("mlperf-inference", ["min_testing_s=1", "settle_s=0.3", "sample_interval_s=0.02"])
+    workload = f"{sys.executable} -m station.demo.loadgen 2.5 --scenario Offline --qps 250"
+    run_to_review(p, setup_info(rs, workload, instruments=[InstrumentSpec("sim", options={"profile": "edge"})]))
+    review = p.review
+    assert review["valid"], review["summary"]
+    ranging = review["metrics"]["ranging"]["average_power_w"]
+    testing = review["metrics"]["testing_1"]["average_power_w"]
+    assert abs(testing / ranging - 1) < 0.05
+    assert testing > 30  # the edge box's inference load (40 W and more), not its 6 W idle
+    assert by_name(review)["testing_1: testing vs ranging power"]["status"] == "pass"
+    assert review["metrics"]["testing_1"]["window_source"] == "loadgen"
+    assert review["metric"]["efficiency"]["value"] == pytest.approx(250 / testing, rel=0.05)
+    p.close()
+
+
+@pytest.mark.timeout(120)
+def test_the_workload_runs_in_the_directory_the_station_was_started_from(tmp_path, monkeypatch):
+    here = tmp_path / "started here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    out = tmp_path / "session"
+    p = Procedure(out)
+    rs = rules.load("lab", ["settle_s=0.1", "sample_interval_s=0.05"])
+    workload = f"{sys.executable} -c \"import os; print('cwd=' + os.getcwd())\""
+    p.start_setup(setup_info(rs, workload))
+    assert p.wait(DEADLINE) and p.problem is None, p.problem
+    p.start_testing()
+    assert p.wait(DEADLINE) and p.problem is None, p.problem
+    assert (out / "testing_1" / "workload-output.txt").read_text().strip() == f"cwd={here}"
+    session = json.loads((out / "session.json").read_text())
+    assert session["workload_dir"] == str(here) and session["runs"][0]["workload"]["cwd"] == str(here)
+    p.close()
