@@ -30,7 +30,8 @@ def stand_in(*args: str, env: dict | None = None, cwd: Path | None = None) -> su
 
 def test_it_runs_its_seconds_and_the_station_reads_its_power_window_and_metric(tmp_path):
     started = time.time()
-    done = stand_in("1.2", "--scenario", "Offline", "--qps", "50", "--dir", str(tmp_path))
+    done = stand_in("1.2", "--scenario", "Offline", "--qps", "50", "--lead-in", "0", "--lead-out", "0",
+                    "--dir", str(tmp_path))
     took = time.time() - started
     assert done.returncode == 0, done.stderr
     assert took >= 1.2
@@ -76,6 +77,7 @@ def test_without_dir_it_writes_where_station_loadgen_dir_says(tmp_path):
     (["-1"], "SECONDS must be a positive number"),
     (["2", "--scenario", "Batch"], "invalid choice"),
     (["2", "--qps", "0"], "--qps must be positive"),
+    (["2", "--lead-in", "-1"], "--lead-in must be 0 to 3600 seconds"),
 ])
 def test_bad_arguments_exit_2_with_the_reason_and_write_nothing(tmp_path, args, says):
     done = stand_in(*args, "--dir", str(tmp_path / "out"))
@@ -123,3 +125,13 @@ def test_the_readme_rehearsal_runs_verbatim_and_is_valid(tmp_path):
     testing = review["metrics"]["testing_1"]["average_power_w"]
     assert abs(testing / ranging - 1) < 0.05
     assert "loadgen stand-in: done" in (session / "testing_1" / "workload-output.txt").read_text()
+
+
+def test_it_works_before_power_begin_and_after_power_end_like_loadgen(tmp_path):
+    started = time.time()
+    done = stand_in("0.5", "--lead-in", "0.4", "--lead-out", "0.6", "--dir", str(tmp_path))
+    ended = time.time()
+    assert done.returncode == 0, done.stderr
+    detail = read_detail(tmp_path / "mlperf_log_detail.txt")
+    assert detail.power_begin.timestamp() - started >= 0.4
+    assert ended - detail.power_end.timestamp() >= 0.6

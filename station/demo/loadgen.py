@@ -1,6 +1,7 @@
 """A LoadGen stand-in: runs for SECONDS and writes the logs LoadGen writes, with the power window.
 
     python -m station.demo.loadgen SECONDS [--scenario Offline] [--qps 100] [--queries N] [--dir DIR]
+                                           [--lead-in 1] [--lead-out 1]
 
 The logs go into ``--dir``, else ``$STATION_LOADGEN_DIR`` (which ``station measure`` gives every
 workload), else the current directory:
@@ -12,6 +13,9 @@ workload), else the current directory:
 - ``mlperf_log_summary.txt``: the human summary (``Scenario :``, ``Result is : VALID``, the
   throughput line the power metric's efficiency is taken from, ...).
 
+Like LoadGen, it works a while before ``power_begin`` (LoadGen loads its sample set) and after
+``power_end`` (it writes its logs): ``--lead-in`` and ``--lead-out`` seconds, 1 s each by default,
+so that the analyzer's samples at both ends of a short power window are all taken under load.
 No inference happens: the process sleeps, and the SUT name and the version say it is the
 station's stand-in, so such logs are never mistaken for a benchmark's. The summary is written
 before the detail log, so a reader that sees the detail log finds both. A process stopped before
@@ -98,6 +102,13 @@ def summary_text(scenario: str, result_lines: list[str], seconds: float, queries
     ])
 
 
+def work(seconds: float) -> None:
+    """Pretend to work for ``seconds`` (on the monotonic clock: a clock step does not shorten it)."""
+    end_at = time.monotonic() + seconds
+    while (left := end_at - time.monotonic()) > 0:
+        time.sleep(min(left, 1.0))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m station.demo.loadgen",
                                 description="A LoadGen stand-in: runs SECONDS, then writes LoadGen's detail and "
@@ -108,6 +119,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--queries", type=int, help="result_query_count (default: qps x seconds, at least 1)")
     p.add_argument("--dir", type=Path, help="where the logs go (default $STATION_LOADGEN_DIR, else the current "
                                             "directory)")
+    p.add_argument("--lead-in", type=float, default=1.0, help="seconds of work before power_begin (default 1)")
+    p.add_argument("--lead-out", type=float, default=1.0, help="seconds of work after power_end (default 1)")
     args = p.parse_args(argv)
     if not (args.seconds > 0 and args.seconds < 1e7):
         p.error(f"SECONDS must be a positive number of seconds, not {args.seconds:g}")
@@ -115,6 +128,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--qps must be positive, not {args.qps:g}")
     if args.queries is not None and args.queries < 1:
         p.error(f"--queries must be at least 1, not {args.queries}")
+    for name in ("lead_in", "lead_out"):
+        if not 0 <= getattr(args, name) < 3600:
+            p.error(f"--{name.replace('_', '-')} must be 0 to 3600 seconds, not {getattr(args, name):g}")
     return args
 
 
@@ -142,11 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     log.add("effective_samples_per_query", SAMPLES_PER_QUERY.get(args.scenario, 1))
     print(f"loadgen stand-in: {args.scenario}, running {args.seconds:g} s (no inference), logs into "
           f"{out.resolve()}", flush=True)
+    work(args.lead_in)
     begin = time.time()
-    end_at = time.monotonic() + args.seconds
-    while (left := end_at - time.monotonic()) > 0:
-        time.sleep(min(left, 1.0))
+    work(args.seconds)
     end = time.time()
+    work(args.lead_out)
     log.add("power_begin", power_time(begin))
     log.add("power_end", power_time(end))
     keys, result_lines = results(args.scenario, end - begin, args.qps, queries)
