@@ -226,7 +226,6 @@ def test_a_client_vanishing_mid_session_ends_it_cleanly(director):
     rows = spl_rows(sdir / "ranging" / "spl.txt")
     assert len(rows) >= 1
     assert json.loads((sdir / "journal" / "ranging" / "summary.json").read_text())["samples"] > 100
-    assert (sdir / "power" / "server.json").is_file()
     assert "Client connection closed unexpectedly" in (sdir / "power" / "server.log").read_text()
     # the next client is served
     c = director.client()
@@ -607,3 +606,27 @@ def test_the_procedure_proposes_the_ranges_the_director_chose_from_the_same_rang
     assert {proposal.current} == set(testing["a_range"].tolist())
     state = director_state(director.out / session)
     assert state["ranging_max"] == {"volts": proposal.max_volts, "amps": proposal.max_amps}
+
+
+# -- the demo passes honestly -----------------------------------------------------------------------------------
+def test_the_simulator_draws_the_clients_workload_so_testing_is_within_5_percent_of_ranging(director, full_session):
+    """The simulated analyzer follows the client's workload (between its start and stop), so the
+    official checker's rule (testing average no more than 5 % below ranging) holds, and the load
+    measured is the workload's, not idle power."""
+    session, client_dir, messages = full_session
+    sdir = director.out / session
+    averages, seconds = {}, {}
+    for phase, sub in (("ranging", "ranging"), ("testing", "run_1")):
+        begin = next(m["reply_time"] for m in messages if m["cmd"] == f"session,{session},start,{phase}")
+        end = next(m["cmd_time"] for m in messages if m["cmd"] == f"session,{session},stop,{phase}")
+        data = JournalReader(sdir / "journal" / phase).samples()
+        inside = (data["t"] > begin) & (data["t"] < end) & good_mask(data)
+        assert inside.sum() > 150  # --rate 100 for about 2.4 s
+        averages[phase] = float(np.mean(data["w"][inside]))
+        # the 1 s lines the checker averages: those whose second lies inside the workload
+        rows = [r for r in spl_rows(client_dir / sub / "spl.txt") if r[0] - 1.0 > begin and r[0] < end and r[1] > 0]
+        assert rows
+        seconds[phase] = float(np.mean([r[1] for r in rows]))
+    assert abs(averages["testing"] / averages["ranging"] - 1) < 0.05
+    assert abs(seconds["testing"] / seconds["ranging"] - 1) < 0.05
+    assert averages["ranging"] > 1000  # the datacenter profile's inference load (1.5 kW and more), not 310 W idle

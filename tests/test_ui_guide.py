@@ -54,9 +54,10 @@ def test_operator_clicks_through_to_a_valid_result_and_a_verified_bundle(qtbot, 
     _click_and_wait(qtbot, g, Step.RANGING)
     assert g.primary.text() == "Start ranging run" and "auto ranges" in g.do_now.text()
     _click_and_wait(qtbot, g, Step.RANGE_SELECTION)
-    # the proposal is on screen with its reason: 300 V and 20 A for a 3 kW load on 230 V
+    # the proposal is on screen with its reason: 300 V and 50 A for the simulated training node's
+    # load while the workload runs (up to about 5.9 kW on 230 V)
     assert g.range_table.rowCount() == 1
-    assert g.range_table.cellWidget(0, 1).value() == 300.0 and g.range_table.cellWidget(0, 2).value() == 20.0
+    assert g.range_table.cellWidget(0, 1).value() == 300.0 and g.range_table.cellWidget(0, 2).value() == 50.0
     assert "1.1 x largest current" in g.range_table.item(0, 5).text()
     assert g.primary.text() == "Confirm ranges"
     _click_and_wait(qtbot, g, Step.TESTING)

@@ -75,6 +75,7 @@ class SetupInfo:
     rules: RuleSet
     instruments: list[InstrumentSpec]
     workload: str | None = None  # shell command the station starts and times
+    workload_dir: str | None = None  # where it runs (default: the directory the station was started from)
     loadgen_dir: str | None = None  # where LoadGen writes (default: a directory per run)
     ntp_server: str | None = None  # host[:port]
     clock_interval_s: float = 60.0  # clock checks while a run records
@@ -459,7 +460,8 @@ class Procedure:
             "station_version": station.__version__,
             "operator": info.operator, "sut": info.sut, "benchmark": info.benchmark, "scenario": info.scenario,
             "rules": rules.name, "rule_overrides": rules.overrides,
-            "workload": info.workload, "loadgen_dir": info.loadgen_dir, "ntp_server": info.ntp_server,
+            "workload": info.workload, "workload_dir": str(Path(info.workload_dir or Path.cwd()).resolve()),
+            "loadgen_dir": info.loadgen_dir, "ntp_server": info.ntp_server,
             "setup_clock": clock,
             "instruments": [{"id": s.inst_id, "name": s.inst_id, "resource": spec.resource,
                              "options": spec.options, **s.settings_snapshot(),
@@ -541,7 +543,7 @@ class Procedure:
                           start_timeout_s=info.start_timeout_s, index=RunIndex(), cancel=self._cancel)
         run.listeners.append(self._run_event(name))
         self._recording = run.recording
-        state, failure, workload = "complete", None, None
+        state, failure, workload, load_on = "complete", None, None, False
         try:
             run.start()
 
@@ -558,7 +560,9 @@ class Procedure:
                 loadgen_dir.mkdir(parents=True, exist_ok=True)
                 workload = WorkloadProcess(info.workload, run_dir, {
                     "STATION_LOADGEN_DIR": str(loadgen_dir.resolve()), "STATION_RUN": name,
-                    "STATION_SESSION_DIR": str(self.dir.resolve())})
+                    "STATION_SESSION_DIR": str(self.dir.resolve())}, cwd=info.workload_dir)
+                load_on = True
+                run.workload(True)  # an analyzer that follows the workload (the simulator) sees its load from here
                 workload.start()
                 live.workload(started=workload.begin)
                 self._event("workload_started", run=name, command=info.workload, t=workload.begin)
@@ -568,13 +572,19 @@ class Procedure:
                 finally:
                     if workload.running:
                         workload.terminate()
+                    load_on = False
+                    run.workload(False)
                 live.workload(ended=workload.end)
                 self._event("workload_ended", run=name, exit_status=workload.returncode, t=workload.end)
                 failure = workload.failure()
             else:
+                load_on = True
+                run.workload(True)
                 live.workload(started=time.time())
                 while not self._end_run.is_set():
                     run.pause(0.1, tick)
+                load_on = False
+                run.workload(False)
                 live.workload(ended=time.time())
             if failure is None:
                 run.pause(settle, tick)
@@ -590,15 +600,16 @@ class Procedure:
         except RunFailed as exc:
             state, failure = "failed", str(exc)
         finally:
+            if load_on:
+                run.workload(False)
             if run.recording.error and state == "complete":
                 state, failure = "failed", run.recording.error
             run.finish(state)
             self._recording = None
             self.current_run = None
-            if state != "complete":
-                self._discard(run_dir, state)
+            kept = self._discard(run_dir, state) if state != "complete" else None
         if state == "failed":
-            raise _RunFailed(f"{name} failed: {failure}")
+            raise _RunFailed(self._failure_text(name, kind, failure, workload, kept))
         if info.ntp_server:
             clocks.append(self._clock_check(info.ntp_server))
             live.clock(clocks[-1].get("offset_s"), clocks[-1].get("error"), info.ntp_server)
@@ -656,8 +667,22 @@ class Procedure:
         self.session["range_proposal"] = {k: p.to_dict() for k, p in self.proposal.items()}
         self._event("ranges_proposed", proposal=self.session["range_proposal"])
 
-    def _discard(self, run_dir: Path, why: str) -> None:
-        """Move a run that does not count out of the way: DIR/discarded/<name>.<why>-<k>."""
+    def _failure_text(self, name: str, kind: str, failure: str | None, workload: WorkloadProcess | None,
+                      kept: Path | None) -> str:
+        """What went wrong, where the run and the workload's output really are, and how to go on."""
+        if workload is not None and kept is not None and workload.failure() is not None:
+            workload.output_path = kept / workload.output_path.name  # the run directory was moved
+            failure = workload.failure()
+        else:
+            failure = (failure or "the run failed").rstrip(". ")
+            if kept is not None:
+                failure += f". The run is kept in {kept}"
+        again = "start ranging" if kind == "ranging" else "start the testing run"
+        return (f"{name} failed: {failure}. Nothing of the failed run counts; when the cause is fixed, repeat "
+                f"the step ({again} again): the session keeps everything before it")
+
+    def _discard(self, run_dir: Path, why: str) -> Path:
+        """Move a run that does not count out of the way: DIR/discarded/<name>.<why>-<k>; where it went."""
         base = self.dir / DISCARDED
         base.mkdir(exist_ok=True)
         k = 1
@@ -666,6 +691,7 @@ class Procedure:
         target = base / f"{run_dir.name}.{why}-{k}"
         shutil.move(str(run_dir), str(target))
         self._event("run_discarded", run=run_dir.name, reason=why, moved_to=str(target.relative_to(self.dir)))
+        return target
 
     # -- review ----------------------------------------------------------------------------
     def _do_review(self) -> None:
