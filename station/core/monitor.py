@@ -143,3 +143,18 @@ class RunMonitor:
 
 def _num(x: float) -> float | None:
     return None if np.isnan(x) else float(x)
+
+
+def power_sums(snapshots: list[dict]) -> list[tuple[float, int]]:
+    """Per instrument: (sum of good power readings, good samples) so far, from monitor snapshots."""
+    return [((s.get("avg_w") or 0.0) * s.get("good_samples", 0), s.get("good_samples", 0)) for s in snapshots]
+
+
+def average_since(base: list[tuple[float, int]], snapshots: list[dict]) -> float | None:
+    """Total power (instruments summed) averaged over the samples since ``base`` (:func:`power_sums`)."""
+    total = 0.0
+    for (w0, n0), (w1, n1) in zip(base, power_sums(snapshots), strict=True):
+        if n1 <= n0:
+            return None
+        total += (w1 - w0) / (n1 - n0)
+    return total

@@ -25,6 +25,7 @@ import numpy as np
 
 import station
 from station.core.journal import JournalReader, write_json_atomic
+from station.core.monitor import average_since, power_sums
 from station.measurement.audit import AUDIT_FILE, AuditError, AuditLog
 from station.measurement.calibration import calibration_due
 from station.measurement.instruments import InstrumentSpec, SpecError, open_instrument
@@ -564,6 +565,7 @@ class Procedure:
                 load_on = True
                 run.workload(True)  # an analyzer that follows the workload (the simulator) sees its load from here
                 workload.start()
+                load_base = power_sums(run.snapshots())
                 live.workload(started=workload.begin)
                 self._event("workload_started", run=name, command=info.workload, t=workload.begin)
                 try:
@@ -574,24 +576,25 @@ class Procedure:
                         workload.terminate()
                     load_on = False
                     run.workload(False)
+                load_end = run.snapshots()
                 live.workload(ended=workload.end)
                 self._event("workload_ended", run=name, exit_status=workload.returncode, t=workload.end)
                 failure = workload.failure()
             else:
                 load_on = True
                 run.workload(True)
+                load_base = power_sums(run.snapshots())
                 live.workload(started=time.time())
                 while not self._end_run.is_set():
                     run.pause(0.1, tick)
                 load_on = False
                 run.workload(False)
+                load_end = run.snapshots()
                 live.workload(ended=time.time())
             if failure is None:
                 run.pause(settle, tick)
-            if kind == "ranging":
-                averages = [snap.get("avg_w") for snap in run.snapshots()]
-                if averages and all(a is not None for a in averages):
-                    self.ranging_average_w = float(sum(averages))
+            if kind == "ranging":  # the live testing check compares with the ranging run's workload time
+                self.ranging_average_w = average_since(load_base, load_end)
             if failure is not None:
                 state = "failed"
         except RunCancelled:

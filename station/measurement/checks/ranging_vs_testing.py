@@ -2,13 +2,16 @@
 (5 %) below the ranging average, and a testing window much shorter than the ranging one
 (``warn_testing_shorter_than_ranging``) is a warning, as the compliance checker's phases check.
 
-Live (testing, when the procedure gives the ranging average): the average so far of every
-instrument summed, against the ranging average; only a warning, since it still includes the
-settle time around the workload. Final: the averages strictly inside the two workload windows.
+Live (testing, when the procedure gives the ranging average): the average since the workload
+started, every instrument summed, against the ranging run's average over its own workload (both
+from the monitors' running sums, see :func:`station.core.monitor.average_since`, so the idle settle time around the
+workload counts in neither); only a warning until the final form. Final: the averages strictly
+inside the two workload windows.
 """
 
 from __future__ import annotations
 
+from station.core.monitor import average_since, power_sums
 from station.core.samples import good_mask
 from station.measurement.checks import FAIL, PASS, PENDING, WARN, Check
 from station.measurement.checks.final import Review, window_average
@@ -30,14 +33,21 @@ class Live(LiveRule):
         if self.active:
             live.set("testing_vs_ranging", PENDING, f"compared with the ranging average {live.ranging_average_w:.6g} W "
                      "once the workload runs", PARAM)
+        self.base: list[tuple[float, int]] | None = None
 
     def tick(self, snapshots: list[dict], now: float) -> None:
         live = self.live
-        if not self.active or live.workload_started is None or any(s.get("avg_w") is None for s in snapshots):
+        if not self.active or live.workload_started is None:
             return
-        avg = sum(s["avg_w"] for s in snapshots)
+        if self.base is None:  # the first look after the workload began: count from here
+            self.base = power_sums(snapshots)
+            return
+        avg = average_since(self.base, snapshots)
+        if avg is None:
+            return
         delta = avg / live.ranging_average_w - 1.0
-        text = (f"average so far {avg:.6g} W vs ranging {live.ranging_average_w:.6g} W: {delta * 100:+.2f} % "
+        text = (f"average while the workload runs {avg:.6g} W vs ranging {live.ranging_average_w:.6g} W: "
+                f"{delta * 100:+.2f} % "
                 f"(not more than {self.limit * 100:g} % below)")
         if delta > -self.limit:
             live.set("testing_vs_ranging", PASS, text, PARAM)
