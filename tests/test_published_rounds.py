@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,55 @@ def test_the_metric_equals_the_official_submission_checkers(verified, key):
         assert r["metric"] is None or r["metric"].get("value") is None, (official, r["metric"])
         return
     assert r["metric"]["value"] == pytest.approx(official["metric"], rel=1e-9, abs=0)
+
+
+def _rewrite(path: Path, edit) -> None:
+    raw = path.read_bytes()
+    nl = b"\r\n" if b"\r\n" in raw else b"\n"
+    lines = raw.split(nl)
+    edit(lines)
+    path.write_bytes(nl.join(lines))
+
+
+def test_repeated_and_out_of_order_samples_are_named_by_line(tmp_path):
+    perf = _unpack(DATA / "v4.1/untether-wt210-multistream.zip", tmp_path)
+    spl = perf / "run_1/spl.txt"
+    clean = verify_published(perf)
+    assert _status(clean, "testing samples (not checked officially)") == "pass"
+    text = spl.read_bytes().split(b"\n")
+    first = next(i for i, line in enumerate(text) if line.startswith(b"Time") and
+                 i > len(text) // 2)
+
+    def swap_and_repeat(lines):
+        lines[first], lines[first + 1] = lines[first + 1], lines[first]  # out of order
+        lines.insert(first + 10, lines[first + 9])  # repeated
+
+    _rewrite(spl, swap_and_repeat)
+    r = verify_published(perf)
+    ev = _evidence(r, "testing samples (not checked officially)")
+    assert _status(r, "testing samples (not checked officially)") == "fail"
+    assert f"1 samples out of order (earlier than the line before), first run_1/spl.txt:{first + 2}" in ev
+    assert f"1 samples repeated (same time as the line before), first run_1/spl.txt:{first + 11}" in ev
+
+
+def test_multichannel_uncertainty_warnings_the_official_pattern_misses(tmp_path):
+    perf = _unpack(DATA / "v4.1/untether-wt210-multistream.zip", tmp_path)
+    log = perf / "power/ptd_logs.txt"
+    detail = (perf / "run_1/mlperf_log_detail.txt").read_text()
+    begin = json.loads(next(x for x in detail.splitlines() if '"power_begin"' in x).split(":::MLLOG", 1)[1])
+    fmt = "%m-%d-%Y %H:%M:%S.%f"  # LoadGen's and PTD's own format
+    inside = (datetime.strptime(begin["value"], fmt) + timedelta(seconds=30)).strftime(fmt)[:-3]
+    line = (f"{inside}: WARNING: Uncertainty 1.52%, which is above 1.00% limit for the last sample, "
+            "logical channel 2!").encode()
+
+    def add(lines):
+        lines.append(line)
+
+    _rewrite(log, add)
+    r = verify_published(perf)
+    n = len(log.read_bytes().splitlines())
+    every = _evidence(r, "PTD log: every line (not checked officially)")
+    assert _status(r, "PTD log: every line (not checked officially)") == "fail"
+    assert f"1 uncertainty warnings above 1 % inside the testing window, first power/ptd_logs.txt:{n}" in every
+    # the official pattern does not see it (and its window shrink would skip it anyway)
+    assert "logical channel" not in _evidence(r, "PTD log: official scan")

@@ -65,6 +65,10 @@ IGNORED_RANGING_ERRORS = ("Can't evaluate uncertainty of this sample!", "Bad wat
                           "Current appears to be too high for set range")
 ACCEPTED_ERRORS = ("USB.",)
 _UNCERTAINTY = re.compile(r"Uncertainty \d+.\d+%, which is above 1.00% limit for the last sample!")
+# PTD 1.11.1 with multichannel analyzers ends "... for the last sample, logical channel K!", which
+# the official pattern above does not match: the station reads both forms
+_UNCERTAINTY_ANY = re.compile(r"Uncertainty \d+\.\d+%, which is above \d+\.\d+% limit for the last sample"
+                              r"(?:, logical channel \d+)?!")
 GAP_S = 1.5  # PTDaemon samples once a second: a step over 1.5 s is a missing sample
 
 
@@ -468,14 +472,15 @@ def _line_ending_note(path: Path, recorded: str) -> str:
 
 
 def _ptd_log_events(log: PtdLog, ranging: tuple[float, float], testing: tuple[float, float] | None,
-                    tolerance: float, uncertainty_fails: bool = True) -> list[tuple[int, str, str]]:
+                    tolerance: float, uncertainty_fails: bool = True,
+                    pattern: re.Pattern = _UNCERTAINTY) -> list[tuple[int, str, str]]:
     """(line, "warn"|"fail", what) in file order, by the official rules with ``tolerance``."""
     out = []
     for x in log.lines:
         if "WARNING:" in x.text and testing is not None:
             msg = x.text.split("WARNING:", 1)[1].strip()
             if testing[0] + tolerance < x.t < testing[1] - tolerance:
-                above = uncertainty_fails and _UNCERTAINTY.search(msg)
+                above = uncertainty_fails and pattern.search(msg)
                 out.append((x.line, "fail" if above else "warn", f"WARNING in testing: {msg}"))
         if "ERROR:" in x.text:
             msg = x.text.split("ERROR:", 1)[1].strip()
@@ -504,7 +509,7 @@ def _ptd_log_checks(log: PtdLog, session: str, testing: LoadgenDetail | None, rn
     ranging = (run.go.t, run.completed.t)
     window = (testing.power_begin.timestamp(), testing.power_end.timestamp()) if testing else None
     official = _ptd_log_events(log, ranging, window, rnd.window_shrink_s, rnd.uncertainty_fails_in_testing)
-    strict = _ptd_log_events(log, ranging, window, TIME_DELTA_TOLERANCE_S)
+    strict = _ptd_log_events(log, ranging, window, TIME_DELTA_TOLERANCE_S, pattern=_UNCERTAINTY_ANY)
     # the official checker: the first warning or failure ends its reading of the log
     if official:
         line, status, what = official[0]
@@ -594,6 +599,13 @@ def _samples_check(spl: SplData, det: LoadgenDetail) -> Check:
     if gaps.size:
         g = int(np.argmax(steps))
         problems.append(f"{gaps.size} gaps over {GAP_S} s, largest {steps[g]:.1f} s after {_utc(times[g])} UTC")
+    # in file order: a time equal to the previous one is a repeated sample, an earlier one is out of order
+    lines_in = spl.line_numbers[inside]
+    step_in_file = np.diff(spl.t[inside])
+    for what, where in (("repeated (same time as the line before)", np.flatnonzero(step_in_file == 0)),
+                        ("out of order (earlier than the line before)", np.flatnonzero(step_in_file < 0))):
+        if where.size:
+            problems.append(f"{where.size} samples {what}, first run_1/spl.txt:{int(lines_in[where[0] + 1])}")
     return Check("testing samples (not checked officially)", "fail" if problems else "pass",
                   f"run_1/spl.txt: {n_in} samples strictly inside the {e - b:.1f} s LoadGen window "
                   f"(1 per second: {expected} expected)" + ("; " + "; ".join(problems) if problems else
