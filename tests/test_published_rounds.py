@@ -223,3 +223,26 @@ def test_multichannel_uncertainty_warnings_the_official_pattern_misses(tmp_path)
     assert f"1 uncertainty warnings above 1 % inside the testing window, first power/ptd_logs.txt:{n}" in every
     # the official pattern does not see it (and its window shrink would skip it anyway)
     assert "logical channel" not in _evidence(r, "PTD log: official scan")
+
+
+def test_a_second_analyzer_is_read_though_the_official_checker_never_looks_at_it(tmp_path):
+    perf = _unpack(DATA / "v5.1/gateoverflow-singlestream-log-in-multistream.zip", tmp_path)
+    log = perf / "power/ptd_logs.txt"
+    raw = log.read_bytes()
+    nl = b"\r\n" if b"\r\n" in raw else b"\n"
+    body = raw.split(nl, 1)[1]  # after "Analyzer 1"
+    # the second analyzer as power-dev writes it since 2024-11: "Analyzer 2" then its own log;
+    # this one never completed its ranging run
+    second = body.replace(b"Completed test", b"Stopped early")
+    log.write_bytes(raw.rstrip(nl) + nl + b"Analyzer 2" + nl + second)
+    r = verify_published(perf)
+    ev = _evidence(r, "analyzers after the first (not checked officially)")
+    assert _status(r, "analyzers after the first (not checked officially)") == "fail"
+    assert "analyzer 2: no \"Go with mark '" in ev and "followed by \"Completed test\"" in ev
+    # analyzer 1 alone is what the official scan reads: its ranging run is still found
+    assert _status(r, "PTD log: ranging run") == "pass"
+    log.write_bytes(raw.rstrip(nl) + nl + b"Analyzer 2" + nl + body)
+    ok = verify_published(perf)
+    assert _status(ok, "analyzers after the first (not checked officially)") == "pass"
+    assert "analyzer 2 YokogawaWT210 ranging power/ptd_logs.txt:" in _evidence(
+        ok, "analyzers after the first (not checked officially)")

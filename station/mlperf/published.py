@@ -166,6 +166,8 @@ def verify_published(root: Path, round_name: str | None = None) -> dict:
         checks.append(Check("PTD log", "fail", str(exc), OFFICIAL))
     else:
         checks.extend(_ptd_log_checks(log, server.session_name, details.get("testing"), rnd))
+        if len(set(log.analyzers)) > 1 or len(server.ptd_config or []) > 1:
+            checks.append(_later_analyzers_check(log, server))
 
     checks.append(_ptd_config_check(server))
     checks.append(Check("server debug mode", "fail" if server.debug else "pass",
@@ -540,6 +542,31 @@ def _ptd_log_checks(log: PtdLog, session: str, testing: LoadgenDetail | None, rn
                           + (f"; {len(warns)} warnings, first {name}:{warns[0][0]}: {warns[0][2][:100]}"
                              if warns else ""), OURS))
     return out
+
+
+def _later_analyzers_check(log: PtdLog, server: PowerSummary) -> Check:
+    """Analyzers after the first, which the official checker never looks at: each must say which
+    meter it is with uncertainty checking on, and have run the ranging measurement to its end."""
+    name = "power/ptd_logs.txt"
+    wanted = sorted(set(log.analyzers) | set(range(1, len(server.ptd_config or []) + 1)))
+    problems, seen = [], []
+    ranging = f"{server.session_name}_ranging"
+    for n in wanted[1:]:
+        lines = [x for x in log.lines if x.analyzer == n]
+        if not lines:
+            problems.append(f"analyzer {n} of ptd_config has no 'Analyzer {n}' section in {name}")
+            continue
+        act = next((x for x in lines if "Uncertainty checking for" in x.text and "is activated" in x.text), None)
+        run = next((r for r in log.runs if r.go.analyzer == n and r.mark == ranging), None)
+        if act is None:
+            problems.append(f"analyzer {n} ({name}:{lines[0].line}..): no 'Uncertainty checking for Yokogawa… "
+                            "is activated' line")
+        if run is None or run.completed is None:
+            problems.append(f"analyzer {n}: no \"Go with mark '{ranging}'\" followed by \"Completed test\"")
+        seen.append(f"analyzer {n} {act.message.split()[3] if act else '(model unknown)'}"
+                    + (f" ranging {name}:{run.go.line}..{run.completed.line}" if run and run.completed else ""))
+    return Check("analyzers after the first (not checked officially)", "fail" if problems else "pass",
+                 "; ".join(problems) or ", ".join(seen), OURS)
 
 
 def _line_time(log: PtdLog, line: int) -> float:
