@@ -246,3 +246,33 @@ def test_a_second_analyzer_is_read_though_the_official_checker_never_looks_at_it
     assert _status(ok, "analyzers after the first (not checked officially)") == "pass"
     assert "analyzer 2 YokogawaWT210 ranging power/ptd_logs.txt:" in _evidence(
         ok, "analyzers after the first (not checked officially)")
+
+
+def test_a_whole_tree_gives_one_result_per_directory_then_a_summary(tmp_path):
+    import zipfile
+
+    from station.mlperf.tree import verify_tree
+
+    tree = tmp_path / "tree"
+    for z in FIXTURES:
+        safe_extract(z, tree)
+    (tree / "closed/Broken/results/s/b/Offline/performance/power").mkdir(parents=True)
+    (tree / "closed/Broken/results/s/b/Offline/performance/run_1").mkdir(parents=True)
+    out = list(verify_tree(tree))
+    results, summary = out[:-1], out[-1]["summary"]
+    assert len(results) == len(FIXTURES) + 1 and summary["results"] == len(results)
+    paths = {r["path"] for r in results}
+    assert "open/GATEOverflow/results/TRIGKEY_Mini_PC_Ryzen_5_5560-ctuning_cpp_tflite-cpu-tflite_vmaster-" \
+           "default_config/mobilenet-v1-precision_float-1.0-128/multistream/performance" in paths
+    broken = next(r for r in results if r["path"].startswith("closed/Broken"))
+    assert broken["valid"] is False and "power" in (broken.get("error") or str(broken["checks"]))
+    assert sum(summary["by_verdict"].values()) == len(results)
+    assert summary["by_round"]["v1.0"] == 2 and summary["by_round"]["v5.1"] == 1
+    # the same tree as a zip
+    zpath = tmp_path / "tree.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for f in tree.rglob("*"):
+            if f.is_file():
+                zf.write(f, f.relative_to(tree).as_posix())
+    zipped = list(verify_tree(zpath))
+    assert [r.get("path") for r in zipped[:-1]] == [r["path"] for r in results if not r["path"].startswith("closed/Broken")]
