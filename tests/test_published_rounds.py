@@ -276,3 +276,20 @@ def test_a_whole_tree_gives_one_result_per_directory_then_a_summary(tmp_path):
                 zf.write(f, f.relative_to(tree).as_posix())
     zipped = list(verify_tree(zpath))
     assert [r.get("path") for r in zipped[:-1]] == [r["path"] for r in results if not r["path"].startswith("closed/Broken")]
+
+
+def test_the_director_writes_ptd_config_as_a_list_with_ptdaemons_device_number(tmp_path):
+    from station.mlperf import ptd_files
+    from station.mlperf.client_server import read_power_json
+
+    base = {"version": "1.0", "timezone": 0, "modules": {}, "sources": {}, "messages": [],
+            "uuid": {"client": "a", "server": "b"}, "session_name": "s", "results": {}, "phases": {}}
+    entry = {"command": ["station"], "device_type": ptd_files.ptd_device_type("YokogawaWT310E"),
+             "interface_flag": "", "dc_flag": None, "device_port": "USB0::1", "channel": None}
+    path = ptd_files.write_server_json(tmp_path / "server.json", {**base, "ptd_config": [entry, entry]})
+    summary = read_power_json(path)
+    assert summary.ptd_config_form == "list" and [a["device_type"] for a in summary.ptd_config] == [49, 49]
+    assert ptd_files.ptd_device_type("YokogawaWT330_multichannel") == 77
+    assert ptd_files.ptd_device_type("SimulatedAnalyzer") is None
+    with pytest.raises(ValueError, match="one entry per analyzer"):
+        ptd_files.write_server_json(tmp_path / "old.json", {**base, "ptd_config": entry})
