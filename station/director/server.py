@@ -366,7 +366,7 @@ class _Connection:
                 "ptd_messages": s.ptd_messages,
                 "ptd_config": [{
                     "command": list(self.server.command),
-                    "device_type": None,
+                    "device_type": ptd_files.ptd_device_type(a.model),
                     "interface_flag": "",
                     "dc_flag": None,
                     "device_port": a.resource or "",

@@ -5,7 +5,9 @@ Summaries (``lib/summary.py`` of mlcommons/power-dev): ``version``, ``timezone``
 ``sources`` (relative path -> SHA-1 of the tool's own sources), ``messages`` (client/server
 ``{cmd, reply, ...}``), ``uuid`` ``{client, server}``, ``session_name``, ``results`` (relative
 path -> SHA-1 of each result file), ``phases`` ``{ranging: [[time, monotonic] x 4], testing: ...}``;
-the server's adds ``ptd_messages``, ``ptd_config`` and ``debug`` (debug runs only).
+the server's adds ``ptd_messages``, ``ptd_config`` and ``debug`` (debug runs only). ``ptd_config`` is
+one object before power-dev's multi-analyzer server (2024-11) and a list with one entry per
+analyzer since; both are read, as a list, and ``ptd_config_form`` says which was found.
 
 Logs: ``<name> YYYY-MM-DD hh:mm:ss,mmm [LEVEL] message`` in the machine's local time; lines that
 do not start like that continue the previous record (tracebacks).
@@ -40,6 +42,7 @@ class PowerSummary:
     ptd_messages: list[dict] | None = None
     ptd_config: list | None = None
     debug: bool = False
+    ptd_config_form: str | None = None  # "object" (before 2024-11), "list", or None (absent)
 
 
 def _expect(cond: bool, what: str, path: Path) -> None:
@@ -86,12 +89,17 @@ def read_power_json(path) -> PowerSummary:
         _expect(isinstance(ptd_messages, list) and all(isinstance(m, dict) for m in ptd_messages),
                 "\"ptd_messages\" is not a list of {cmd, reply} objects", path)
     ptd_config = data.get("ptd_config")
-    if ptd_config is not None:
-        _expect(isinstance(ptd_config, list), "\"ptd_config\" is not a list", path)
+    form = None
+    if isinstance(ptd_config, dict):
+        ptd_config, form = [ptd_config], "object"
+    elif ptd_config is not None:
+        _expect(isinstance(ptd_config, list), "\"ptd_config\" is neither an object (one analyzer, before "
+                                              "2024-11) nor a list (one entry per analyzer)", path)
+        form = "list"
     return PowerSummary(path, data, str(data["session_name"]), uuid.get("client"), uuid.get("server"), phases,
                         data["messages"], {str(k): str(v) for k, v in data["results"].items()},
                         {str(k): str(v) for k, v in data["sources"].items()}, ptd_messages, ptd_config,
-                        bool(data.get("debug", False)))
+                        bool(data.get("debug", False)), form)
 
 
 @dataclass

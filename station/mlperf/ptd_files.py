@@ -422,6 +422,19 @@ def write_server_log(path: str | os.PathLike, records: Iterable[logging.LogRecor
     return path
 
 
+# PTDaemon's device numbers of the analyzers the official checker supports (``-g``/``-y`` <number>)
+PTD_DEVICE_TYPES = {"YokogawaWT210": 8, "YokogawaWT500": 35, "YokogawaWT500_multichannel": 48, "YokogawaWT310": 49,
+                    "YokogawaWT310E": 49, "YokogawaWT330": 52, "YokogawaWT330E": 52,
+                    "YokogawaWT330_multichannel": 77, "YokogawaWT210_DC": 508, "YokogawaWT310_DC": 549,
+                    "YokogawaWT330_DC": 586}
+
+
+def ptd_device_type(model: str) -> int | None:
+    """PTDaemon's device number for ``model`` as PTDaemon names it (``YokogawaWT310E`` -> 49);
+    None for an analyzer PTDaemon does not drive (the official checker rejects it)."""
+    return PTD_DEVICE_TYPES.get(model)
+
+
 SERVER_JSON_KEYS = ("version", "timezone", "modules", "sources", "messages", "uuid", "session_name",
                     "results", "phases")
 
@@ -430,10 +443,14 @@ def write_server_json(path: str | os.PathLike, summary: dict[str, Any]) -> Path:
     """``power/server.json`` as the official summary writes it (indent 4, no final newline).
 
     ``summary`` must hold every key the compliance checker requires (:data:`SERVER_JSON_KEYS`).
+    ``ptd_config`` is written as power-dev writes it since 2024-11 (v5.0 on): a list with one
+    entry per analyzer, even for one; a single object (the older form) is refused.
     """
     missing = [k for k in SERVER_JSON_KEYS if k not in summary]
     if missing:
         raise ValueError(f"server.json needs {', '.join(missing)}")
+    if "ptd_config" in summary and not isinstance(summary["ptd_config"], list):
+        raise ValueError("server.json ptd_config must be a list with one entry per analyzer")
     path = Path(path)
     _write_text(path, json.dumps(summary, indent=4))
     return path

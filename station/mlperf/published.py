@@ -33,8 +33,16 @@ from station.measurement.checks import Check
 from station.mlperf.client_server import PowerSummary, read_power_json, read_power_log
 from station.mlperf.errors import FormatError
 from station.mlperf.loadgen import LoadgenDetail, read_detail, read_summary
-from station.mlperf.metric import mlperf_metric, window_average
+from station.mlperf.metric import canonical_scenario, mlperf_metric, window_average
 from station.mlperf.ptd_log import PtdLog, read_ptd_log
+from station.mlperf.rounds import (
+    ROUNDS,
+    Round,
+    RoundChoice,
+    identify_round,
+    ptd_version_of,
+    sources_fingerprint,
+)
 from station.mlperf.spl import SplData, read_spl
 
 TIME_DELTA_TOLERANCE_S = 0.8
@@ -57,6 +65,10 @@ IGNORED_RANGING_ERRORS = ("Can't evaluate uncertainty of this sample!", "Bad wat
                           "Current appears to be too high for set range")
 ACCEPTED_ERRORS = ("USB.",)
 _UNCERTAINTY = re.compile(r"Uncertainty \d+.\d+%, which is above 1.00% limit for the last sample!")
+# PTD 1.11.1 with multichannel analyzers ends "... for the last sample, logical channel K!", which
+# the official pattern above does not match: the station reads both forms
+_UNCERTAINTY_ANY = re.compile(r"Uncertainty \d+\.\d+%, which is above \d+\.\d+% limit for the last sample"
+                              r"(?:, logical channel \d+)?!")
 GAP_S = 1.5  # PTDaemon samples once a second: a step over 1.5 s is a missing sample
 
 
@@ -94,7 +106,10 @@ def _utc(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def verify_published(root: Path) -> dict:
+def verify_published(root: Path, round_name: str | None = None) -> dict:
+    """Every check of a published power result, by the rules of its round (``round_name``, e.g.
+    ``"v2.1"``, or found from the files); ``result["round"]`` says which and why. ValueError for
+    an unknown ``round_name``."""
     perf = find_performance_dir(root)
     if perf is None:
         raise FormatError("not an MLPerf power directory (no performance/ with power/ and run_1/)", root)
@@ -120,8 +135,11 @@ def verify_published(root: Path) -> dict:
         checks.append(Check("power summaries", "fail", str(exc), OFFICIAL))
         return _result(checks, None)
 
-    checks.append(_sources_check(client, server))
-    checks.extend(_ptd_messages_checks(server))
+    choice = _choose_round(perf, client, server, round_name)
+    rnd = choice.round
+    checks.append(_round_check(choice, server))
+    checks.extend(_sources_checks(client, server, rnd))
+    checks.extend(_ptd_messages_checks(server, rnd))
     checks.extend(_identity_checks(client, server))
 
     # -- LoadGen logs and samples --------------------------------------------------------------------------
@@ -133,12 +151,12 @@ def verify_published(root: Path) -> dict:
             spls[mode] = read_spl(perf / d / "spl.txt")
         except FormatError as exc:
             checks.append(Check(f"{mode} files", "fail", str(exc), OFFICIAL))
-    checks.extend(_phase_checks(client, server, details))
+    checks.extend(_phase_checks(client, server, details, rnd))
     avgs = {m: window_average(spls[m].t, spls[m].watts, details[m].power_begin.timestamp(),
                               details[m].power_end.timestamp()) for m in spls if m in details}
     if "ranging" in avgs and "testing" in avgs:
-        checks.append(_power_delta_check(avgs["ranging"], avgs["testing"]))
-    checks.append(_messages_check(client, server))
+        checks.append(_power_delta_check(avgs["ranging"], avgs["testing"], rnd))
+    checks.append(_messages_check(client, server, rnd))
     checks.append(_results_check(perf, client, server))
 
     # -- PTD log ----------------------------------------------------------------------------------------------
@@ -147,7 +165,9 @@ def verify_published(root: Path) -> dict:
     except FormatError as exc:
         checks.append(Check("PTD log", "fail", str(exc), OFFICIAL))
     else:
-        checks.extend(_ptd_log_checks(log, server.session_name, details.get("testing")))
+        checks.extend(_ptd_log_checks(log, server.session_name, details.get("testing"), rnd))
+        if len(set(log.analyzers)) > 1 or len(server.ptd_config or []) > 1:
+            checks.append(_later_analyzers_check(log, server))
 
     checks.append(_ptd_config_check(server))
     checks.append(Check("server debug mode", "fail" if server.debug else "pass",
@@ -167,9 +187,8 @@ def verify_published(root: Path) -> dict:
         except FormatError as exc:
             checks.append(Check("testing LoadGen summary", "fail", str(exc), METRIC))
         summary = {**summary, "result_query_count": det.query_count}
-        scen_dir = perf.parent.name if perf.name == "performance" else None
-        if scen_dir not in ("Offline", "Server", "Interactive", "SingleStream", "MultiStream"):
-            scen_dir = None
+        # the official metric uses the scenario of the directory (any case), not the log's
+        scen_dir = canonical_scenario(perf.parent.name) if perf.name == "performance" else None
         if n:
             m = mlperf_metric(det.scenario, avg, det.power_begin, det.power_end, summary, directory_scenario=scen_dir)
             metric = {"value": m["value"], "unit": m["unit"], "average_power_w": avg, "samples": n,
@@ -184,23 +203,72 @@ def verify_published(root: Path) -> dict:
         else:
             checks.append(Check("power metric", "fail", "run_1/spl.txt has no valid sample (Watts > 0) inside "
                                                          "power_begin..power_end: no power metric", METRIC))
-    return _result(checks, metric)
+    result = _result(checks, metric)
+    result["round"] = choice.to_dict()
+    return result
+
+
+def _choose_round(perf: Path, client: PowerSummary, server: PowerSummary, given: str | None) -> RoundChoice:
+    ident = next((str(m.get("reply", "")) for m in server.ptd_messages or [] if m.get("cmd") == "Identify"), "")
+    times = [t for phases in server.phases.values() for t in phases]
+    return identify_round(server.sources, ptd_version_of(ident), min(times) if times else None, perf, given)
+
+
+def _round_check(choice: RoundChoice, server: PowerSummary) -> Check:
+    rnd = choice.round
+    form = server.ptd_config_form
+    rules = (f"PTDaemon {', '.join(rnd.ptd_versions)}, client/server phase skew "
+             f"{'<=' if rnd.phase_tolerance_inclusive else '<'} {rnd.phase_tolerance_s:g} s, ptd_config as "
+             f"{'a list per analyzer' if rnd.ptd_config_form == 'list' else 'one object'}")
+    odd = form is not None and form != rnd.ptd_config_form
+    return Check("round", "warn" if odd else "pass",
+                 f"{choice.why}; its checker ({rnd.checker}) accepted {rules}"
+                 + (f"; but power/server.json holds ptd_config as {'a list' if form == 'list' else 'one object'}"
+                    if odd else ""), OURS)
 
 
 # -- official checks ---------------------------------------------------------------------------------------------
-def _sources_check(client: PowerSummary, server: PowerSummary) -> Check:
-    if not client.sources or not server.sources:
-        return Check("tool sources", "fail", "client.json or server.json lists no tool sources", OFFICIAL)
+def _sources_checks(client: PowerSummary, server: PowerSummary, rnd: Round) -> list[Check]:
+    """The official rule (each summary's sources one of the round's accepted sets), and ours: the
+    client and the server ran the same sources."""
+    out = []
+    problems, kinds = [], []
+    for name, s in (("client.json", client), ("server.json", server)):
+        if not s.sources:
+            problems.append(f"power/{name} lists no tool sources")
+            kinds.append("none")
+            continue
+        fp = sources_fingerprint(s.sources)
+        if fp in rnd.source_sets:
+            kinds.append("accepted")
+            continue
+        elsewhere = [r.name for r in ROUNDS if fp in r.source_sets]
+        kinds.append("other round" if elsewhere else "unofficial")
+        problems.append(f"power/{name}: source set {fp} is not one accepted in {rnd.name}"
+                        + (f" (it is {', '.join(elsewhere)}'s)" if elsewhere
+                           else " nor in any round: not an official power-dev release"))
+    # the official checker rejects every set not accepted in the round; one tool of no release on
+    # both sides (a station director, a self-built tool) is for the reader to judge, anything
+    # else (another round's release, one side changed) is a failure
+    same = client.sources == server.sources
+    status = ("pass" if not problems else
+              "warn" if kinds == ["unofficial", "unofficial"] and same else "fail")
     diff = sorted(k for k in set(client.sources) | set(server.sources)
                   if client.sources.get(k) != server.sources.get(k))
-    if diff:
-        return Check("tool sources", "fail", f"client and server ran different tool sources: {', '.join(diff[:5])}", OFFICIAL)
-    return Check("tool sources", "pass", f"client and server ran the same {len(client.sources)} source files "
-                                          "(whether that is the pinned official release is checked by "
-                                          "the official checker's list)", OFFICIAL)
+    if problems and diff:
+        problems.append(f"client and server differ in {', '.join(diff[:5])}")
+    out.append(Check("tool sources", status,
+                     "; ".join(problems) or f"power/client.json {sources_fingerprint(client.sources)}, "
+                                            f"power/server.json {sources_fingerprint(server.sources)}: source "
+                                            f"sets accepted in {rnd.name}", OFFICIAL))
+    if diff and not problems:
+        out.append(Check("client and server sources (not checked officially)", "warn",
+                         f"power/client.json and power/server.json: client and server ran different versions of "
+                         f"{', '.join(diff[:5])}", OURS))
+    return out
 
 
-def _ptd_messages_checks(server: PowerSummary) -> list[Check]:
+def _ptd_messages_checks(server: PowerSummary, rnd: Round) -> list[Check]:
     msgs = server.ptd_messages
     if not msgs:
         return [Check("PTD analyzer and version", "fail", "power/server.json has no ptd_messages", OFFICIAL)]
@@ -213,10 +281,11 @@ def _ptd_messages_checks(server: PowerSummary) -> list[Check]:
     model = ident.split(",")[0] if ident else ""
     ver = re.search(r"(?<=version=)(.+?)-", ident)
     version = ver.group(1) if ver else ""
-    ok = model in SUPPORTED_MODELS and version in SUPPORTED_PTD_VERSIONS
+    ok = model in SUPPORTED_MODELS and version in rnd.ptd_versions
     out.append(Check("PTD analyzer and version", "pass" if ok else "fail",
                       f"Identify: model {model or '(none)'!r} ({'supported' if model in SUPPORTED_MODELS else 'not supported'}), "
-                      f"PTDaemon {version or '(unknown)'} (supported {', '.join(SUPPORTED_PTD_VERSIONS)})", OFFICIAL))
+                      f"PTDaemon {version or '(unknown)'} (supported in {rnd.name}: {', '.join(rnd.ptd_versions)})",
+                      OFFICIAL))
     problems = []
     stops = 0
     for i, m in enumerate(msgs):
@@ -276,7 +345,8 @@ def _identity_checks(client: PowerSummary, server: PowerSummary) -> list[Check]:
     return out
 
 
-def _phase_checks(client: PowerSummary, server: PowerSummary, details: dict[str, LoadgenDetail]) -> list[Check]:
+def _phase_checks(client: PowerSummary, server: PowerSummary, details: dict[str, LoadgenDetail],
+                  rnd: Round) -> list[Check]:
     out = []
     worst, problems = (0.0, ""), []
     for mode in ("ranging", "testing"):
@@ -288,12 +358,13 @@ def _phase_checks(client: PowerSummary, server: PowerSummary, details: dict[str,
             d = abs(c - s)
             if d > worst[0]:
                 worst = (d, f"{mode} phase {i + 1}")
-            if d > TIME_DELTA_TOLERANCE_S:
+            limit = rnd.phase_tolerance_s
+            if d > limit or (d == limit and not rnd.phase_tolerance_inclusive):
                 problems.append(f"{mode} phase {i + 1}: client and server clocks differ by {d * 1000:.0f} ms")
     out.append(Check("phase times", "fail" if problems else "pass",
                       "power/client.json vs server.json: " + ("; ".join(problems) if problems else
-                      f"largest difference {worst[0] * 1000:.0f} ms ({worst[1]}), limit "
-                      f"{TIME_DELTA_TOLERANCE_S * 1000:.0f} ms"), OFFICIAL))
+                      f"largest difference {worst[0] * 1000:.0f} ms ({worst[1]})")
+                      + f", limit {rnd.phase_tolerance_s * 1000:.0f} ms in {rnd.name}", OFFICIAL))
     for mode, d in (("ranging", "ranging"), ("testing", "run_1")):
         det, phases = details.get(mode), client.phases.get(mode, [])
         if det is None:
@@ -302,7 +373,8 @@ def _phase_checks(client: PowerSummary, server: PowerSummary, details: dict[str,
             out.append(Check(f"{mode}: LoadGen window inside the client phases", "fail",
                               f"power/client.json has {len(phases)} {mode} phases, not 4", OFFICIAL))
             continue
-        b, e = det.power_begin.timestamp(), det.power_end.timestamp()
+        shift = _client_timezone(client) if rnd.loadgen_local_time else 0.0
+        b, e = det.power_begin.timestamp() + shift, det.power_end.timestamp() + shift
         lo, hi = phases[1], phases[2]
         inside = lo < b < hi and lo < e < hi
         dst = (lo < b - 3600 < hi or inside) and (lo < e - 3600 < hi or lo < e < hi)
@@ -312,7 +384,9 @@ def _phase_checks(client: PowerSummary, server: PowerSummary, details: dict[str,
                           f"power_begin..power_end "
                           f"{_utc(b)}..{_utc(e)} UTC; client workload phase {_utc(lo)}..{_utc(hi)} UTC"
                           + (" — inside only with the official checker's one-hour DST allowance"
-                             if status == "warn" else ""), OFFICIAL))
+                             if status == "warn" else "")
+                          + (f" (LoadGen times read as local time, + {shift:+.0f} s, as in {rnd.name})"
+                             if shift else ""), OFFICIAL))
     if "ranging" in details and "testing" in details:
         r = details["ranging"].power_end.timestamp() - details["ranging"].power_begin.timestamp()
         t = details["testing"].power_end.timestamp() - details["testing"].power_begin.timestamp()
@@ -323,22 +397,33 @@ def _phase_checks(client: PowerSummary, server: PowerSummary, details: dict[str,
     return out
 
 
-def _power_delta_check(ranging: tuple[float, int], testing: tuple[float, int]) -> Check:
+def _client_timezone(client: PowerSummary) -> float:
+    try:
+        return float(client.data.get("timezone") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _power_delta_check(ranging: tuple[float, int], testing: tuple[float, int], rnd: Round) -> Check:
     (ra, rn), (ta, tn) = ranging, testing
+    # before v3.1 the official checker compared durations, not power: then this rule is ours
+    source = OFFICIAL if rnd.power_delta_checked else OURS
     if not rn or not tn:
         return Check("testing vs ranging power", "fail",
-                      f"no valid sample inside the LoadGen window ({rn} in ranging/spl.txt, {tn} in run_1/spl.txt)", OFFICIAL)
+                      f"no valid sample inside the LoadGen window ({rn} in ranging/spl.txt, {tn} in run_1/spl.txt)", source)
     delta = round((round(ta, 5) / round(ra, 5) - 1) * 100, 2)
     return Check("testing vs ranging power", "pass" if delta > -5 else "fail",
                   f"average inside the LoadGen windows: run_1/spl.txt {ta:.4f} W ({tn} samples), "
-                  f"ranging/spl.txt {ra:.4f} W ({rn} samples): {delta:+.2f} % (must be above -5 %)", OFFICIAL)
+                  f"ranging/spl.txt {ra:.4f} W ({rn} samples): {delta:+.2f} % (must be above -5 %)", source)
 
 
-def _messages_check(client: PowerSummary, server: PowerSummary) -> Check:
+def _messages_check(client: PowerSummary, server: PowerSummary, rnd: Round) -> Check:
     cm, sm = client.messages, server.messages
     problems = []
-    if len(cm) != len(sm):
-        problems.append(f"{len(cm)} client messages, {len(sm)} server messages")
+    if len(cm) + rnd.extra_server_messages != len(sm):
+        problems.append(f"{len(cm)} client messages, {len(sm)} server messages"
+                        + (f" ({rnd.name} wants {rnd.extra_server_messages} more on the server)"
+                           if rnd.extra_server_messages else ""))
     for i, (c, s) in enumerate(zip(cm, sm, strict=False)):
         if c.get("cmd") != s.get("cmd"):
             problems.append(f"message {i}: client {c.get('cmd')!r}, server {s.get('cmd')!r}")
@@ -371,21 +456,34 @@ def _results_check(perf: Path, client: PowerSummary, server: PowerSummary) -> Ch
         else:
             got = _sha1(f)
             if got != recorded[p]:
-                problems.append(f"{p} changed since the run (SHA-1 {got[:12]}…, recorded {recorded[p][:12]}…)")
+                problems.append(f"{p} changed since the run (SHA-1 {got[:12]}…, recorded {recorded[p][:12]}…)"
+                                + _line_ending_note(f, recorded[p]))
     return Check("result checksums", "fail" if problems else "pass",
                   "; ".join(problems[:4]) + (f" (+{len(problems) - 4} more)" if len(problems) > 4 else "")
                   or f"{len(RESULT_PATHS)} result files match the SHA-1 recorded at the end of the run", OFFICIAL)
 
 
+def _line_ending_note(path: Path, recorded: str) -> str:
+    """Whether a changed file differs from what was hashed only by its line endings."""
+    raw = path.read_bytes()
+    lf = raw.replace(b"\r\n", b"\n")
+    for name, variant in (("restoring CRLF", lf.replace(b"\n", b"\r\n")), ("restoring LF", lf)):
+        if variant != raw and hashlib.sha1(variant).hexdigest() == recorded:
+            return f": only its line endings changed (publishing); {name} restores the recorded SHA-1"
+    return ""
+
+
 def _ptd_log_events(log: PtdLog, ranging: tuple[float, float], testing: tuple[float, float] | None,
-                    tolerance: float) -> list[tuple[int, str, str]]:
+                    tolerance: float, uncertainty_fails: bool = True,
+                    pattern: re.Pattern = _UNCERTAINTY) -> list[tuple[int, str, str]]:
     """(line, "warn"|"fail", what) in file order, by the official rules with ``tolerance``."""
     out = []
     for x in log.lines:
         if "WARNING:" in x.text and testing is not None:
             msg = x.text.split("WARNING:", 1)[1].strip()
             if testing[0] + tolerance < x.t < testing[1] - tolerance:
-                out.append((x.line, "fail" if _UNCERTAINTY.search(msg) else "warn", f"WARNING in testing: {msg}"))
+                above = uncertainty_fails and pattern.search(msg)
+                out.append((x.line, "fail" if above else "warn", f"WARNING in testing: {msg}"))
         if "ERROR:" in x.text:
             msg = x.text.split("ERROR:", 1)[1].strip()
             if msg in ACCEPTED_ERRORS:
@@ -397,7 +495,7 @@ def _ptd_log_events(log: PtdLog, ranging: tuple[float, float], testing: tuple[fl
     return out
 
 
-def _ptd_log_checks(log: PtdLog, session: str, testing: LoadgenDetail | None) -> list[Check]:
+def _ptd_log_checks(log: PtdLog, session: str, testing: LoadgenDetail | None, rnd: Round) -> list[Check]:
     name = "power/ptd_logs.txt"
     run = log.run(f"{session}_ranging")
     if run is None or run.completed is None:
@@ -412,8 +510,8 @@ def _ptd_log_checks(log: PtdLog, session: str, testing: LoadgenDetail | None) ->
                       if act else f"{name}: no 'Uncertainty checking for Yokogawa… is activated' line", OFFICIAL))
     ranging = (run.go.t, run.completed.t)
     window = (testing.power_begin.timestamp(), testing.power_end.timestamp()) if testing else None
-    official = _ptd_log_events(log, ranging, window, OFFICIAL_TOLERANCE_BUG_S)
-    strict = _ptd_log_events(log, ranging, window, TIME_DELTA_TOLERANCE_S)
+    official = _ptd_log_events(log, ranging, window, rnd.window_shrink_s, rnd.uncertainty_fails_in_testing)
+    strict = _ptd_log_events(log, ranging, window, TIME_DELTA_TOLERANCE_S, pattern=_UNCERTAINTY_ANY)
     # the official checker: the first warning or failure ends its reading of the log
     if official:
         line, status, what = official[0]
@@ -444,6 +542,31 @@ def _ptd_log_checks(log: PtdLog, session: str, testing: LoadgenDetail | None) ->
                           + (f"; {len(warns)} warnings, first {name}:{warns[0][0]}: {warns[0][2][:100]}"
                              if warns else ""), OURS))
     return out
+
+
+def _later_analyzers_check(log: PtdLog, server: PowerSummary) -> Check:
+    """Analyzers after the first, which the official checker never looks at: each must say which
+    meter it is with uncertainty checking on, and have run the ranging measurement to its end."""
+    name = "power/ptd_logs.txt"
+    wanted = sorted(set(log.analyzers) | set(range(1, len(server.ptd_config or []) + 1)))
+    problems, seen = [], []
+    ranging = f"{server.session_name}_ranging"
+    for n in wanted[1:]:
+        lines = [x for x in log.lines if x.analyzer == n]
+        if not lines:
+            problems.append(f"analyzer {n} of ptd_config has no 'Analyzer {n}' section in {name}")
+            continue
+        act = next((x for x in lines if "Uncertainty checking for" in x.text and "is activated" in x.text), None)
+        run = next((r for r in log.runs if r.go.analyzer == n and r.mark == ranging), None)
+        if act is None:
+            problems.append(f"analyzer {n} ({name}:{lines[0].line}..): no 'Uncertainty checking for Yokogawa… "
+                            "is activated' line")
+        if run is None or run.completed is None:
+            problems.append(f"analyzer {n}: no \"Go with mark '{ranging}'\" followed by \"Completed test\"")
+        seen.append(f"analyzer {n} {act.message.split()[3] if act else '(model unknown)'}"
+                    + (f" ranging {name}:{run.go.line}..{run.completed.line}" if run and run.completed else ""))
+    return Check("analyzers after the first (not checked officially)", "fail" if problems else "pass",
+                 "; ".join(problems) or ", ".join(seen), OURS)
 
 
 def _line_time(log: PtdLog, line: int) -> float:
@@ -503,6 +626,13 @@ def _samples_check(spl: SplData, det: LoadgenDetail) -> Check:
     if gaps.size:
         g = int(np.argmax(steps))
         problems.append(f"{gaps.size} gaps over {GAP_S} s, largest {steps[g]:.1f} s after {_utc(times[g])} UTC")
+    # in file order: a time equal to the previous one is a repeated sample, an earlier one is out of order
+    lines_in = spl.line_numbers[inside]
+    step_in_file = np.diff(spl.t[inside])
+    for what, where in (("repeated (same time as the line before)", np.flatnonzero(step_in_file == 0)),
+                        ("out of order (earlier than the line before)", np.flatnonzero(step_in_file < 0))):
+        if where.size:
+            problems.append(f"{where.size} samples {what}, first run_1/spl.txt:{int(lines_in[where[0] + 1])}")
     return Check("testing samples (not checked officially)", "fail" if problems else "pass",
                   f"run_1/spl.txt: {n_in} samples strictly inside the {e - b:.1f} s LoadGen window "
                   f"(1 per second: {expected} expected)" + ("; " + "; ".join(problems) if problems else

@@ -17,6 +17,26 @@ CLIENT_UUID, SERVER_UUID = "da54a2d7-4280-47f2-ad35-0891de35554a", "bfa3300f-f00
 GO = "Starting untimed measurement, maximum 500000 samples at 1000ms with 0 rampup samples"
 
 
+# the power-dev source set accepted since v5.0 (mlcommons/power-dev c4b3ad8,
+# compliance/sources_checksums.json), so a made result is one of an official release
+POWER_DEV_SOURCES = {
+    "__init__.py": "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+    "client.py": "33ca4f26368777ac06e01f9567b714a4b8063886",
+    "lib/__init__.py": "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+    "lib/client.py": "ac2aa093c8e8bbc9569b9e2a3471bc64e58a2258",
+    "lib/common.py": "611d8b29633d331eb19c9455ea3b5fa3284ed6df",
+    "lib/external/__init__.py": "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+    "lib/external/ntplib.py": "4da8f970656505a40483206ef2b5d3dd5e81711d",
+    "lib/server.py": "9bc9a3b6b9b716520658ac175913bcbbdb354336",
+    "lib/source_hashes.py": "60a2e02193209e8d392803326208d5466342da18",
+    "lib/summary.py": "602a9fedfa503e5544d27ab3b0067f235047efc3",
+    "lib/time_sync.py": "80894ef2389e540781ff78de94db16aa4203a14e",
+    "server.py": "c3f90f2f7eeb4db30727556d0c815ebc89b3d28b",
+    "tests/unit/__init__.py": "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+    "tests/unit/test_server.py": "948c1995d4008bc2aa6c4046a34ffa3858d6d671",
+    "tests/unit/test_source_hashes.py": "00468a2907583c593e6574a1f6b404e4651c221a",
+}
+
 def ptd_time(t: float) -> str:
     """UTC seconds written as a PTDaemon time stamp (``MM-DD-YYYY HH:MM:SS.fff``)."""
     return datetime.fromtimestamp(t, UTC).strftime("%m-%d-%Y %H:%M:%S.%f")[:-3]
@@ -86,7 +106,7 @@ def make_published(root: Path, testing_w: float = 100.0, ptd_extra: str = "", sc
     results = {p: hashlib.sha1((perf / p).read_bytes()).hexdigest() for p in RESULT_PATHS if (perf / p).exists()}
     messages = [{"cmd": "mlcommons/power client v3", "reply": "mlcommons/power server v3"},
                 {"cmd": "time", "reply": "1752362469.8583584"}]
-    common = {"version": "1.0", "timezone": 0, "modules": {}, "sources": {"client.py": "33ca4f26", "server.py": "c3f9"},
+    common = {"version": "1.0", "timezone": 0, "modules": {}, "sources": dict(POWER_DEV_SOURCES),
               "messages": messages, "uuid": {"client": CLIENT_UUID, "server": SERVER_UUID}, "session_name": SESSION,
               "phases": phases}
     cj = {**common, "results": {k: v for k, v in results.items()

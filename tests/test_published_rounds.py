@@ -1,0 +1,295 @@
+"""Real published power results of every round (tests/data/published, see its PROVENANCE.md):
+each read in its own format, judged by its round's rules, and its metric equal to the official
+submission checker's.
+
+The comparison with the official function needs a checkout of mlcommons/inference: set
+STATION_MLCOMMONS_INFERENCE to it (the directory holding tools/submission/); the test skips
+without it. Its code runs in a subprocess and is never copied here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from station.mlperf.metric import canonical_scenario
+from station.mlperf.published import find_performance_dir, verify_published
+from station.mlperf.rounds import ROUNDS, identify_round, round_named, sources_fingerprint
+from station.verify import safe_extract
+
+DATA = Path(__file__).parent / "data" / "published"
+FIXTURES = sorted(DATA.rglob("*.zip"))
+INFERENCE = os.environ.get("STATION_MLCOMMONS_INFERENCE")
+
+
+def _unpack(zip_path: Path, where: Path) -> Path:
+    safe_extract(zip_path, where)
+    perf = find_performance_dir(where)
+    assert perf is not None, zip_path
+    return perf
+
+
+def _status(result: dict, name: str) -> str:
+    return next(c["status"] for c in result["checks"] if c["name"] == name)
+
+
+def _evidence(result: dict, name: str) -> str:
+    return next(c["evidence"] for c in result["checks"] if c["name"] == name)
+
+
+@pytest.fixture(scope="module")
+def verified(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
+    out = {}
+    for z in FIXTURES:
+        perf = _unpack(z, tmp_path_factory.mktemp(z.stem))
+        out[f"{z.parent.name}/{z.stem}"] = (perf, verify_published(perf))
+    return out
+
+
+def test_fixtures_cover_rounds_from_v1_0_to_v5_1():
+    assert {z.parent.name for z in FIXTURES} >= {"v1.0", "v1.1", "v2.0", "v2.1", "v3.0", "v4.1", "v5.1"}
+
+
+@pytest.mark.parametrize("key", [f"{z.parent.name}/{z.stem}" for z in FIXTURES])
+def test_each_result_is_read_and_judged_by_the_rules_of_its_own_round(verified, key):
+    perf, r = verified[key]
+    want = key.split("/")[0]
+    assert r["round"]["name"] == want and r["round"]["how"] == "files", r["round"]
+    # before v5.0 ptd_config is one object, since then a list: both are read, no summary failure
+    names = {c["name"] for c in r["checks"]}
+    assert "power summaries" not in names
+    assert _status(r, "round") == "pass", _evidence(r, "round")
+    assert want in _evidence(r, "round")
+    # the round's own PTDaemon version and power-dev sources are accepted
+    assert _status(r, "PTD analyzer and version") == "pass", _evidence(r, "PTD analyzer and version")
+    assert _status(r, "tool sources") == "pass", _evidence(r, "tool sources")
+    server = json.loads((perf / "power/server.json").read_text())
+    assert isinstance(server["ptd_config"], list if want >= "v5.0" else dict)
+
+
+def test_todays_rules_fail_an_old_result_on_versions_alone(tmp_path):
+    perf = _unpack(DATA / "v2.0/inspur-multistream.zip", tmp_path)
+    r = verify_published(perf, round_name="v5.1")
+    assert r["round"]["how"] == "given" and "given" in _evidence(r, "round")
+    assert _status(r, "PTD analyzer and version") == "fail"
+    assert "PTDaemon 1.9.2 (supported in v5.1: 1.11.1)" in _evidence(r, "PTD analyzer and version")
+    assert _status(r, "tool sources") == "fail" and "v1.1, v2.0, v2.1, v3.0's" in _evidence(r, "tool sources")
+    # its round finds neither problem
+    mine = verify_published(perf)
+    assert _status(mine, "PTD analyzer and version") == "pass" and _status(mine, "tool sources") == "pass"
+
+
+def test_an_unknown_round_is_refused_with_the_known_ones(tmp_path):
+    perf = _unpack(DATA / "v4.1/untether-wt210-multistream.zip", tmp_path)
+    with pytest.raises(ValueError, match="known rounds: v1.0, v1.1"):
+        verify_published(perf, round_name="v0.7")
+
+
+def test_the_results_folder_names_the_round(tmp_path):
+    perf = _unpack(DATA / "v3.0/lenovo-singlestream.zip", tmp_path / "inference_results_v3.0")
+    r = verify_published(perf)
+    assert r["round"]["how"] == "path" and "inference_results_v3.0" in r["round"]["why"]
+
+
+def test_the_session_date_picks_among_rounds_that_accepted_the_same_sources(verified):
+    perf, _ = verified["v2.1/fujitsu-server"]
+    server = json.loads((perf / "power/server.json").read_text())
+    fp = sources_fingerprint(server["sources"])
+    accepting = [r.name for r in ROUNDS if fp in r.source_sets]
+    assert accepting == ["v2.1", "v3.0"]
+    # the same sources and PTDaemon in a session of early 2023 are v3.0's only if PTD 1.10.0 ran
+    assert identify_round(server["sources"], "1.9.2", round_named("v2.1").published_t - 86400).round.name == "v2.1"
+    assert identify_round(server["sources"], "1.10.0", None).round.name == "v3.0"
+    assert identify_round({"x.py": "0"}, "1.9.2", round_named("v2.0").published_t - 86400).how == "date"
+
+
+def test_the_metric_uses_the_scenario_of_the_directory(verified):
+    _, ms = verified["v5.1/gateoverflow-singlestream-log-in-multistream"]
+    m = ms["metric"]
+    assert m["scenario"] == "MultiStream" and m["unit"] == "mJ/query"
+    # a SingleStream log in a MultiStream directory: 8 samples per query
+    assert m["value"] == pytest.approx(m["average_power_w"] * m["duration_s"] * 8 * 1000 / 132176, rel=1e-12)
+    _, off = verified["v1.0/krai-singlestream-log-in-offline"]
+    assert off["metric"]["scenario"] == "Offline" and off["metric"]["unit"] == "W"
+    assert off["metric"]["value"] == pytest.approx(off["metric"]["average_power_w"], rel=1e-15)
+
+
+def test_line_endings_lost_in_publishing_are_named_and_restoring_crlf_restores_the_checksum(verified):
+    _, r = verified["v2.0/inspur-multistream"]
+    ev = _evidence(r, "result checksums")
+    assert _status(r, "result checksums") == "fail"
+    assert "run_1/spl.txt changed since the run" in ev
+    assert ev.count("only its line endings changed (publishing); restoring CRLF restores the recorded SHA-1") == 2
+
+
+def test_errors_in_the_testing_window_the_official_scan_never_reaches(verified):
+    _, r = verified["v5.1/gateoverflow-singlestream-log-in-multistream"]
+    assert _status(r, "PTD log: official scan") == "warn"
+    assert "power/ptd_logs.txt:97" in _evidence(r, "PTD log: official scan")
+    assert "74 failing lines after it go unseen" in _evidence(r, "PTD log: official scan")
+    every = _evidence(r, "PTD log: every line (not checked officially)")
+    assert "74 inside the testing window" in every and "power/ptd_logs.txt:1800" in every
+
+
+def test_v1_0_loadgen_times_are_local_and_the_dst_hour_is_the_checkers_allowance(verified):
+    _, r = verified["v1.0/dellemc-wt210-singlestream"]
+    ev = _evidence(r, "testing: LoadGen window inside the client phases")
+    assert _status(r, "testing: LoadGen window inside the client phases") == "warn"
+    assert "LoadGen times read as local time, + +21600 s, as in v1.0" in ev and "DST" in ev
+    assert _status(r, "client/server messages") == "pass"  # v1.0: the server holds one more
+
+
+def _official_metric(run_1: Path, scenario: str) -> dict:
+    code = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(Path(INFERENCE) / 'tools' / 'submission')!r})\n"
+        "sys.argv = ['submission_checker_old']\n"
+        "import submission_checker_old as s\n"
+        "try:\n"
+        f"    valid, metric, scen, eff = s.get_power_metric(None, {scenario!r}, {str(run_1)!r}, True, 1.0)\n"
+        "    print(json.dumps({'valid': valid, 'metric': metric, 'log_scenario': scen}))\n"
+        "except Exception as exc:\n"
+        "    print(json.dumps({'error': type(exc).__name__}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not INFERENCE, reason="set STATION_MLCOMMONS_INFERENCE to a checkout of mlcommons/inference")
+@pytest.mark.parametrize("key", [f"{z.parent.name}/{z.stem}" for z in FIXTURES])
+def test_the_metric_equals_the_official_submission_checkers(verified, key):
+    perf, r = verified[key]
+    scenario = canonical_scenario(perf.parent.name)
+    official = _official_metric(perf / "run_1", scenario)
+    if "error" in official:  # LoadGen of v1.x logs no result_query_count: no metric either way
+        assert r["metric"] is None or r["metric"].get("value") is None, (official, r["metric"])
+        return
+    assert r["metric"]["value"] == pytest.approx(official["metric"], rel=1e-9, abs=0)
+
+
+def _rewrite(path: Path, edit) -> None:
+    raw = path.read_bytes()
+    nl = b"\r\n" if b"\r\n" in raw else b"\n"
+    lines = raw.split(nl)
+    edit(lines)
+    path.write_bytes(nl.join(lines))
+
+
+def test_repeated_and_out_of_order_samples_are_named_by_line(tmp_path):
+    perf = _unpack(DATA / "v4.1/untether-wt210-multistream.zip", tmp_path)
+    spl = perf / "run_1/spl.txt"
+    clean = verify_published(perf)
+    assert _status(clean, "testing samples (not checked officially)") == "pass"
+    text = spl.read_bytes().split(b"\n")
+    first = next(i for i, line in enumerate(text) if line.startswith(b"Time") and
+                 i > len(text) // 2)
+
+    def swap_and_repeat(lines):
+        lines[first], lines[first + 1] = lines[first + 1], lines[first]  # out of order
+        lines.insert(first + 10, lines[first + 9])  # repeated
+
+    _rewrite(spl, swap_and_repeat)
+    r = verify_published(perf)
+    ev = _evidence(r, "testing samples (not checked officially)")
+    assert _status(r, "testing samples (not checked officially)") == "fail"
+    assert f"1 samples out of order (earlier than the line before), first run_1/spl.txt:{first + 2}" in ev
+    assert f"1 samples repeated (same time as the line before), first run_1/spl.txt:{first + 11}" in ev
+
+
+def test_multichannel_uncertainty_warnings_the_official_pattern_misses(tmp_path):
+    perf = _unpack(DATA / "v4.1/untether-wt210-multistream.zip", tmp_path)
+    log = perf / "power/ptd_logs.txt"
+    detail = (perf / "run_1/mlperf_log_detail.txt").read_text()
+    begin = json.loads(next(x for x in detail.splitlines() if '"power_begin"' in x).split(":::MLLOG", 1)[1])
+    fmt = "%m-%d-%Y %H:%M:%S.%f"  # LoadGen's and PTD's own format
+    inside = (datetime.strptime(begin["value"], fmt) + timedelta(seconds=30)).strftime(fmt)[:-3]
+    line = (f"{inside}: WARNING: Uncertainty 1.52%, which is above 1.00% limit for the last sample, "
+            "logical channel 2!").encode()
+
+    def add(lines):
+        lines.append(line)
+
+    _rewrite(log, add)
+    r = verify_published(perf)
+    n = len(log.read_bytes().splitlines())
+    every = _evidence(r, "PTD log: every line (not checked officially)")
+    assert _status(r, "PTD log: every line (not checked officially)") == "fail"
+    assert f"1 uncertainty warnings above 1 % inside the testing window, first power/ptd_logs.txt:{n}" in every
+    # the official pattern does not see it (and its window shrink would skip it anyway)
+    assert "logical channel" not in _evidence(r, "PTD log: official scan")
+
+
+def test_a_second_analyzer_is_read_though_the_official_checker_never_looks_at_it(tmp_path):
+    perf = _unpack(DATA / "v5.1/gateoverflow-singlestream-log-in-multistream.zip", tmp_path)
+    log = perf / "power/ptd_logs.txt"
+    raw = log.read_bytes()
+    nl = b"\r\n" if b"\r\n" in raw else b"\n"
+    body = raw.split(nl, 1)[1]  # after "Analyzer 1"
+    # the second analyzer as power-dev writes it since 2024-11: "Analyzer 2" then its own log;
+    # this one never completed its ranging run
+    second = body.replace(b"Completed test", b"Stopped early")
+    log.write_bytes(raw.rstrip(nl) + nl + b"Analyzer 2" + nl + second)
+    r = verify_published(perf)
+    ev = _evidence(r, "analyzers after the first (not checked officially)")
+    assert _status(r, "analyzers after the first (not checked officially)") == "fail"
+    assert "analyzer 2: no \"Go with mark '" in ev and "followed by \"Completed test\"" in ev
+    # analyzer 1 alone is what the official scan reads: its ranging run is still found
+    assert _status(r, "PTD log: ranging run") == "pass"
+    log.write_bytes(raw.rstrip(nl) + nl + b"Analyzer 2" + nl + body)
+    ok = verify_published(perf)
+    assert _status(ok, "analyzers after the first (not checked officially)") == "pass"
+    assert "analyzer 2 YokogawaWT210 ranging power/ptd_logs.txt:" in _evidence(
+        ok, "analyzers after the first (not checked officially)")
+
+
+def test_a_whole_tree_gives_one_result_per_directory_then_a_summary(tmp_path):
+    import zipfile
+
+    from station.mlperf.tree import verify_tree
+
+    tree = tmp_path / "tree"
+    for z in FIXTURES:
+        safe_extract(z, tree)
+    (tree / "closed/Broken/results/s/b/Offline/performance/power").mkdir(parents=True)
+    (tree / "closed/Broken/results/s/b/Offline/performance/run_1").mkdir(parents=True)
+    out = list(verify_tree(tree))
+    results, summary = out[:-1], out[-1]["summary"]
+    assert len(results) == len(FIXTURES) + 1 and summary["results"] == len(results)
+    paths = {r["path"] for r in results}
+    assert "open/GATEOverflow/results/TRIGKEY_Mini_PC_Ryzen_5_5560-ctuning_cpp_tflite-cpu-tflite_vmaster-" \
+           "default_config/mobilenet-v1-precision_float-1.0-128/multistream/performance" in paths
+    broken = next(r for r in results if r["path"].startswith("closed/Broken"))
+    assert broken["valid"] is False and "power" in (broken.get("error") or str(broken["checks"]))
+    assert sum(summary["by_verdict"].values()) == len(results)
+    assert summary["by_round"]["v1.0"] == 2 and summary["by_round"]["v5.1"] == 1
+    # the same tree as a zip
+    zpath = tmp_path / "tree.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for f in tree.rglob("*"):
+            if f.is_file():
+                zf.write(f, f.relative_to(tree).as_posix())
+    zipped = list(verify_tree(zpath))
+    assert [r.get("path") for r in zipped[:-1]] == [r["path"] for r in results if not r["path"].startswith("closed/Broken")]
+
+
+def test_the_director_writes_ptd_config_as_a_list_with_ptdaemons_device_number(tmp_path):
+    from station.mlperf import ptd_files
+    from station.mlperf.client_server import read_power_json
+
+    base = {"version": "1.0", "timezone": 0, "modules": {}, "sources": {}, "messages": [],
+            "uuid": {"client": "a", "server": "b"}, "session_name": "s", "results": {}, "phases": {}}
+    entry = {"command": ["station"], "device_type": ptd_files.ptd_device_type("YokogawaWT310E"),
+             "interface_flag": "", "dc_flag": None, "device_port": "USB0::1", "channel": None}
+    path = ptd_files.write_server_json(tmp_path / "server.json", {**base, "ptd_config": [entry, entry]})
+    summary = read_power_json(path)
+    assert summary.ptd_config_form == "list" and [a["device_type"] for a in summary.ptd_config] == [49, 49]
+    assert ptd_files.ptd_device_type("YokogawaWT330_multichannel") == 77
+    assert ptd_files.ptd_device_type("SimulatedAnalyzer") is None
+    with pytest.raises(ValueError, match="one entry per analyzer"):
+        ptd_files.write_server_json(tmp_path / "old.json", {**base, "ptd_config": entry})
