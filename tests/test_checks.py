@@ -187,12 +187,14 @@ def test_ranging_vs_testing_warns_live_and_fails_in_the_review_when_testing_draw
     rs = rules.load("mlperf-inference", {"min_testing_s": 1.0})
     live = LiveChecks(rs, "testing", ranging_average_w=500.0)
     assert live.checks["testing_vs_ranging"].status == PENDING
-    live.tick([{"avg_w": 150.0, "good_samples": 100}])  # idle settle time before the workload: not compared
-    live.workload(started=time.time())
-    live.tick([{"avg_w": 150.0, "good_samples": 100}])  # the first look after the start: counted from here
-    assert live.checks["testing_vs_ranging"].status == PENDING
+    t0 = time.time()
+    live.tick([{"avg_w": 150.0, "good_samples": 100}], now=t0 - 1)  # idle settle time: not compared
+    live.workload(started=t0)
+    live.tick([{"avg_w": 150.0, "good_samples": 100}], now=t0 + 0.2)  # the first look after the start: the base
     # 100 samples at 400 W since then: (150 x 100 + 400 x 100) / 200 = 275 W so far in all, 400 W under load
-    live.tick([{"avg_w": 275.0, "good_samples": 200}])
+    live.tick([{"avg_w": 275.0, "good_samples": 200}], now=t0 + 2.0)
+    assert live.checks["testing_vs_ranging"].status == PENDING  # a workload's first seconds ramp up
+    live.tick([{"avg_w": 275.0, "good_samples": 200}], now=t0 + 6.0)
     assert live.checks["testing_vs_ranging"].status == WARN and "-20.00 %" in live.checks["testing_vs_ranging"].evidence
     out, session = session_of(tmp_path, testing_watts=400.0)
     final = by_name(final_checks(Review(out, session, rs)))["testing_1: testing vs ranging power"]

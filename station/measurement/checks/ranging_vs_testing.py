@@ -23,6 +23,7 @@ PARAMETERS = {
     "warn_testing_shorter_than_ranging": ParamSpec("float", 0.0, 1.0),
 }
 PARAM = "max_testing_below_ranging"
+SETTLE_S = 5.0  # seconds of workload before the live form compares averages
 
 
 class Live(LiveRule):
@@ -43,8 +44,8 @@ class Live(LiveRule):
             self.base = power_sums(snapshots)
             return
         avg = average_since(self.base, snapshots)
-        if avg is None:
-            return
+        if avg is None or now - live.workload_started < SETTLE_S:
+            return  # the first seconds of a workload ramp up: too early to say anything
         delta = avg / live.ranging_average_w - 1.0
         text = (f"average while the workload runs {avg:.6g} W vs ranging {live.ranging_average_w:.6g} W: "
                 f"{delta * 100:+.2f} % "
