@@ -184,8 +184,8 @@ def test_station_run_integrates_a_fleet_from_prometheus_while_one_exporter_dies(
 
     gap_events = [e for e in journal.events() if e["kind"] == "channel_gap" and e.get("state") == "begin"]
     stopped = sorted(e["series"] for e in gap_events)
-    assert stopped == ['node_power_watts{instance="%s",job="nodes",node="n2"}' % exporters[2].target,
-                       'node_power_watts{instance="%s",job="nodes",node="n3"}' % exporters[0].target]
+    assert stopped == sorted([f'node_power_watts{{instance="{exporters[2].target}",job="nodes",node="n2"}}',
+                       f'node_power_watts{{instance="{exporters[0].target}",job="nodes",node="n3"}}'])
     assert summary["gaps"] >= 2
     # The others went on: n0 and n1 have a measured power in every record.
     assert len(names) == records["ch_w"].shape[1] == 4
