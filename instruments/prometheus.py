@@ -206,9 +206,9 @@ class PrometheusSeries(Driver):
 
     @classmethod
     def claims(cls, resource: str) -> bool:
-        """An http:// or https:// URL of a Prometheus server (its API is under ``/api/v1``)."""
+        """An http:// or https:// URL of a Prometheus server (its API is under ``/api/v1``); not a /redfish one."""
         parts = urllib.parse.urlsplit(resource.strip())
-        return parts.scheme in ("http", "https") and bool(parts.netloc)
+        return parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.path.startswith("/redfish")
 
     @classmethod
     def from_resource(cls, resource: str | None, **options: Any) -> Driver:
