@@ -32,6 +32,8 @@ BUILTIN: dict[str, str] = {
     "gpm8213": "instruments.gwinstek:GPM8213",
     "lpm01a": "instruments.lpm01a:LPM01A",
     "ptd": "instruments.ptd:PTDaemon",
+    "prometheus": "instruments.prometheus:PrometheusSeries",
+    "redfish": "instruments.redfish:RedfishPower",
 }
 
 _registered: dict[str, type[Driver]] = {}

@@ -1,6 +1,7 @@
 """``station run``: record a run headless and print its summary.
 
     station run [--instrument NAME [--resource R] [-o key=value ...] ...] [--duration S] [--out DIR] [--json]
+                [--metrics HOST:PORT]
 
 Several ``--instrument`` groups record several instruments into one journal; the summary's
 top-level figures are the first instrument's, every instrument's are under ``instruments``.
@@ -35,6 +36,9 @@ def add_parser(sub) -> None:
     p.add_argument("--duration", type=positive_float, default=30.0, help="seconds to record (default 30)")
     p.add_argument("--out", type=Path, help="run directory to create (default: a new one under the station home)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--metrics", metavar="HOST:PORT",
+                   help="serve the live readings to Prometheus on this address while the run lasts "
+                        "(e.g. 127.0.0.1:9101; port 0 picks one and says which)")
     p.set_defaults(func=run)
 
 
@@ -95,6 +99,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         if failed is not None:
             _close_all(sessions[:k] + sessions[k + 1:])
             return failed
+    metrics = _serve_metrics(args.metrics, sessions) if args.metrics else None
     first = sessions[0]
     settings = {
         "command": "run",
@@ -108,6 +113,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     try:
         run = MeasuredRun(out, sessions, settings=settings, duration_s=args.duration, index=RunIndex())
     except (JournalError, ValueError) as exc:
+        if metrics is not None:
+            metrics.close()
         _close_all(sessions)
         raise UsageError(str(exc)) from None
     recording = run.recording
@@ -140,6 +147,8 @@ def run(args: argparse.Namespace) -> ExitCode:
         state, failure = "failed", str(exc)
     finally:
         summary = run.finish(state)
+        if metrics is not None:
+            metrics.close()
         _close_all(sessions)
         for s, h in old.items():
             signal.signal(s, h)
@@ -166,6 +175,21 @@ def run(args: argparse.Namespace) -> ExitCode:
                 print(f"station: {inst_id}: {why}", file=sys.stderr)
             return ExitCode.FAILED
     return ExitCode.INTERRUPTED if state == "stopped" else ExitCode.OK
+
+
+def _serve_metrics(address: str, sessions: list):
+    """The live readings of ``sessions`` on ``address`` for Prometheus; UsageError if it cannot listen there."""
+    from station.telemetry.exporter import MetricsServer
+
+    try:
+        server = MetricsServer(address)
+    except (ValueError, OSError) as exc:
+        _close_all(sessions)
+        raise UsageError(f"--metrics {address}: {exc}") from None
+    for session in sessions:
+        server.metrics.attach(session)
+    print(f"station: Prometheus metrics at {server.url}", file=sys.stderr, flush=True)
+    return server
 
 
 def _deadline_reason(run, duration_s: float) -> str:

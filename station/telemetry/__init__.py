@@ -1,0 +1,1 @@
+"""The station in a fleet's telemetry plane: its live readings as a Prometheus target."""
