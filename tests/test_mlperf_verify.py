@@ -19,7 +19,10 @@ from station.mlperf.spl import read_spl
 from station.verify import Unusable, verify_path
 
 T0 = 1_752_362_000.0  # 2025-07-12 23:13:20 UTC
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "mlperf-samples"
+# ../shared next to the checkout (or next to the folder of worktrees that holds it)
+SAMPLES = next((p / "shared" / "reference" / "mlperf-samples" for p in Path(__file__).resolve().parents[1:4]
+                if (p / "shared" / "reference" / "mlperf-samples").is_dir()),
+               Path(__file__).resolve().parents[2] / "shared" / "reference" / "mlperf-samples")
 SESSION = "2025-07-13_00-21-09"
 CLIENT_UUID, SERVER_UUID = "da54a2d7-4280-47f2-ad35-0891de35554a", "bfa3300f-f002-45ae-9651-fd8e09a40284"
 GO = "Starting untimed measurement, maximum 500000 samples at 1000ms with 0 rampup samples"

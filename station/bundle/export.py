@@ -303,7 +303,7 @@ def export_session(
             "platform": platform_info(),
             "host": platform.node(),
             "session": {k: session.get(k) for k in ("session_id", "operator", "sut", "benchmark",
-                                                      "scenario", "created_utc", "state")},
+                                                      "scenario", "created_utc", "state", "range_selection")},
             "instruments": list(instruments.values()),
             "settings": session.get("settings", {}),
             "rules": rules,
