@@ -294,7 +294,7 @@ def official_deviations(rules: dict | None) -> list[str]:
     if isinstance(overrides, dict) and overrides:
         out.append("rules overridden (--set): " + ", ".join(
             f"{k} {v.get('from')} -> {v.get('to')}" if isinstance(v, dict) else str(k)
-            for k, v in overrides.items()))
+            for k, v in sorted(overrides.items())))  # sorted: the same words before and after export
     try:
         shipped = load(name)
     except RuleError as exc:  # pragma: no cover - the shipped files are tested
