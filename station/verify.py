@@ -8,6 +8,10 @@ where a torn last line is a warning, and each run's journal); one with ``perform
 ``power/`` + ``run_1/`` is a published MLPerf power result (``station.mlperf.published``). A zip is first extracted into a private
 temporary directory, refusing members that would land outside it (absolute paths, ``..``),
 symbolic links, devices, oversized members and archives that expand far beyond their size.
+
+Every kind ends in the same three answers (:mod:`station.measurement.verdict`): ``integrity``,
+``valid`` (integrity and a passed review: a session that was never reviewed is not valid) and
+``compliant``, joined in ``headline``.
 """
 
 from __future__ import annotations
@@ -206,7 +210,7 @@ def verify_session(root: Path) -> dict:
                                               "its review step)")
     metric = review.get("metric") if isinstance(review, dict) else None
     return {**verdict.to_dict(), "kind": "session", "checks": checks,
-            "review_checks": (review or {}).get("checks") or [] if isinstance(review, dict) else [],
+            "review_checks": (review.get("checks") or []) if isinstance(review, dict) else [],
             "metric": metric if isinstance(metric, dict) and "value" in metric else None, "bundle_id": None}
 
 
