@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 
 from station.bundle.verify import is_bundle, verify_bundle
 from station.measurement.audit import AUDIT_FILE, audit_check
+from station.measurement.checks import Check
 from station.measurement.verdict import INTEGRITY_FAILED, NOT_VALID, Verdict, review_verdict
 from station.mlperf.errors import FormatError
 from station.mlperf.published import find_performance_dir, performance_dirs, verify_published
@@ -176,7 +177,7 @@ def verify_session(root: Path) -> dict:
     import json
 
     root = Path(root)
-    checks: list[dict] = []
+    checks: list[Check] = []
     kind_file = next(name for name in SESSION_FILES if (root / name).is_file())
     what = SESSION_FILES[kind_file]
     try:
@@ -198,7 +199,7 @@ def verify_session(root: Path) -> dict:
         p.parent for p in root.glob("journal/*/header.json"))
     checks.extend(_run_check(root, d) for d in run_dirs)
     review, rules = _optional_json(root / "review.json"), _optional_json(root / "rules.json")
-    broken = [f"{c['name']}: {c['evidence']}" for c in checks if c["status"] == "fail"]
+    broken = [f"{c.name}: {c.evidence}" for c in checks if c.failed]
     if kind_file == "director.json":
         # The station only measured: the MLPerf checker judges the directory the client submits.
         verdict = Verdict(False, False, False, INTEGRITY_FAILED, tuple(broken)) if broken else Verdict(
@@ -209,7 +210,7 @@ def verify_session(root: Path) -> dict:
                                  not_reviewed="integrity intact, but not reviewed (the session did not reach "
                                               "its review step)")
     metric = review.get("metric") if isinstance(review, dict) else None
-    return {**verdict.to_dict(), "kind": "session", "checks": checks,
+    return {**verdict.to_dict(), "kind": "session", "checks": [c.to_dict() for c in checks],
             "review_checks": (review.get("checks") or []) if isinstance(review, dict) else [],
             "metric": metric if isinstance(metric, dict) and "value" in metric else None, "bundle_id": None}
 
@@ -225,11 +226,11 @@ def _optional_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _check(name: str, status: str, evidence: str) -> dict:
-    return {"name": name, "status": status, "evidence": evidence}
+def _check(name: str, status: str, evidence: str) -> Check:
+    return Check(name, status, evidence, "station verify (session directory)")
 
 
-def _run_check(root: Path, run_dir: Path) -> dict:
+def _run_check(root: Path, run_dir: Path) -> Check:
     from station.core.journal import JournalError, JournalReader
     from station.core.run_index import pid_alive
 

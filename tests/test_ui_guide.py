@@ -10,7 +10,7 @@ import pytest
 from station.bundle.verify import verify_bundle
 from station.procedure import Step
 from station.ui.guide import GuideWidget
-from tests.test_procedure import SHORT, hand_average, loadgen_times, make_workload
+from tests.helpers.guided_runs import SHORT, hand_average, loadgen_times, make_workload
 
 DEADLINE_MS = 120_000
 
@@ -46,6 +46,7 @@ def _click_and_wait(qtbot, g: GuideWidget, until_step: Step) -> None:
     assert g.proc.problem is None, g.proc.problem
 
 
+@pytest.mark.slow
 def test_operator_clicks_through_to_a_valid_result_and_a_verified_bundle(qtbot, guide, tmp_path):
     g = guide
     assert "operator" in g.do_now.text() and g.primary.text() == "Start setup"
@@ -82,6 +83,7 @@ def test_operator_clicks_through_to_a_valid_result_and_a_verified_bundle(qtbot, 
     g.grab().save(str(tmp_path / "guide-review.png"))
 
 
+@pytest.mark.slow
 def test_a_too_small_override_is_audited_and_the_run_flagged_invalid(qtbot, guide, tmp_path):
     g = guide
     _fill_setup(g, tmp_path)

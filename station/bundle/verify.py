@@ -200,8 +200,8 @@ def _file_checks(root: Path, files) -> list[Check]:
 def _audit_check(root: Path, manifest: dict) -> Check:
     path = root / AUDIT_FILE
     check = audit.audit_check(path, torn_tail_fails=True)  # export never writes a torn tail
-    if check["status"] != "pass":
-        return _check(check["name"], check["status"], check["evidence"])
+    if check.status != "pass":
+        return check
     info = manifest.get("audit")
     head = info.get("head") if isinstance(info, dict) else None
     if not isinstance(info, dict) or not isinstance(head, str):

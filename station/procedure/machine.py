@@ -167,7 +167,7 @@ class Procedure:
             return Guidance(step, state, "Confirm the proposed ranges, or override them with a reason: "
                             + "; ".join(lines),
                             f"Testing uses fixed ranges: voltage from the ranging maximum, current from "
-                            f"{self.rules.get('current_headroom', 1.1):g} x the ranging maximum, each rounded up "
+                            f"{headroom_of(self.rules):g} x the ranging maximum, each rounded up "
                             "to a range the analyzer has. An override is recorded in the audit log.",
                             "; ".join(problems) or self.problem)
         if step == Step.TESTING:
@@ -279,7 +279,7 @@ class Procedure:
         rec = self._recording
         if rec is None:
             raise ProcedureError("marks are taken while a run records")
-        rec.journal.event("workload_mark", edge=edge, operator=self.info.operator)
+        rec.operator_mark("workload_mark", edge=edge, operator=self.info.operator)
         self._event("mark", edge=edge, t=time.time(), run=self.current_run, operator=self.info.operator)
 
     def end_run(self) -> None:
@@ -392,6 +392,13 @@ class Procedure:
         for key in ("operator", "sut", "benchmark", "scenario"):
             if not str(getattr(info, key) or "").strip():
                 raise ProcedureError(f"setup: the {key} is missing")
+        from station.mlperf.metric import SCENARIOS, canonical_scenario
+
+        scenario = canonical_scenario(info.scenario)
+        if scenario is None and info.rules.name == "mlperf-inference":  # its metric depends on the scenario
+            raise ProcedureError(f"setup: {info.scenario!r} is not an MLPerf scenario; use one of "
+                                 f"{', '.join(SCENARIOS)}")
+        info.scenario = scenario or info.scenario.strip()
         if not info.instruments:
             raise ProcedureError("setup: choose at least one analyzer")
         if self.dir.exists() and any(self.dir.iterdir()):

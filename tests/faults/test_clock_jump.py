@@ -41,6 +41,7 @@ import numpy as np
 import pytest
 
 from station.core.journal import JournalReader, samples_file
+from tests.helpers.processes import wait_for_bytes_on_disk
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIM_SOURCE = Path(__file__).with_name("clock_shim.c")
@@ -141,14 +142,9 @@ def run_with_jumps(shim: Path, args: list[str], out: Path, home: Path, env: dict
     proc = subprocess.Popen([sys.executable, "-m", "station", "run", *args, "--out", str(out), "--json"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        data_file = out / samples_file("inst0")
-        deadline = start + 60
-        while not (data_file.exists() and data_file.stat().st_size > 0):
-            assert proc.poll() is None, f"station run ended before recording: {proc.communicate()}"
-            assert time.monotonic() < deadline, "no samples on disk within 60 s"
-            time.sleep(0.01)
+        wait_for_bytes_on_disk(out / samples_file("inst0"), 0, proc, timeout=60)
         outcome = Outcome(0, "", "", out, launched_wall, 0.0, time.monotonic() - start)
-        time.sleep(0.5)
+        time.sleep(0.5)  # the run records a while before the first jump: part of the stimulus
         for target, step in ((FORWARD_S, FORWARD_S), (BACK_TO_S, BACK_TO_S - FORWARD_S)):
             if proc.poll() is not None:
                 break  # the run is over: nothing left to jump in
@@ -158,7 +154,7 @@ def run_with_jumps(shim: Path, args: list[str], out: Path, home: Path, env: dict
             until = time.monotonic() + 10
             while _jumps_on_disk(out) == seen and proc.poll() is None and time.monotonic() < until:
                 time.sleep(0.02)  # wait for the station to record it before the next one
-            time.sleep(1.0)
+            time.sleep(1.0)  # the run goes on a while on each clock: the spacing of the jumps is the stimulus
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
@@ -270,7 +266,7 @@ def test_scpi_analyzer_across_clock_jumps(shim, tmp_path):
 
 # -- the MLCommons director: a jump mid-phase ---------------------------------------------------------
 def test_director_phase_records_the_jump_in_its_journal_and_logs(shim, tmp_path, monkeypatch):
-    from tests.test_director import Director
+    from tests.helpers.processes import Director
 
     offset = ClockOffset(tmp_path / "director.clock-offset")
     monkeypatch.setenv("LD_PRELOAD", str(shim))  # inherited by `station serve` only: the client is in here
@@ -283,9 +279,9 @@ def test_director_phase_records_the_jump_in_its_journal_and_logs(shim, tmp_path,
             c.handshake()
             session, _ = c.new("jump")
             c.ok(f"session,{session},start,ranging")
-            time.sleep(1.0)
+            time.sleep(1.0)  # the phase measures a while, jumps, and measures on: the stimulus
             offset.set(FORWARD_S)
-            time.sleep(1.5)
+            time.sleep(1.5)  # and measures on across the jump
             c.ok(f"session,{session},stop,ranging")  # measured: the protocol has no "not comparable"
             c.ok(f"session,{session},done")
         finally:
