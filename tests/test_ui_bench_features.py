@@ -24,7 +24,7 @@ from station.ui.bench_tools import KEYS  # noqa: E402
 from station.ui.deep_zoom import JournalDetail  # noqa: E402
 from station.ui.power_plot import PowerPlot  # noqa: E402
 from station.ui.readout_panel import TOTAL  # noqa: E402
-from tests.conftest import make_block  # noqa: E402
+from tests.helpers.sample_blocks import make_block  # noqa: E402
 
 WAIT = 15000  # ms: generous bounds for a loaded 2-core machine; tests never sleep
 T0 = 1.7e9
@@ -42,7 +42,10 @@ def _samples(n: int, seed: int = 1) -> np.ndarray:
 def _brute(b: np.ndarray, t0: float, t1: float) -> dict:
     sel = b[(b["t"] >= t0) & (b["t"] <= t1)]
     good = sel[good_mask(sel)]
-    return {"samples": len(sel), "energy": float(good["w"].sum()) * INTERVAL, "mean": float(good["w"].mean()),
+    # energy over the span's whole duration: the time without a good sample at the mean good power
+    duration = float(sel["t"][-1] - sel["t"][0]) + INTERVAL
+    energy = float(good["w"].sum()) * INTERVAL + float(good["w"].mean()) * max(0.0, duration - len(good) * INTERVAL)
+    return {"samples": len(sel), "energy": energy, "mean": float(good["w"].mean()),
             "min": float(good["w"].min()), "max": float(good["w"].max()), "bad": len(sel) - len(good)}
 
 
@@ -190,7 +193,9 @@ def test_energy_and_charge_since_record_start_match_the_journal_and_reset(qtbot,
     sel = recs[recs["t"] <= t.t_last]
     assert t.samples == len(sel) >= len(recs) - 30  # up to the last sample shown (0.25 s of data at most)
     good = sel[good_mask(sel)]
-    assert t.energy_j == pytest.approx(float(good["w"].sum()) * 0.01, rel=1e-9)
+    uncovered = max(0.0, t.duration_s - len(good) * 0.01)  # bridged at the mean, as the summary does
+    assert t.energy_j == pytest.approx(float(good["w"].sum()) * 0.01 + float(good["w"].mean()) * uncovered,
+                                       rel=1e-9)
     assert t.charge_c == pytest.approx(float(good["a"].astype(np.float64).sum()) * 0.01, rel=1e-6)
     assert t.mean_w == pytest.approx(float(good["w"].mean()), rel=1e-9)
     assert t.max_w == pytest.approx(float(good["w"].max())) and t.min_w == pytest.approx(float(good["w"].min()))

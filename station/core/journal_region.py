@@ -16,6 +16,7 @@ import numpy as np
 from station.core.journal import JournalReader
 from station.core.live_store import RegionStats
 from station.core.samples import good_mask
+from station.core.summary import bridged_energy
 
 CHUNK = 1 << 16  # records per read: 2-3 MiB of records, whatever the span
 
@@ -62,11 +63,13 @@ def span_stats(reader: JournalReader, inst_id: str | None = None, t0: float | No
             w_sum += float(w.sum(dtype=np.float64))
             w_min = min(w_min, float(w.min()))
             w_max = max(w_max, float(w.max()))
+    duration = (t_end - t_start + interval) if samples else 0.0
+    energy = bridged_energy(w_sum, good, interval, duration).total_j  # as the run's summary and the live store
     return RegionStats(
         t_start=t_start, t_end=t_end,
-        duration_s=(t_end - t_start + interval) if samples else 0.0,
+        duration_s=duration,
         samples=samples, good_samples=good, bad_samples=samples - good,
         mean_w=w_sum / good if good else None,
         min_w=w_min if good else None, max_w=w_max if good else None,
-        energy_j=w_sum * interval, flags=flags, interval_s=interval, exact=True,
+        energy_j=0.0 if energy is None else energy, flags=flags, interval_s=interval, exact=True,
     )

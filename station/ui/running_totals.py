@@ -16,6 +16,7 @@ import numpy as np
 
 from station.core.live_store import LiveStore
 from station.core.samples import good_mask
+from station.core.summary import bridged_energy
 
 _MARGIN = 4096  # records asked beyond the count of new ones: appends may land in between
 
@@ -42,7 +43,10 @@ class RunningTotals:
     # -- figures ---------------------------------------------------------------------------------
     @property
     def energy_j(self) -> float:
-        return self.w_sum * self.interval_s
+        """Over the whole time since record start, as the run's summary computes it (bad samples and
+        gaps bridged at the mean good power: station.core.summary.bridged_energy)."""
+        total = bridged_energy(self.w_sum, self.good, self.interval_s, self.duration_s).total_j
+        return 0.0 if total is None else total
 
     @property
     def charge_c(self) -> float:

@@ -260,8 +260,14 @@ def test_scpi_analyzer_across_clock_jumps(shim, tmp_path):
     assert summary["state"] == "complete" and summary["duration_s"] == pytest.approx(duration, abs=2 * interval)
     assert_jumps_recorded(o, [FORWARD_S, BACK_TO_S - FORWARD_S])
     data = o.samples
-    assert np.all(np.diff(data["t"]) > 0), "sample times went back with the clock"
-    assert abs(len(data) - duration / interval) <= 2 and o.elapsed_s >= duration
+    steps = np.diff(data["t"])
+    assert np.all(steps > 0), "sample times went back with the clock"
+    # On a loaded machine the poll loop may miss one of the meter's 0.1 s updates: a missed update
+    # shows as a longer step (a gap on the steady time base), never as lost time, so the readings
+    # plus the updates missed between them account for the whole duration.
+    missed = int(np.sum(np.maximum(np.round(steps / interval) - 1, 0)))
+    assert abs(len(data) + missed - duration / interval) <= 2 and o.elapsed_s >= duration
+    assert missed <= 0.1 * duration / interval, f"{missed} updates missed"
 
 
 # -- the MLCommons director: a jump mid-phase ---------------------------------------------------------
