@@ -127,6 +127,7 @@ def test_shortened_rules_and_a_missing_operator_are_valid_but_not_compliant_ever
     assert "operator and system under test not given" in line
     bundle = tmp_path / "bundle"
     _export(session, bundle)
+    assert "verdict     " + line[len("verdict: "):] in capsys.readouterr().out  # station export's words too
 
     code, result = _verify_json(bundle, capsys)
     assert code == 0
