@@ -84,6 +84,7 @@ def _verdict_line(text: str) -> str:
     return next(line for line in text.splitlines() if line.strip().startswith("verdict:")).strip()
 
 
+@pytest.mark.slow  # measures with the simulated analyzer, exports and verifies: ~4 s
 def test_a_failed_review_never_verifies_as_valid(tmp_path, capsys):
     # a current range far too small for the load: every testing sample is overrange
     code, session = _measure(tmp_path, "--operator", "Ada", "--sut", "edge box", "--range-override", "300,5",
@@ -118,6 +119,7 @@ def test_a_failed_review_never_verifies_as_valid(tmp_path, capsys):
     assert result["integrity"] is False and result["valid"] is False and "manifest.json" in result["verdict"]
 
 
+@pytest.mark.slow  # measures with the simulated analyzer, exports and verifies: ~4 s
 def test_shortened_rules_and_a_missing_operator_are_valid_but_not_compliant_everywhere(tmp_path, capsys, qtbot):
     code, session = _measure(tmp_path, "--yes")  # no --operator, no --sut
     text = capsys.readouterr().out
