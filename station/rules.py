@@ -15,6 +15,10 @@ states the rule in words and its source (document and section). A parameter may 
 (not checked). Overrides (``--set min_testing_s=5``) make a "short" variant for tests and
 rehearsals; they are kept in the loaded rule set (:attr:`RuleSet.overrides`) and the review
 reports them, because a result with overridden rules is not a compliant one.
+
+The official rule sets (:data:`OFFICIAL_RULE_SETS`) are the shipped files of the three MLPerf
+benchmarks; :func:`official_deviations` says why a session's rule set is not one of them as
+shipped (another rule set, overrides, parameters that differ from the shipped file).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from resources import resource_path
 RULES_DIR = "rules"
 METRICS = ("mlperf-inference", "tiny-energy", "training-energy", "average-power")
 WINDOW_SOURCES = ("loadgen", "gpio", "marks", "command")
+# The rule sets of official benchmarks: a result is compliant only under one of these, unmodified.
+OFFICIAL_RULE_SETS = ("mlperf-inference", "mlperf-tiny", "mlperf-training")
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,11 @@ class RuleSet:
             overrides[key] = {"from": first, "to": value}
         return RuleSet(self.name, self.title, self.description, self.metric, self.window_sources,
                        params, self.path, self.sha256, overrides)
+
+    @property
+    def official(self) -> bool:
+        """An official benchmark's rule set exactly as shipped (no overrides, no changed parameter)."""
+        return not official_deviations(self.to_dict())
 
     def to_dict(self) -> dict:
         """What ``rules.json`` of a session holds."""
@@ -264,3 +275,42 @@ def rules_from_session(data: dict, where: str = "rules.json") -> RuleSet:
     rs.path = str(data.get("file", where))
     rs.overrides = dict(data.get("overrides") or {})
     return rs
+
+
+def official_deviations(rules: dict | None) -> list[str]:
+    """Why the rule set ``rules`` (a session's ``rules.json`` form) is not an official one as shipped.
+
+    Empty when it is: its name is one of :data:`OFFICIAL_RULE_SETS`, nothing was overridden and
+    every parameter has the value of the shipped file. Parameters are compared rather than file
+    hashes so that a reworded description does not make a result non-compliant.
+    """
+    if not isinstance(rules, dict) or not rules.get("name"):
+        return ["no rule set recorded"]
+    name = str(rules["name"])
+    if name not in OFFICIAL_RULE_SETS:
+        return [f"{name} rule set (not an official benchmark's)"]
+    out = []
+    overrides = rules.get("overrides") or {}
+    if isinstance(overrides, dict) and overrides:
+        out.append("rules overridden (--set): " + ", ".join(
+            f"{k} {v.get('from')} -> {v.get('to')}" if isinstance(v, dict) else str(k)
+            for k, v in sorted(overrides.items())))  # sorted: the same words before and after export
+    try:
+        shipped = load(name)
+    except RuleError as exc:  # pragma: no cover - the shipped files are tested
+        return out + [f"the shipped {name} rule set cannot be read to compare with: {exc}"]
+    recorded = rules.get("parameters")
+    if not isinstance(recorded, dict):
+        return out + [f"the recorded {name} rule set lists no parameters"]
+    changed = []
+    for key in sorted(set(recorded) | set(shipped.parameters)):
+        if isinstance(overrides, dict) and key in overrides:
+            continue  # already said
+        want = shipped.parameters[key].value if key in shipped.parameters else None
+        item = recorded.get(key)
+        got = item.get("value") if isinstance(item, dict) else None
+        if key not in recorded or key not in shipped.parameters or got != want:
+            changed.append(f"{key} {got} (official {want})")
+    if changed:
+        out.append(f"parameters differ from the official {name} rule set: " + ", ".join(changed))
+    return out

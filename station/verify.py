@@ -8,6 +8,10 @@ where a torn last line is a warning, and each run's journal); one with ``perform
 ``power/`` + ``run_1/`` is a published MLPerf power result (``station.mlperf.published``). A zip is first extracted into a private
 temporary directory, refusing members that would land outside it (absolute paths, ``..``),
 symbolic links, devices, oversized members and archives that expand far beyond their size.
+
+Every kind ends in the same three answers (:mod:`station.measurement.verdict`): ``integrity``,
+``valid`` (integrity and a passed review: a session that was never reviewed is not valid) and
+``compliant``, joined in ``headline``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from station.bundle.verify import is_bundle, verify_bundle
 from station.measurement.audit import AUDIT_FILE, audit_check
 from station.measurement.checks import Check
+from station.measurement.verdict import INTEGRITY_FAILED, NOT_VALID, Verdict, review_verdict
 from station.mlperf.errors import FormatError
 from station.mlperf.published import find_performance_dir, performance_dirs, verify_published
 
@@ -162,7 +167,8 @@ def is_session_dir(path: Path) -> bool:
 
 
 def verify_session(root: Path) -> dict:
-    """Check a session directory that was never exported: its audit chain and its runs.
+    """Check a session directory that was never exported: its audit chain and its runs (integrity),
+    and its review when it has one (valid; without a review it is not valid).
 
     A torn last line of ``audit.jsonl`` (the process was killed while writing it) is a warning;
     any other break of the chain fails, naming the file and line. A run without ``summary.json``
@@ -192,8 +198,32 @@ def verify_session(root: Path) -> dict:
     run_dirs = sorted(p.parent for p in root.glob("*/header.json")) + sorted(
         p.parent for p in root.glob("journal/*/header.json"))
     checks.extend(_run_check(root, d) for d in run_dirs)
-    return {"valid": all(c.status != "fail" for c in checks), "kind": "session",
-            "checks": [c.to_dict() for c in checks], "metric": None, "bundle_id": None}
+    review, rules = _optional_json(root / "review.json"), _optional_json(root / "rules.json")
+    broken = [f"{c.name}: {c.evidence}" for c in checks if c.failed]
+    if kind_file == "director.json":
+        # The station only measured: the MLPerf checker judges the directory the client submits.
+        verdict = Verdict(False, False, False, INTEGRITY_FAILED, tuple(broken)) if broken else Verdict(
+            True, False, False, NOT_VALID, ("integrity intact; a director session has no review of its own: "
+                                            "station verify the published result the client submits",))
+    else:
+        verdict = review_verdict(review, rules, info, broken,
+                                 not_reviewed="integrity intact, but not reviewed (the session did not reach "
+                                              "its review step)")
+    metric = review.get("metric") if isinstance(review, dict) else None
+    return {**verdict.to_dict(), "kind": "session", "checks": [c.to_dict() for c in checks],
+            "review_checks": (review.get("checks") or []) if isinstance(review, dict) else [],
+            "metric": metric if isinstance(metric, dict) and "value" in metric else None, "bundle_id": None}
+
+
+def _optional_json(path: Path) -> dict | None:
+    """A session file that may be absent (not reviewed yet) or cut short (killed while writing)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _check(name: str, status: str, evidence: str) -> Check:

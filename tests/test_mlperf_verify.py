@@ -17,7 +17,10 @@ from station.mlperf.spl import read_spl
 from station.verify import Unusable, verify_path
 from tests.helpers.published_results import SESSION, T0, make_published, mllog, ptd_time
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "mlperf-samples"
+# ../shared next to the checkout (or next to the folder of worktrees that holds it)
+SAMPLES = next((p / "shared" / "reference" / "mlperf-samples" for p in Path(__file__).resolve().parents[1:4]
+                if (p / "shared" / "reference" / "mlperf-samples").is_dir()),
+               Path(__file__).resolve().parents[2] / "shared" / "reference" / "mlperf-samples")
 
 
 def statuses(result) -> dict[str, str]:
@@ -379,3 +382,66 @@ def test_zips_with_duplicate_or_clashing_members_are_refused(tmp_path):
         zf.writestr("res/power/client.json", "{}")
     with pytest.raises(Unusable, match="clashes"):
         verify_path(clash)
+
+
+# -- two verdicts side by side: the official checker's and the station's ---------------------------------
+def test_a_result_the_official_checker_rejects_is_not_valid_and_says_why(tmp_path):
+    make_published(tmp_path, testing_w=90.0)
+    r = verify_path(tmp_path)
+    assert r["official"] == {"accepted": False, "failed": ["testing vs ranging power"], "warnings": 0}
+    assert (r["integrity"], r["valid"], r["compliant"], r["headline"]) == (True, False, False, "NOT VALID")
+    assert r["verdict"] == "NOT VALID: the official checker would reject it: testing vs ranging power"
+
+
+def test_a_result_only_the_station_faults_is_accepted_officially_not_red(tmp_path, capsys):
+    make_published(tmp_path, invalid_at=20)  # an invalid reading the official checker does not count
+    r = verify_path(tmp_path)
+    assert r["official"]["accepted"] and r["station"] == {
+        "valid": False, "problems": 1, "failed": ["testing samples (not checked officially)"]}
+    assert r["headline"] == "ACCEPTED OFFICIALLY; station finds 1 problem"
+    assert (r["integrity"], r["valid"], r["compliant"]) == (True, False, True)
+    from station.measurement.verdict import Verdict
+
+    assert Verdict.from_dict(r).tone == "warn"  # amber, not the red of NOT VALID
+    assert main(["verify", str(tmp_path)]) == 1  # exit codes follow valid: the station's stricter answer
+    out = capsys.readouterr().out
+    assert "NOT VALID" not in out and "ACCEPTED OFFICIALLY; station finds 1 problem" in out.splitlines()[0]
+    assert "official checker: accepted | station checks: 1 failed (1 the official checker does not check)" in out
+
+
+def test_a_published_result_changed_after_the_run_fails_integrity(tmp_path):
+    perf = make_published(tmp_path)
+    _replace_in("run_1/spl.txt", "100.000000", "100.500000")(perf)
+    r = verify_path(tmp_path)
+    assert (r["integrity"], r["valid"], r["compliant"], r["headline"]) == (False, False, False, "INTEGRITY FAILED")
+    assert "run_1/spl.txt changed" in r["verdict"]
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="the reference samples are not in this checkout")
+def test_real_published_results_get_the_official_verdict_beside_the_stations(tmp_path, capsys, qtbot):
+    assert main(["verify", str(SAMPLES / "wt210-singlestream"), "--json"]) == 1
+    r = json.loads(capsys.readouterr().out)
+    # accepted by the official checker (its one warning is the ranging line where it stops reading);
+    # the station finds the testing-window errors and invalid readings it never reads
+    assert r["official"] == {"accepted": True, "failed": [], "warnings": 1}
+    assert r["station"] == {"valid": False, "problems": 2, "failed": [
+        "PTD log: every line (not checked officially)", "testing samples (not checked officially)"]}
+    assert (r["integrity"], r["valid"], r["compliant"]) == (True, False, True)
+    assert r["headline"] == "ACCEPTED OFFICIALLY; station finds 2 problems"
+    assert main(["verify", str(SAMPLES / "wt210-singlestream")]) == 1
+    out = capsys.readouterr().out
+    assert "NOT VALID" not in out and "official checker: accepted, 1 warning | station checks: 2 failed" in out
+
+    assert main(["verify", str(SAMPLES / "wt500-multichannel-server"), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert (r["integrity"], r["valid"], r["compliant"], r["verdict"]) == (True, True, True, "VALID")
+    assert r["official"]["accepted"] and r["station"] == {"valid": True, "problems": 0, "failed": []}
+
+    from station.bundle.result_model import load_result
+    from station.ui.result_view import STATUS_COLOURS, ResultView
+
+    view = ResultView(load_result(SAMPLES / "wt210-singlestream"))
+    qtbot.addWidget(view)
+    assert view.verdict.text().startswith("ACCEPTED OFFICIALLY; station finds 2 problems")
+    assert STATUS_COLOURS["warn"] in view.verdict.styleSheet()
+    assert "official checker: accepted" in view.verdict_detail.text()

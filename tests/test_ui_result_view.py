@@ -22,7 +22,9 @@ def test_bundle_shows_verdict_checks_metric_and_plots(qtbot, bundle, tmp_path):
     qtbot.addWidget(view)
     view.resize(1100, 800)
     view.show()
-    assert "VALID" in view.verdict.text() and "NOT" not in view.verdict.text()
+    # its review passed under the lab rule set: valid, and the view says why it is not compliant
+    assert view.verdict.text().startswith("VALID, NOT COMPLIANT")
+    assert "lab rule set" in view.verdict_detail.text() and "compliant no" in view.verdict_detail.text()
     assert "98 W" in view.metric_label.text()
     names = [view.checks_table.item(r, 0).text() for r in range(view.checks_table.rowCount())]
     assert "files" in names and "audit chain" in names and "rule: uncertainty" in names
@@ -41,7 +43,8 @@ def test_tampered_bundle_shows_not_valid_with_the_failing_check_first(qtbot, bun
     npy.write_bytes(bytes(data))
     view = ResultView(load_result(bundle))
     qtbot.addWidget(view)
-    assert "NOT VALID" in view.verdict.text()
+    assert view.verdict.text().startswith("INTEGRITY FAILED")
+    assert "samples/testing_1/sim-1.npy" in view.verdict_detail.text()
     assert view.checks_table.item(0, 1).text() == "FAIL"
 
 

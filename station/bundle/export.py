@@ -209,9 +209,10 @@ def _run_plot(name: str, reader: JournalReader, windows: list[tuple[float, float
         s = summarize_records(reader.samples(inst), reader.instruments[inst].interval_s)
         avg = "n/a" if s["avg_w"] is None else f"{s['avg_w']:.6g} W"
         peak = "n/a" if s["max_w"] is None else f"{s['max_w']:.6g} W"
+        energy = "n/a" if s["energy_j"] is None else f"{s['energy_j']:.6g} J"  # no good sample: no energy
         notes.append(f"{inst}: {s['samples']} samples ({s['good_samples']} good, {s['overrange_samples']} "
                      f"overrange, {s['invalid_samples']} invalid, {s['gaps']} gaps) over "
-                     f"{s['duration_s']:.1f} s; average {avg}, peak {peak}, energy {s['energy_j']:.6g} J")
+                     f"{s['duration_s']:.1f} s; average {avg}, peak {peak}, energy {energy}")
     title = f"{name} — {', '.join(inst_ids)}"
     if len(inst_ids) > 1:
         title += f" (plot shows {inst_ids[0]})"
@@ -303,7 +304,7 @@ def export_session(
             "platform": platform_info(),
             "host": platform.node(),
             "session": {k: session.get(k) for k in ("session_id", "operator", "sut", "benchmark",
-                                                      "scenario", "created_utc", "state")},
+                                                      "scenario", "created_utc", "state", "range_selection")},
             "instruments": list(instruments.values()),
             "settings": session.get("settings", {}),
             "rules": rules,

@@ -1,7 +1,8 @@
 """The human report of a bundle: one self-contained HTML page with SVG plots (no Qt, no network).
 
 The PDF (``station.ui.pdf_report``) renders the same page and the same SVG plots with Qt's own
-writer, so both say the same thing.
+writer, so both say the same thing. Its headline is the verdict
+(:mod:`station.measurement.verdict`) in the words ``station verify`` and the window use.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from station.core.samples import good_mask
 from station.measurement.checks import Check
+from station.measurement.verdict import bundle_verdict
 
 PLOT_W, PLOT_H = 900, 260
 MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 70, 20, 26, 40
@@ -191,9 +193,8 @@ def build_html(manifest: dict, plots: list[RunPlot], svgs: list[str] | None = No
     """The report page. ``svgs`` replaces the inline plots (the PDF writer passes image tags)."""
     svgs = svgs if svgs is not None else [svg_plot(p) for p in plots]
     session = manifest.get("session") or {}
-    valid = manifest.get("valid")
-    verdict = ("VALID" if valid else "NOT VALID") if valid is not None else "NOT REVIEWED"
-    colour = "#2e7d32" if valid else "#c62828"
+    verdict = bundle_verdict([], manifest)  # written at export, so its files are intact by construction
+    colour = _STATUS_COLOUR[verdict.tone]
     metric = manifest.get("metric") or {}
     head = [
         ("Bundle", str(manifest.get("bundle_id"))),
@@ -242,7 +243,9 @@ table.kv th {{ background: #f2f2f2; }}
 .verdict {{ font-size: 20px; font-weight: bold; color: {colour}; }}
 </style></head><body>
 <h1>Energy measurement report</h1>
-<p class="verdict">{verdict}</p>
+<p class="verdict">{html.escape(verdict.headline)}</p>
+{"".join(f"<p>{html.escape(r)}</p>" for r in verdict.reasons)}
+<p>{html.escape(verdict.answers)}</p>
 <p>Metric: <b>{html.escape(format_value(metric) if metric else "—")}</b></p>
 {_table(head)}
 <h2>Instruments</h2>

@@ -34,6 +34,7 @@ class ResultModel:
     metrics: dict = field(default_factory=dict)
     info: list[tuple[str, str]] = field(default_factory=list)
     runs: list[RunPlot] = field(default_factory=list)
+    verdict: dict | None = None  # station.measurement.verdict.Verdict.to_dict(), as station verify gives it
 
 
 def load_bundle(path: Path) -> ResultModel:
@@ -71,7 +72,8 @@ def load_bundle(path: Path) -> ResultModel:
     ]
     valid = bool(verification["valid"]) and bool(manifest.get("valid"))
     return ResultModel(path, "station", f"Bundle {path.name}", valid, verification.get("metric"),
-                       verification["checks"] + review_checks, manifest.get("metrics") or {}, info, runs)
+                       verification["checks"] + review_checks, manifest.get("metrics") or {}, info, runs,
+                       verdict=_verdict(verification))
 
 
 def load_published(path: Path) -> ResultModel:
@@ -107,7 +109,14 @@ def load_published(path: Path) -> ResultModel:
     if result.get("metric"):
         metrics = {k: v for k, v in result["metric"].items()}
     return ResultModel(path, "mlperf", f"MLPerf result {perf.parent.name if perf.name == 'performance' else perf.name}",
-                       bool(result["valid"]), result.get("metric"), result["checks"], metrics, info, runs)
+                       bool(result["valid"]), result.get("metric"), result["checks"], metrics, info, runs,
+                       verdict=_verdict(result))
+
+
+def _verdict(result: dict) -> dict:
+    """The verdict keys of a ``station verify`` result."""
+    keys = ("integrity", "valid", "compliant", "headline", "verdict", "reasons", "missing", "official", "station")
+    return {k: result[k] for k in keys if k in result}
 
 
 def _is_published(p: Path) -> bool:

@@ -1,7 +1,9 @@
 """Verify a station bundle directory: manifest, every file's hash, signature, audit chain.
 
-Each verdict is a :class:`station.measurement.checks.Check` (its JSON form in the result); the
-bundle is valid when no check fails. A changed byte anywhere is caught: in a listed file by its
+Each verdict is a :class:`station.measurement.checks.Check` (its JSON form in the result). These
+checks answer *integrity*; the result is *valid* only when they hold and the review the manifest
+records passed, and *compliant* when the session ran an official rule set unmodified
+(:mod:`station.measurement.verdict`). A changed byte anywhere is caught: in a listed file by its
 hash, in the manifest by ``manifest.json.sha256`` (and the signature), in the digest file by the digest itself, in the
 public key or signature by the signature check; a file added after export is named as unlisted.
 Re-computation of the rule checks from the raw samples is registered by the procedure layer
@@ -28,6 +30,7 @@ from station.bundle.manifest import (
     walk_files,
 )
 from station.measurement.checks import Check
+from station.measurement.verdict import bundle_verdict
 
 AUDIT_FILE = "audit.jsonl"
 
@@ -81,22 +84,36 @@ def verify_bundle(root: Path, trusted_key: bytes | None = None) -> dict:
             checks.extend(fn(root, manifest))
         except Exception as exc:  # a broken recomputation is a failed check, not a crash
             checks.append(_check("recomputation", "fail", f"could not recompute from the samples: {exc}"))
-    return _result(checks, manifest)
+    return _result(checks, manifest, _bundle_session(root))
 
 
-def _result(checks: list[Check], manifest: dict | None) -> dict:
+def _result(checks: list[Check], manifest: dict | None, session: dict | None = None) -> dict:
+    """The integrity checks, the review the manifest records, and the three answers joined
+    (:func:`station.measurement.verdict.bundle_verdict`): intact files never make a failed review valid."""
     metric = None
     if manifest is not None:
         m = manifest.get("metric")
         if isinstance(m, dict) and "value" in m and "unit" in m:
             metric = {"value": m["value"], "unit": m["unit"]}
+    verdict = bundle_verdict(checks, manifest, session)
     return {
-        "valid": not any(c.failed for c in checks),
+        **verdict.to_dict(),
         "kind": "station",
         "checks": [c.to_dict() for c in checks],
+        "review_checks": [Check.from_dict(c).to_dict() for c in (manifest or {}).get("checks") or []
+                          if isinstance(c, dict)],
         "metric": metric,
         "bundle_id": manifest.get("bundle_id") if manifest else None,
     }
+
+
+def _bundle_session(root: Path) -> dict | None:
+    """The bundle's copy of ``session.json`` (its range selection), when it is readable."""
+    try:
+        data = json.loads((root / "session" / "session.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _digest_check(root: Path, raw: bytes) -> Check:

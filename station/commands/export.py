@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> ExitCode:
         print(f"bundle      {res.directory}  ({files} files, id {res.bundle_id})")
         if res.zip_path:
             print(f"zip         {res.zip_path}")
-        print(f"verdict     {'valid' if res.manifest.get('valid') else 'NOT valid'} per the session's review")
+        from station.measurement.verdict import bundle_verdict
+
+        print(f"verdict     {bundle_verdict([], res.manifest).text}")  # the words of station verify
         print(f"check it    station verify {res.zip_path or res.directory}")
     return ExitCode.OK

@@ -10,6 +10,9 @@ instructions and results are printed. Analyzers are given as in every command
 summed; see station.commands.grammar), or in the compact ``DRIVER[,key=value...]`` form with
 ``resource=`` and ``id=`` keys. The rule set fixes the update interval; ranging fixes the ranges. ``--set name=value`` overrides a rule (a "short" rehearsal; recorded and
 reported). ``--range-override [ID=]V,A`` replaces the proposed testing ranges (audited).
+The last verdict line has the same words as ``station verify``, the report and the window
+(``VALID``, ``VALID, NOT COMPLIANT: why``, ``NOT VALID: failed checks``); a session without
+``--operator`` or ``--sut`` is not compliant.
 Exit status: 0 the review says valid, 1 not valid or a step failed, 2 bad usage, 130 stopped.
 """
 
@@ -32,8 +35,10 @@ def add_parser(sub) -> None:
     p.add_argument("--loadgen-logs", type=Path, help="directory where LoadGen writes its logs "
                    "(default: one the station gives the workload in $STATION_LOADGEN_DIR)")
     p.add_argument("--out", type=Path, required=True, help="session directory to create")
-    p.add_argument("--operator", default="", help="who runs the measurement")
-    p.add_argument("--sut", default="", help="description of the system under test")
+    p.add_argument("--operator", default="", help="who runs the measurement (without it the result is "
+                   "not compliant: the verdict says the operator was not given)")
+    p.add_argument("--sut", default="", help="description of the system under test (without it the result "
+                   "is not compliant)")
     p.add_argument("--benchmark", default="", help="benchmark, e.g. resnet50")
     p.add_argument("--scenario", default="Offline",
                    help="Offline, Server, Interactive, SingleStream or MultiStream (default Offline)")
@@ -80,6 +85,7 @@ def _metric_text(metric: dict | None) -> str:
 
 def run(args: argparse.Namespace) -> ExitCode:
     from station import rules as rules_mod
+    from station.measurement.verdict import MISSING_OPERATOR, MISSING_SUT, review_verdict
     from station.procedure import Procedure, ProcedureError, SetupInfo, Step
 
     if args.testing_runs < 1:
@@ -131,7 +137,8 @@ def run(args: argparse.Namespace) -> ExitCode:
 
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        info = SetupInfo(args.operator or "unknown operator", args.sut or "unspecified system",
+        # Left out, they are recorded as missing and the verdict says the result is not compliant.
+        info = SetupInfo(args.operator.strip() or MISSING_OPERATOR, args.sut.strip() or MISSING_SUT,
                          args.benchmark or "unspecified benchmark", args.scenario, rules, specs,
                          workload=args.workload, loadgen_dir=str(args.loadgen_logs) if args.loadgen_logs else None,
                          ntp_server=args.ntp, clock_interval_s=args.clock_interval)
@@ -200,12 +207,13 @@ def run(args: argparse.Namespace) -> ExitCode:
                 _say(f"  {run_name}: average {m['average_power_w']:.6g} W, peak {m['peak_power_w']:.6g} W, "
                      f"energy {m['energy_j']:.6g} J over {m['window_s']:.3f} s ({m['window_source']} window)")
         _say(f"  metric: {_metric_text(review.get('metric'))}")
-        _say(f"  verdict: {'VALID' if review['valid'] else 'NOT VALID'}")
+        verdict = review_verdict(review, rules.to_dict(), proc.session)
+        _say(f"  verdict: {verdict.text}")
         proc.finish()
         _say(f"== done: export with  station export {args.out}")
         if args.json:
             print(json.dumps(review, sort_keys=True, default=str))
-        return ExitCode.OK if review["valid"] else ExitCode.FAILED
+        return ExitCode.OK if verdict.valid else ExitCode.FAILED
     except ProcedureError as exc:
         raise UsageError(str(exc)) from None
     finally:

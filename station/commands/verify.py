@@ -1,4 +1,10 @@
-"""``station verify PATH [--json] [--trusted-key PEM]``: exit 0 it verifies, 1 a check fails, 2 unusable input."""
+"""``station verify PATH [--json] [--trusted-key PEM]``: exit 0 valid, 1 not valid, 2 unusable input.
+
+The first line is the verdict (:mod:`station.measurement.verdict`): ``VALID``, ``VALID, NOT
+COMPLIANT``, ``NOT VALID`` or ``INTEGRITY FAILED`` with the reasons, then the three answers, then
+every check. ``--json`` prints one object with ``integrity``, ``valid``, ``compliant`` and
+``headline`` (and, for a published MLPerf result, ``official`` beside ``station``).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from station.measurement.verdict import Verdict
     from station.verify import Unusable, verify_path
 
     key = None
@@ -36,15 +43,23 @@ def run(args: argparse.Namespace) -> int:
         result = verify_path(args.path, trusted_key=key)
     except Unusable as exc:
         if args.json:
-            print(json.dumps({"valid": False, "kind": None, "checks": [], "metric": None, "error": str(exc)}))
+            print(json.dumps({"integrity": False, "valid": False, "compliant": False, "headline": "UNUSABLE INPUT",
+                              "kind": None, "checks": [], "metric": None, "error": str(exc)}))
         print(f"station: cannot verify: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     if args.json:
         print(json.dumps(result, sort_keys=True, default=str))
     else:
-        print(f"{args.path}: {result['kind']} result, {'VALID' if result['valid'] else 'NOT VALID'}")
+        verdict = Verdict.from_dict(result)
+        print(f"{args.path}: {result['kind']} result, {verdict.text}")
+        print(f"  {verdict.answers}")
+        if verdict.sides:
+            print(f"  {verdict.sides}")
         for c in result["checks"]:
             print(f"  [{MARK.get(c['status'], c['status'])}] {c['name']}: {c['evidence']}")
+        for c in result.get("review_checks") or []:
+            if c.get("status") in ("fail", "warn"):
+                print(f"  [{MARK[c['status']]}] review: {c['name']}: {c['evidence']}")
         m = result.get("metric")
         if m:
             value = m["value"]

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from station.measurement.checks import Check
+from station.measurement.verdict import published_verdict
 from station.mlperf.client_server import PowerSummary, read_power_json, read_power_log
 from station.mlperf.errors import FormatError
 from station.mlperf.loadgen import LoadgenDetail, read_detail, read_summary
@@ -640,5 +641,7 @@ def _samples_check(spl: SplData, det: LoadgenDetail) -> Check:
 
 
 def _result(checks: list[Check], metric: dict | None) -> dict:
-    return {"valid": not any(c.failed for c in checks), "kind": "mlperf", "checks": [c.to_dict() for c in checks],
-            "metric": metric}
+    """The checks, the metric and the verdict: the official checker's (from the checks whose source
+    is an official tool) beside the station's stricter one (``official``, ``station``)."""
+    verdict = published_verdict(checks)
+    return {**verdict.to_dict(), "kind": "mlperf", "checks": [c.to_dict() for c in checks], "metric": metric}

@@ -1,5 +1,8 @@
 """A finished result on screen: verdict, metric, every check, metrics and the runs' power plots.
 
+The verdict is the one ``station verify`` gives (:mod:`station.measurement.verdict`): headline,
+reasons and the three answers (integrity, valid, compliant), in the same words.
+
 Shows station bundles and published MLPerf power directories alike (loaded by the Qt-free
 ``station.bundle.result_model``; the window loads it on a task lane, see ``MainWindow.open_result``).
 """
@@ -27,6 +30,7 @@ from PySide6.QtWidgets import (
 from station.bundle.report import format_value as _fmt
 from station.bundle.result_model import ResultModel
 from station.measurement.checks import FAIL, PASS, WARN, Check
+from station.measurement.verdict import Verdict
 
 STATUS_COLOURS = {"pass": "#1b7f3b", "warn": "#b26a00", "fail": "#c62828"}
 
@@ -41,16 +45,23 @@ class ResultView(QWidget):
         big = QFont()
         big.setPointSizeF(big.pointSizeF() * 1.8)
         big.setBold(True)
-        if model.valid is None:
-            verdict, colour = "NOT REVIEWED", "#5b6470"
-        elif model.valid:
-            verdict, colour = "VALID", STATUS_COLOURS["pass"]
-        else:
-            verdict, colour = "NOT VALID", STATUS_COLOURS["fail"]
-        self.verdict = QLabel(f"{verdict} — {model.title}")
+        if model.verdict is not None:
+            v = Verdict.from_dict(model.verdict)
+            headline, colour = v.headline, STATUS_COLOURS[v.tone]
+            detail = "\n".join([*v.reasons, v.answers] + ([v.sides] if v.sides else []))
+        else:  # a model built without station verify (nothing says whether its files are intact)
+            headline, colour, detail = "NOT REVIEWED", "#5b6470", ""
+        self.verdict = QLabel(f"{headline} — {model.title}")
         self.verdict.setFont(big)
         self.verdict.setStyleSheet(f"color: {colour};")
+        self.verdict.setWordWrap(True)
         layout.addWidget(self.verdict)
+        # why the headline is not a bare VALID, and the three answers (the words of station verify)
+        self.verdict_detail = QLabel(detail)
+        self.verdict_detail.setWordWrap(True)
+        self.verdict_detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.verdict_detail.setVisible(bool(detail))
+        layout.addWidget(self.verdict_detail)
         self.metric_label = QLabel(f"Metric: {_fmt(model.metric)}")
         mf = QFont()
         mf.setPointSizeF(mf.pointSizeF() * 1.4)
