@@ -119,8 +119,22 @@ def _single_top(d: Path) -> Path:
     return d
 
 
-def verify_path(path: Path, trusted_key: bytes | None = None) -> dict:
-    """Verify ``path``; raises Unusable for input that is no result at all."""
+class ManyResults(Unusable):
+    """``path`` is a results tree (several MLPerf power results): verify it with :func:`verify_tree`."""
+
+
+def verify_tree(path: Path, round_name: str | None = None):
+    """One result per published power result below ``path`` (directory or zip), then ``{"summary": ...}``."""
+    from station.mlperf.tree import verify_tree as walk
+
+    return walk(Path(path), round_name)
+
+
+def verify_path(path: Path, trusted_key: bytes | None = None, round_name: str | None = None) -> dict:
+    """Verify ``path``; raises Unusable for input that is no result at all, ManyResults for a tree.
+
+    ``round_name`` (``v4.1``) judges a published result by that round's rules instead of the one
+    its files show."""
     path = Path(path)
     if not path.exists():
         raise Unusable(f"{path} does not exist")
@@ -140,11 +154,11 @@ def verify_path(path: Path, trusted_key: bytes | None = None) -> dict:
             elif is_session_dir(root):
                 result = verify_session(root)
             elif find_performance_dir(root) is not None:
-                result = verify_published(root)
+                result = verify_published(root, round_name)
             elif len(found := performance_dirs(root)) > 1:
                 names = ", ".join(p.relative_to(root).as_posix() for p in found[:3])
-                raise Unusable(f"{path} holds {len(found)} MLPerf power results ({names}{', …' if len(found) > 3 else ''});"
-                               " verify them one at a time")
+                raise ManyResults(f"{path} holds {len(found)} MLPerf power results ({names}"
+                                  f"{', …' if len(found) > 3 else ''})")
             else:
                 raise Unusable(f"{path} is neither a station bundle (no manifest.json), nor a session directory "
                                "(no session.json or director.json), nor an MLPerf power directory "

@@ -360,11 +360,14 @@ def test_station_bundles_verify_through_the_same_command(tmp_path, capsys):
     assert "report.html" in capsys.readouterr().out
 
 
-def test_a_tree_with_several_results_asks_for_one(tmp_path, capsys):
+def test_a_tree_with_several_results_gives_one_json_line_each_then_a_summary(tmp_path, capsys):
     make_published(tmp_path, scenario="Offline")
     make_published(tmp_path, scenario="Server")
-    assert main(["verify", str(tmp_path)]) == 2
-    assert "holds 2 MLPerf power results" in capsys.readouterr().err
+    assert main(["verify", str(tmp_path), "--json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert len(lines) == 3 and {x["path"].split("/")[-2] for x in lines[:2]} == {"Offline", "Server"}
+    assert all(x["valid"] and x["integrity"] for x in lines[:2])
+    assert lines[2]["summary"]["results"] == 2 and lines[2]["summary"]["by_verdict"] == {"VALID": 2}
     assert main(["verify", str(tmp_path / "closed/Org/results/sys/resnet50/Server")]) == 0
 
 

@@ -22,7 +22,7 @@ from station.mlperf.published import performance_dirs, verify_published
 def _verdict(result: dict) -> str:
     if "error" in result:
         return "unreadable"
-    return str(result.get("verdict") or ("valid" if result.get("valid") else "invalid"))
+    return str(result.get("headline") or ("VALID" if result.get("valid") else "NOT VALID")).split(":")[0]
 
 
 def verify_tree(path: Path, round_name: str | None = None) -> Iterator[dict]:
