@@ -13,14 +13,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from station.tiny.checks import review
-from station.tiny.published import is_tiny_energy_dir, read_result
+from station.tiny.published import DutRun, is_tiny_energy_dir, read_result
 
 __all__ = ["is_tiny_energy_dir", "verify_tiny"]
 
 
-def verify_tiny(path: Path) -> dict:
-    """Read and judge one Tiny energy result directory. FormatError for files that are not one."""
+def verify_tiny(path: Path, dut_runs: list[DutRun] | None = None) -> dict:
+    """Read and judge one Tiny energy result directory. FormatError for files that are not one.
+
+    ``dut_runs``: the DUT's timing of each ``infer`` when the caller saw it (the station's own run;
+    the runner's files do not keep it), so windows are cross-checked against it."""
     result = read_result(Path(path))
+    if dut_runs is not None:
+        result.dut_runs = dut_runs
     judged = review(result)
     return {"valid": not any(c.failed for c in judged.checks), "kind": "tiny", "layout": result.layout,
             "mode": result.mode, "monitor": result.monitor or None,
