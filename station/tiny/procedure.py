@@ -42,6 +42,7 @@ TRIALS = 5
 MARGIN = 1.2  # windows aim at 20 % above the minimum: inference time varies with the input
 CALIBRATION_MIN_S = 0.2  # a calibration window this long measures one inference to 0.5 % (1 ms edges)
 SETTLE_S = 1.0  # baseline before the first trial (the EnergyRunner's 'echo head 1000')
+TAIL_S = 0.3  # samples kept after the DUT's m-infer-done: its last edge came before that line
 _NAME = re.compile(r"m-name-dut-\[([^\]]+)\]")
 _MODEL = re.compile(r"m-model-\[([^\]]+)\]")
 _RESULTS = re.compile(r"m-results-\[([^\]]*)\]")
@@ -231,26 +232,33 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
         monitor.set_ranges(AUTO, AUTO)
         freq = float(monitor.freq)
         monitor.start()
+        started = clock()
         recorder = EnergyRecorder(monitor, freq)
         recorder.start()
         recorder.wait(lambda: recorder.count >= SETTLE_S * freq, 5 * SETTLE_S + 5, clock)
 
-        def edges_after(begin: int, count: int) -> Callable[[], bool]:
-            def ready() -> bool:
-                new = [i for _, i in recorder.events if i >= begin]
-                return len(new) >= count and recorder.count > new[-1] + 0.2 * freq
-            return ready
+        def sample_now() -> int:
+            """The monitor's sample index for this moment (it samples on the same time base)."""
+            return int((clock() - started) * freq)
+
+        def collect(begin: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+            """The samples and edges since ``begin``, up to TAIL_S after now: the DUT has finished, so
+            its last edge is in there once the monitor's data (sent once a second) has arrived."""
+            end = sample_now() + int(TAIL_S * freq)
+            if not recorder.wait(lambda: recorder.count >= end, 5.0, clock):
+                log.append(f"the monitor's data stopped at sample {recorder.count}, {end} expected")
+            return recorder.snapshot(begin, end)
 
         n = inferences
         if n is None:
             n_cal = 10
             while True:
-                begin = recorder.count
+                begin = sample_now()
                 board.dut(f"infer {n_cal} 0", timeout_s=120.0)
-                if not recorder.wait(edges_after(begin, 2), 10.0, clock):
+                _, events = collect(begin)
+                if len(events) < 2:
                     raise TinyRunError("the calibration run raised no timestamp edges on the monitor: is the "
                                        "DUT's timestamp pin wired to the LPM01A's D7?")
-                _, events = recorder.snapshot(begin, recorder.count)
                 width = (events[-1][1] - events[-2][1]) / freq
                 if width >= CALIBRATION_MIN_S or n_cal >= 10**7:
                     break
@@ -263,7 +271,7 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
         for k, path in enumerate(files[:TRIALS]):
             data = path.read_bytes()
             say(f"trial {k + 1}/{min(TRIALS, len(files))}: {path.name}")
-            begin = recorder.count
+            begin = sample_now()
             board.dut(f"db load {len(data)}")
             for i in range(0, len(data), CHUNK_BYTES):
                 board.dut(f"db {data[i:i + CHUNK_BYTES].hex()}")
@@ -276,9 +284,7 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
                 elif text == "m-infer-done" and run.host_start_s is not None:
                     run.host_span_s = clock() - run.host_start_s
             lines = board.dut(f"infer {n} {warmups}", timeout_s=60.0 + 3 * MARGIN * min_window_s, on_line=seen)
-            recorder.wait(edges_after(begin, 2), 10.0, clock)
-            end = recorder.count
-            samples, events = recorder.snapshot(begin, end)
+            samples, events = collect(begin)
             scores = next((m.group(1) for line in lines if (m := _RESULTS.search(line))), "")
             trials.append(TrialRecord(path.name, n, warmups, samples.tolist(), events,
                                       [float(x) for x in scores.split(",") if x.strip()],
