@@ -152,3 +152,11 @@ def test_n_is_chosen_from_the_calibration_window():
     # 10 inferences in 0.125 s: 12.5 ms each; 1.2 x 10 s needs 960.
     assert choose_inferences(0.125, 10, 10.0) == 960
     assert choose_inferences(0.125, 10, 10.0) * 0.0125 >= 10.0
+
+
+def test_missing_boards_or_directories_are_a_usage_error(capsys):
+    assert main(["tiny", "--out", "somewhere"]) == 2
+    err = capsys.readouterr().err
+    assert "--monitor, --interface, --dataset" in err
+    assert main(["tiny", "--monitor", "joulescope:x", "--interface", "p", "--dataset", ".", "--out", "o"]) == 2
+    assert "drives lpm01a" in capsys.readouterr().err

@@ -30,13 +30,13 @@ clock: Callable[[], float] = time.monotonic
 
 def add_parser(sub) -> None:
     p = sub.add_parser("tiny", help="run the MLPerf Tiny energy procedure (interface board + DUT + LPM01A)")
-    p.add_argument("--monitor", required=True, metavar="lpm01a:PORT",
+    p.add_argument("--monitor", metavar="lpm01a:PORT",
                    help="energy monitor as DRIVER:PORT[,key=value...], e.g. lpm01a:/dev/ttyACM0")
-    p.add_argument("--interface", required=True, metavar="PORT", help="serial port of the interface board")
+    p.add_argument("--interface", metavar="PORT", help="serial port of the interface board")
     p.add_argument("--dut-baud", type=int, default=9600, help="DUT link speed in energy mode (default 9600)")
-    p.add_argument("--dataset", required=True, type=Path, metavar="DIR",
+    p.add_argument("--dataset", type=Path, metavar="DIR",
                    help="directory of the model's input files (the first five by name are the trials)")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="directory for the result files")
+    p.add_argument("--out", type=Path, metavar="DIR", help="directory for the result files")
     p.add_argument("--inferences", type=int, metavar="N",
                    help="timed inferences per window (default: measured so each window lasts >= 10 s)")
     p.add_argument("--warmups", type=int, default=1, metavar="W", help="warm-up inferences per trial (default 1)")
@@ -69,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
     from instruments.transports.serial import SerialTransport
     from station.tiny.procedure import TinyRunError, run_energy
 
+    # Checked here rather than by argparse: a later '--demo' runs without boards (issue 17, point 6).
+    missing = [flag for flag, value in (("--monitor", args.monitor), ("--interface", args.interface),
+                                        ("--dataset", args.dataset), ("--out", args.out)) if value is None]
+    if missing:
+        raise UsageError(f"give {', '.join(missing)} (see station tiny --help)")
     _, port, extra = parse_monitor(args.monitor)
     if not args.dataset.is_dir():
         raise UsageError(f"--dataset {args.dataset}: not a directory")
