@@ -37,8 +37,12 @@ sample (stray text on a line of its own) are dropped when the count shows they w
 When the board vanishes, :meth:`LPM01A.read_block` raises InstrumentDisconnected at once; the
 unverified samples of the second in progress go with it (counted in ``stats["lost"]``).
 
-Events: ``gpio`` (edge on D7; the sample at the edge is flagged MARK, so a procedure can cut
-GPIO windows), ``buffer`` (the board's buffer crossed 50 / 80 / 100 % or went back under
+Energy mode (MLPerf Tiny, :data:`ENERGY_MODE_OPTIONS`): ``output energy``, ``format ascii_dec``,
+``freq 1k``, ``eventsrc d7 fal``, ``acqtime inf``, ``trigsrc sw``; each sample is the energy of
+one 1 ms period (J), delivered as power (``energy x freq``; ``w / freq`` gives it back).
+
+Events: ``gpio`` (edge on D7, with the board's event ``number`` and the index of the ``sample``
+it fell in since ``start``; that sample is flagged MARK, so a procedure can cut GPIO windows), ``buffer`` (the board's buffer crossed 50 / 80 / 100 % or went back under
 25 %), ``gap``, ``warning`` and ``error`` (board messages during acquisition).
 
 Ranges. The board picks its shunts itself; what the host chooses is the acquisition mode:
@@ -141,6 +145,9 @@ DESCRIPTION = Description(
                     help="send 'pwr off' before releasing the board (as the MLPerf Tiny runner does)"),
         SettingSpec("acquisition_time_s", "Acquisition time", "float", 0.0, unit="s", minimum=0.0,
                     maximum=100.0, help="0: until stopped (acqtime 0); otherwise 100 us to 100 s"),
+        SettingSpec("acqtime_infinite", "Infinite acquisition as", "choice", "0", choices=("0", "inf"),
+                    help="how an acquisition without time limit is asked for: 'acqtime 0' (ST's manual) or "
+                         "'acqtime inf' (what the MLCommons Tiny runner sends; firmware >= 1.0.6)"),
         SettingSpec("baudrate", "Baud rate", "int", BAUDRATE, minimum=9600,
                     help="serial speed; the board's firmware uses 3686400 (applied to a serial port "
                          "opened with pyserial's default)"),
@@ -150,6 +157,14 @@ DESCRIPTION = Description(
     summary="ST Power Shield energy monitor (MLPerf Tiny): current up to 100 kHz over USB serial, "
             "target supply 1.8-3.3 V, GPIO D7 events",
 )
+
+
+# MLPerf Tiny energy mode, as the MLCommons runner sets the board up (power_manager_lpm.py): energy per
+# 1 ms sample in ascii_dec, software start, falling edges on D7 reported as events, no time limit.
+ENERGY_MODE_OPTIONS: dict[str, Any] = {"output": "energy", "data_format": "ascii_dec", "trigger": "sw",
+                                       "gpio_edge": "fal", "acquisition_time_s": 0.0, "acqtime_infinite": "inf",
+                                       "update_interval_s": 1e-3}
+ENERGY_MODE_INTERVAL_S = 1e-3
 
 
 # -- number formats -----------------------------------------------------------------------------------
@@ -221,7 +236,44 @@ class AsciiStream:
                 return [_Data(np.array([math.nan]), np.array([True]))]
             return []
         self.buf += data[cut + 1:]
-        return self._lines(data, cut)
+        fast = self._rows(data, cut + 1)
+        return fast if fast is not None else self._lines(data, cut)
+
+    def _rows(self, chunk: bytes, size: int) -> list[_Data | _Meta] | None:
+        """The usual chunk, fast: sample lines of one fixed width (``dddd-dd`` + CRLF or LF) between rare
+        metadata lines, which are found with ``bytes.find`` (every metadata line has a space, no
+        sample line has one). The sample bytes are decoded as one strided (rows x width) array,
+        column by column, with no per-line index arrays. None if anything is irregular (garbage, a
+        torn line): :meth:`_lines` then takes the whole chunk."""
+        a = np.frombuffer(chunk, dtype=np.uint8, count=size)
+        spans: list[np.ndarray] = []
+        marks: list[tuple[int, int, _Meta]] = []  # (bytes of samples before it, _, meta)
+        sample_bytes = pos = 0
+        while True:
+            sp = chunk.find(b" ", pos, size)
+            if sp < 0:
+                spans.append(a[pos:size])
+                sample_bytes += size - pos
+                break
+            line_start = chunk.rfind(b"\n", pos, sp) + 1 or pos
+            line_end = chunk.find(b"\n", sp, size)
+            meta = _classify(chunk[line_start:line_end].decode("ascii", errors="replace").strip())
+            if meta is None:
+                return None
+            spans.append(a[pos:line_start])
+            sample_bytes += line_start - pos
+            marks.append((sample_bytes, len(marks), meta))
+            pos = line_end + 1
+        body = spans[0] if len(spans) == 1 else np.concatenate(spans)
+        if not len(body):
+            return [m for _, _, m in marks]
+        width = 9 if len(body) > 8 and body[8] == 10 else 8
+        if len(body) % width or any(at % width for at, _, _ in marks):
+            return None
+        values = _decode_rows(body, width)
+        if values is None:
+            return None
+        return _interleave(values, np.zeros(len(values), dtype=bool), [(at // width, m) for at, _, m in marks])
 
     def _lines(self, chunk: bytes, size: int) -> list[_Data | _Meta]:
         """The lines in ``chunk[:size]`` (which holds whole lines, the last one without its LF)."""
@@ -294,6 +346,40 @@ def _interleave(values: np.ndarray, bad: np.ndarray, marks: list[tuple[int, _Met
     if prev < len(values):
         out.append(_Data(values[prev:], bad[prev:]))
     return out
+
+
+def _field(body: np.ndarray, width: int, offset: int, dtype: str) -> np.ndarray:
+    """One fixed-position field of every row, read in place as a little-endian integer (unaligned)."""
+    return np.ndarray((len(body) // width,), dtype=dtype, buffer=body, offset=offset, strides=(width,))
+
+
+def _all_digits(x: np.ndarray, high_nibbles: int, sixes: int) -> bool:
+    """Every byte of every word is '0'..'9': its high nibble is 3, and adding 6 to it does not carry
+    into the high nibble (a low nibble of 10 or more would)."""
+    want = high_nibbles & 0x33333333
+    return bool(((x & high_nibbles) == want).all() and (((x + sixes) & high_nibbles) == want).all())
+
+
+def _decode_rows(body: np.ndarray, width: int) -> np.ndarray | None:
+    """Values of contiguous fixed-width sample lines ``dddd[+-]dd`` + CRLF (9) or LF (8), or None if
+    a row is anything else. Digits are checked and combined a whole word at a time (SWAR), so no
+    column is widened to a wider integer type first."""
+    body = np.ascontiguousarray(body)
+    mant = _field(body, width, 0, "<u4")  # bytes d0 d1 d2 d3, d0 lowest
+    expo = _field(body, width, 5, "<u2")  # bytes e0 e1
+    sign = _field(body, width, 4, "u1")
+    end = _field(body, width, 7, "<u2") if width == 9 else _field(body, width, 7, "u1")
+    if not (end == (0x0A0D if width == 9 else 0x0A)).all() or not ((sign == 43) | (sign == 45)).all():
+        return None
+    if not (_all_digits(mant, 0xF0F0F0F0, 0x06060606) and _all_digits(expo, 0xF0F0, 0x0606)):
+        return None
+    t = mant & 0x0F0F0F0F
+    t = (t & 0x00FF00FF) * 10 + ((t >> 8) & 0x00FF00FF)  # d0d1 in the low half, d2d3 in the high half
+    m = (t & 0xFFFF) * 100 + (t >> 16)
+    e = expo & 0x0F0F
+    e = (e & 0xFF) * 10 + (e >> 8)
+    idx = np.where(sign == 45, 99 - e.astype(np.int16), 99 + e.astype(np.int16))
+    return m * _POW10[idx]
 
 
 def _values(c: list[np.ndarray]) -> np.ndarray:
@@ -570,7 +656,7 @@ class LPM01A(Driver):
         volt = float(self._opt("target_voltage_v"))
         self.command(f"volt {_number_token(volt)}", setting=True)
         self.command(f"freq {_freq_token(freq)}", setting=True)
-        self.command(f"acqtime {_number_token(acqtime) if acqtime else '0'}", setting=True)
+        self.command(f"acqtime {_number_token(acqtime) if acqtime else self._opt('acqtime_infinite')}", setting=True)
         self.command(f"output {output}", setting=True)
         self.command(f"format {fmt}", setting=True)
         self.command(f"trigsrc {self._opt('trigger')}", setting=True)
@@ -838,7 +924,8 @@ class LPM01A(Driver):
                 flags[j] |= int(Flag.MARK)
                 te = float(t[j])
             out_events.append(InstrumentEvent(te, "gpio", {"line": GPIO_LINE, "edge": detail["edge"],
-                                                           "number": detail["number"]}))
+                                                           "number": detail["number"],
+                                                           "sample": self._k + max(j, 0)}))
         block["flags"] = flags
         self.stats["samples"] += n
         self.stats["invalid"] += n_bad

@@ -17,7 +17,9 @@ the configured rate, paced by the wall clock in chunks of about 10 ms:
   ``F0 F3 <ms:4> <buff%> FF FF`` timestamp blocks, ``F0 F5 <nr> <edge> FF FF`` event blocks and
   ``F0 F4 FF FF`` at the end (see :mod:`instruments.lpm01a` for which parts are assumptions).
 
-What it measures is a small MCU running inference (:class:`TinyWorkload`): about 1 mA idle,
+What it measures is ``workload``: anything with ``current(t, rng)`` (amps at times ``t``, seconds since
+the target was powered on) and ``edges(ta, tb)`` (GPIO edges in that span), by default a small
+MCU running inference (:class:`TinyWorkload`): about 1 mA idle,
 bursts of about 6 mA with clock ripple, a GPIO pulse (falling then rising edge on D7) at the
 start and the end of each inference, an inrush when the target is powered on, nanoamps when
 it is off. Output is current or energy per sample period.
@@ -49,6 +51,7 @@ import threading
 import time
 import tty
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,13 +173,16 @@ class Lpm01aDevice:
 
     def __init__(self, link: str | os.PathLike | None = None, seed: int = 1, workload: TinyWorkload | None = None,
                  buffer_kib: int = 128, supports_eventsrc: bool = True, uid: str = UID,
-                 firmware: str = FIRMWARE) -> None:
+                 firmware: str = FIRMWARE, clock: Callable[[], float] = time.monotonic) -> None:
         if link is None:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="lpm01a-")
             link = Path(self._tmpdir.name) / "ttyACM0"
         else:
             self._tmpdir = None
         self.port = str(link)
+        # The board's time base. A faster clock (instruments.fakes.tiny_dut.ScaledClock) makes it
+        # measure seconds of target time in a fraction of a wall second, for tests of long runs.
+        self.clock = clock
         self.workload = workload or TinyWorkload()
         self.capacity = int(buffer_kib) * 1024
         self.supports_eventsrc = supports_eventsrc
@@ -510,11 +516,11 @@ class Lpm01aDevice:
         duration = self._number(arg, 0.0, 1.0, "targrst")
         self._power(False)
         if duration > 0:
-            self._power(True, at=time.monotonic() + duration)
+            self._power(True, at=self.clock() + duration)
 
     def _power(self, on: bool, at: float | None = None) -> None:
         if on and not self.target_on:
-            self.power_on_at = time.monotonic() if at is None else at
+            self.power_on_at = self.clock() if at is None else at
         self.target_on = on
 
     def _cmd_start(self, arg: str) -> None:
@@ -528,7 +534,7 @@ class Lpm01aDevice:
             if limit is None or self.acqtime == 0 or self.acqtime > limit:
                 raise BoardError(f"format ascii_dec at {f} Hz: acquisition time too long for the baudrate "
                                  "(use bin_hexa)")
-        now = time.monotonic()
+        now = self.clock()
         if self.pwr == "auto":
             self._power(True)
         origin = now + self.trigdelay
@@ -564,7 +570,7 @@ class Lpm01aDevice:
     # -- streaming ---------------------------------------------------------------------------------
     def _produce(self) -> None:
         f = self.freq
-        now = time.monotonic()
+        now = self.clock()
         due = math.floor((now - self._origin) * f)
         if self._total is not None:
             due = min(due, self._total)

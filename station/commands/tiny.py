@@ -1,0 +1,110 @@
+"""``station tiny``: an MLPerf Tiny energy run, headless.
+
+    station tiny --monitor lpm01a:PORT[,key=value...] --interface PORT [--dut-baud 9600]
+                 --dataset DIR --out DIR [--inferences N] [--warmups W] [--voltage V] [--json]
+
+The interface board (STM32H573I-DK or Arduino IO manager) on ``--interface`` passes commands to
+the DUT at ``--dut-baud``; the LPM01A on ``--monitor`` supplies the DUT and measures it in energy
+mode. Five input files from ``--dataset`` (sorted by name) are the five trials. ``--out`` gets the
+MLCommons runner's files (``results.txt``, ``results.json``, ``log.txt``). Exit 0 when the result
+is valid, 1 when it is not (the checks say why) or the run failed, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from station.commands.grammar import ExitCode, UsageError, positive_float
+
+MONITORS = ("lpm01a",)  # Joulescope and N6705 energy monitors are not wired into this procedure yet
+INTERFACE_BAUD = 115_200
+# The host's clock for the run's deadlines and the DUT's timing. Emulated hardware with a faster
+# clock (instruments.fakes.tiny_dut.ScaledClock) is tested by replacing it; real boards use this one.
+clock: Callable[[], float] = time.monotonic
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("tiny", help="run the MLPerf Tiny energy procedure (interface board + DUT + LPM01A)")
+    p.add_argument("--monitor", metavar="lpm01a:PORT",
+                   help="energy monitor as DRIVER:PORT[,key=value...], e.g. lpm01a:/dev/ttyACM0")
+    p.add_argument("--interface", metavar="PORT", help="serial port of the interface board")
+    p.add_argument("--dut-baud", type=int, default=9600, help="DUT link speed in energy mode (default 9600)")
+    p.add_argument("--dataset", type=Path, metavar="DIR",
+                   help="directory of the model's input files (the first five by name are the trials)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="directory for the result files")
+    p.add_argument("--inferences", type=int, metavar="N",
+                   help="timed inferences per window (default: measured so each window lasts >= 10 s)")
+    p.add_argument("--warmups", type=int, default=1, metavar="W", help="warm-up inferences per trial (default 1)")
+    p.add_argument("--voltage", type=positive_float, default=3.0, metavar="V",
+                   help="DUT supply voltage the LPM01A sets (1.8 to 3.3 V, default 3.0)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=run)
+
+
+def parse_monitor(text: str) -> tuple[str, str, dict[str, str]]:
+    """``lpm01a:/dev/ttyACM0,key=value`` -> (driver, port, options)."""
+    driver, sep, rest = text.partition(":")
+    if not sep or not rest:
+        raise UsageError(f"--monitor {text!r}: give DRIVER:PORT, e.g. lpm01a:/dev/ttyACM0")
+    if driver not in MONITORS:
+        raise UsageError(f"--monitor {text!r}: the Tiny procedure drives {', '.join(MONITORS)} for now")
+    port, *items = rest.split(",")
+    options: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UsageError(f"--monitor {text!r}: {item!r} must look like key=value")
+        options[key.strip()] = value.strip()
+    return driver, port, options
+
+
+def run(args: argparse.Namespace) -> int:
+    from instruments.base import ConfigurationError
+    from instruments.lpm01a import BAUDRATE, ENERGY_MODE_OPTIONS, LPM01A
+    from instruments.transports.serial import SerialTransport
+    from station.tiny.procedure import TinyRunError, run_energy
+
+    # Checked here rather than by argparse: a later '--demo' runs without boards (issue 17, point 6).
+    missing = [flag for flag, value in (("--monitor", args.monitor), ("--interface", args.interface),
+                                        ("--dataset", args.dataset), ("--out", args.out)) if value is None]
+    if missing:
+        raise UsageError(f"give {', '.join(missing)} (see station tiny --help)")
+    _, port, extra = parse_monitor(args.monitor)
+    if not args.dataset.is_dir():
+        raise UsageError(f"--dataset {args.dataset}: not a directory")
+    files = sorted(p for p in args.dataset.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise UsageError(f"--dataset {args.dataset}: holds no input files")
+    try:
+        monitor = LPM01A(SerialTransport(port, baudrate=BAUDRATE, timeout=2.0),
+                         **{**ENERGY_MODE_OPTIONS, "target_voltage_v": args.voltage, **extra})
+    except ConfigurationError as exc:
+        raise UsageError(f"--monitor: {exc}") from None
+    interface = SerialTransport(args.interface, baudrate=INTERFACE_BAUD, write_termination="%", timeout=2.0)
+    say = (lambda text: print(text, file=sys.stderr)) if args.json else print
+    try:
+        result = run_energy(monitor=monitor, interface=interface, dataset=files, out=args.out,
+                            dut_baud=args.dut_baud, inferences=args.inferences, warmups=args.warmups,
+                            clock=clock, progress=say)
+    except TinyRunError as exc:
+        print(f"station tiny: the run failed: {exc}", file=sys.stderr)
+        return ExitCode.FAILED
+    except Exception as exc:  # a port that cannot be opened, a monitor that refuses energy mode
+        print(f"station tiny: the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return ExitCode.FAILED
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary, sort_keys=True, default=str))
+    else:
+        median = summary["median_uj_per_inference"]
+        print(f"{args.out}: {'VALID' if result.valid else 'NOT VALID'}; median "
+              f"{'-' if median is None else f'{median:.4f}'} uJ/inf over {len(summary['windows'])} windows of "
+              f"{result.inferences} inferences")
+        for c in summary["checks"]:
+            print(f"  [{c['status']:<4}] {c['name']}: {c['evidence']}")
+    return ExitCode.OK if result.valid else ExitCode.FAILED

@@ -1,0 +1,307 @@
+"""The MLPerf Tiny energy run, headless: interface board + DUT, an LPM01A in energy mode, five trials.
+
+The sequence is the MLCommons runner's (benchmark/runner; reference/tiny.md): find the DUT behind
+the interface board (``name%``, ``setbaud 9600%``, ``dut name%``, ``dut profile%``), set the
+monitor to energy mode and start it, then per trial load one input file (``db load N`` and
+``db <hex>`` chunks of 26 bytes) and run ``infer N W``. The DUT pulls the timestamp line low just
+before and just after its N timed inferences; the monitor reports those edges with the index of
+the sample they fell in. A trial's window is the last two edges of that trial, its score the
+energy between them divided by N, and the result the median of the five.
+
+Unlike the runner, N is not a placeholder: a calibration ``infer`` measures one inference's time
+between the edges and N is chosen so each window lasts at least ``min_window_s`` with a margin.
+The result is written in the runner's layout and then judged by the same code that verifies a
+published result (:func:`station.tiny.verify.verify_tiny`), so a run is never valid by a looser
+standard than a submission.
+
+``clock`` is the host's notion of time for deadlines and the DUT's timing; tests share a faster
+clock with the emulated hardware (instruments.fakes.tiny_dut.ScaledClock).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from instruments.base import AUTO, Config
+from instruments.lpm01a import ENERGY_MODE_INTERVAL_S
+from instruments.transports.base import TransportError, TransportTimeout
+from station.tiny.published import DutRun
+from station.tiny.runner_layout import TrialRecord, write_runner_layout
+from station.tiny.scoring import measure_window
+
+CHUNK_BYTES = 26  # bytes per 'db' line when an energy monitor is attached (the runner's choice)
+TRIALS = 5
+MARGIN = 1.2  # windows aim at 20 % above the minimum: inference time varies with the input
+CALIBRATION_MIN_S = 0.2  # a calibration window this long measures one inference to 0.5 % (1 ms edges)
+SETTLE_S = 1.0  # baseline before the first trial (the EnergyRunner's 'echo head 1000')
+TAIL_S = 0.3  # samples kept after the DUT's m-infer-done: its last edge came before that line
+_NAME = re.compile(r"m-name-dut-\[([^\]]+)\]")
+_MODEL = re.compile(r"m-model-\[([^\]]+)\]")
+_RESULTS = re.compile(r"m-results-\[([^\]]*)\]")
+
+
+class TinyRunError(Exception):
+    """The run cannot go on; the message says what happened and what to do."""
+
+
+@dataclass
+class TinyRunResult:
+    out: Path
+    dut_name: str
+    model: str
+    inferences: int
+    verification: dict
+    trials: list[TrialRecord] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.verification["valid"])
+
+    def summary(self) -> dict:
+        metric = self.verification.get("metric") or {}
+        return {"valid": self.valid, "median_uj_per_inference": metric.get("value"), "metric": metric,
+                "inferences_per_window": self.inferences, "dut": {"name": self.dut_name, "model": self.model},
+                "emulated": self.dut_name.startswith("station-emulated"), "out": str(self.out),
+                "windows": self.verification.get("windows", []), "checks": self.verification["checks"]}
+
+
+class InterfaceBoard:
+    """The interface board's serial link: ``%``-terminated commands, replies end with ``m-ready``."""
+
+    def __init__(self, transport, clock: Callable[[], float], log: list[str]) -> None:
+        self.transport, self.clock, self.log = transport, clock, log
+
+    def _lines_until(self, done: Callable[[str], bool], timeout_s: float, what: str) -> list[str]:
+        deadline = self.clock() + timeout_s
+        lines: list[str] = []
+        while True:
+            if self.clock() > deadline:
+                raise TinyRunError(f"no answer to {what} within {timeout_s:g} s: the board or the DUT stopped "
+                                   "answering; check the cables and power, then run again")
+            try:
+                line = self.transport.read_line(0.1).strip()
+            except TransportTimeout:
+                continue
+            except TransportError as exc:
+                raise TinyRunError(f"the interface board's port failed during {what}: {exc}") from None
+            self.log.append(f"RX:{line}")
+            lines.append(line)
+            if done(line):
+                return lines
+
+    def command(self, cmd: str, timeout_s: float = 5.0) -> list[str]:
+        """A command for the interface board itself."""
+        self.log.append(f"{cmd}%")
+        self.transport.write(cmd)
+        return self._lines_until(lambda line: line == "m-ready", timeout_s, repr(cmd))
+
+    def dut(self, cmd: str, timeout_s: float = 5.0, on_line: Callable[[str], None] | None = None) -> list[str]:
+        """A DUT command through the board: its own ``m-ready`` first, then the DUT's lines until the
+        DUT's ``m-ready``. An answer to an earlier command (a stale ``m-ready``) is skipped."""
+        self.log.append(f"dut {cmd}%")
+        self.transport.write(f"dut {cmd}")
+        self._lines_until(lambda line: line == f"m-dut-passthrough({cmd})", timeout_s, f"'dut {cmd}'")
+        self._lines_until(lambda line: line == "m-ready", timeout_s, f"'dut {cmd}'")
+        out: list[str] = []
+
+        def done(line: str) -> bool:
+            if not line.startswith("[dut]: "):
+                return False
+            text = line[len("[dut]: "):]
+            out.append(text)
+            if on_line:
+                on_line(text)
+            return text == "m-ready"
+        self._lines_until(done, timeout_s, f"'dut {cmd}'")
+        return out
+
+
+class EnergyRecorder:
+    """Reads the monitor's blocks in a thread: energy per sample (J) by board sample index, and the
+    timestamp edges ``(event number, sample index)``. Samples that never arrived stay NaN."""
+
+    def __init__(self, driver, freq: float) -> None:
+        self.driver, self.freq = driver, freq
+        self.energy = np.full(1 << 16, math.nan)
+        self.count = 0  # board samples accounted for (received or known lost)
+        self.events: list[tuple[int, int]] = []
+        self.missing = 0
+        self.error: Exception | None = None
+        self._t_first: float | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="tiny-energy-recorder")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                block = self.driver.read_block(timeout=0.2)
+                if block is not None:
+                    self._add(block)
+        except Exception as exc:  # the run reports it; a silent recorder would make a result without data
+            self.error = exc
+
+    def _add(self, block) -> None:
+        s = block.samples
+        with self._lock:
+            if len(s):
+                if self._t_first is None:
+                    self._t_first = float(s["t"][0])
+                k = np.rint((s["t"] - self._t_first) * self.freq).astype(np.int64)
+                end = int(k[-1]) + 1
+                if end > len(self.energy):
+                    grown = np.full(max(end, 2 * len(self.energy)), math.nan)
+                    grown[:len(self.energy)] = self.energy
+                    self.energy = grown
+                self.energy[k] = s["w"] / self.freq
+                self.count = max(self.count, end)
+            for e in block.events:
+                if e.kind == "gpio" and "sample" in e.detail:
+                    self.events.append((int(e.detail["number"]), int(e.detail["sample"])))
+                elif e.kind == "gap":
+                    self.missing += int(e.detail.get("missing_samples", 0))
+
+    def snapshot(self, begin: int, end: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        with self._lock:
+            return (self.energy[begin:end].copy(),
+                    [(n, i - begin) for n, i in self.events if begin <= i < end])
+
+    def wait(self, ready: Callable[[], bool], timeout_s: float, clock: Callable[[], float]) -> bool:
+        deadline = clock() + timeout_s
+        while clock() < deadline:
+            if self.error is not None:
+                raise TinyRunError(f"the energy monitor failed: {self.error}")
+            with self._lock:
+                if ready():
+                    return True
+            time.sleep(0.01)
+        return False
+
+
+def choose_inferences(window_s: float, calibration_n: int, min_window_s: float) -> int:
+    """N so that N inferences last ``MARGIN x min_window_s``, from a calibration window of ``calibration_n``."""
+    per = window_s / calibration_n
+    return max(1, math.ceil(MARGIN * min_window_s / per))
+
+
+def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: int = 9600,
+               min_window_s: float = 10.0, inferences: int | None = None, warmups: int = 1,
+               clock: Callable[[], float] = time.monotonic, progress: Callable[[str], None] | None = None
+               ) -> TinyRunResult:
+    """Run the energy procedure on an opened-or-not LPM01A driver ``monitor`` and the interface
+    board's transport ``interface``; write the runner's layout into ``out`` and verify it."""
+    from station.tiny.verify import verify_tiny
+
+    say = progress or (lambda text: None)
+    log: list[str] = ["station tiny: MLPerf Tiny energy run (MLCommons runner procedure)"]
+    files = sorted(Path(p) for p in dataset)
+    if not files:
+        raise TinyRunError("the dataset holds no input files; give the directory of the model's inputs")
+    interface.open()
+    board = InterfaceBoard(interface, clock, log)
+    recorder = None
+    try:
+        board.command("name")
+        board.command(f"setbaud {dut_baud}")
+        name_lines = board.dut("name")
+        m = next((m for line in name_lines if (m := _NAME.search(line))), None)
+        if m is None:
+            raise TinyRunError(f"the DUT did not say its name at {dut_baud} baud (got {name_lines!r}); is its "
+                               "firmware built for energy mode (EE_CFG_ENERGY_MODE 1, 9600 baud)?")
+        dut_name = m.group(1)
+        model = next((m.group(1) for line in board.dut("profile") if (m := _MODEL.search(line))), "")
+        say(f"DUT {dut_name}, model {model or '?'}")
+        monitor.open()
+        monitor.identify()
+        monitor.configure(Config(update_interval_s=ENERGY_MODE_INTERVAL_S))
+        monitor.set_ranges(AUTO, AUTO)
+        freq = float(monitor.freq)
+        monitor.start()
+        started = clock()
+        recorder = EnergyRecorder(monitor, freq)
+        recorder.start()
+        recorder.wait(lambda: recorder.count >= SETTLE_S * freq, 5 * SETTLE_S + 5, clock)
+
+        def sample_now() -> int:
+            """The monitor's sample index for this moment (it samples on the same time base)."""
+            return int((clock() - started) * freq)
+
+        def collect(begin: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+            """The samples and edges since ``begin``, up to TAIL_S after now: the DUT has finished, so
+            its last edge is in there once the monitor's data (sent once a second) has arrived."""
+            end = sample_now() + int(TAIL_S * freq)
+            if not recorder.wait(lambda: recorder.count >= end, 5.0, clock):
+                log.append(f"the monitor's data stopped at sample {recorder.count}, {end} expected")
+            return recorder.snapshot(begin, end)
+
+        n = inferences
+        if n is None:
+            n_cal = 10
+            while True:
+                begin = sample_now()
+                board.dut(f"infer {n_cal} 0", timeout_s=120.0)
+                _, events = collect(begin)
+                if len(events) < 2:
+                    raise TinyRunError("the calibration run raised no timestamp edges on the monitor: is the "
+                                       "DUT's timestamp pin wired to the LPM01A's D7?")
+                width = (events[-1][1] - events[-2][1]) / freq
+                if width >= CALIBRATION_MIN_S or n_cal >= 10**7:
+                    break
+                n_cal *= 10
+            n = choose_inferences(width, n_cal, min_window_s)
+            log.append(f"calibration: {n_cal} inferences in {width:.3f} s; N = {n}")
+        say(f"{n} inferences per window")
+        trials: list[TrialRecord] = []
+        dut_runs: list[DutRun] = []
+        for k, path in enumerate(files[:TRIALS]):
+            data = path.read_bytes()
+            say(f"trial {k + 1}/{min(TRIALS, len(files))}: {path.name}")
+            begin = sample_now()
+            board.dut(f"db load {len(data)}")
+            for i in range(0, len(data), CHUNK_BYTES):
+                board.dut(f"db {data[i:i + CHUNK_BYTES].hex()}")
+            run = DutRun(n)
+            lines: list[str] = []
+
+            def seen(text: str, run: DutRun = run) -> None:
+                if text.startswith("m-infer-start"):
+                    run.host_start_s = clock()
+                elif text == "m-infer-done" and run.host_start_s is not None:
+                    run.host_span_s = clock() - run.host_start_s
+            lines = board.dut(f"infer {n} {warmups}", timeout_s=60.0 + 3 * MARGIN * min_window_s, on_line=seen)
+            samples, events = collect(begin)
+            scores = next((m.group(1) for line in lines if (m := _RESULTS.search(line))), "")
+            trials.append(TrialRecord(path.name, n, warmups, samples.tolist(), events,
+                                      [float(x) for x in scores.split(",") if x.strip()],
+                                      float(getattr(monitor, "voltage", 0.0)) or None))
+            dut_runs.append(run)
+    finally:
+        if recorder is not None:
+            recorder.stop()
+        for closing in (monitor.close, interface.close):
+            try:
+                closing()
+            except Exception:  # closing a port that is gone must not hide what went wrong
+                pass
+    windows = [measure_window(np.asarray(t.samples_j), t.events[-2][1], t.events[-1][1], n, 1.0 / freq, k)
+               for k, t in enumerate(trials) if len(t.events) >= 2]
+    write_runner_layout(out, trials, windows, log)
+    verification = verify_tiny(out, dut_runs=dut_runs)
+    return TinyRunResult(Path(out), dut_name, model, n, verification, trials)
+
+
