@@ -25,9 +25,11 @@ from pathlib import Path, PurePosixPath
 from station.bundle.verify import is_bundle, verify_bundle
 from station.measurement.audit import AUDIT_FILE, audit_check
 from station.measurement.checks import Check
-from station.measurement.verdict import INTEGRITY_FAILED, NOT_VALID, Verdict, review_verdict
+from station.measurement.verdict import INTEGRITY_FAILED, NOT_VALID, Verdict, review_verdict, tiny_verdict
 from station.mlperf.errors import FormatError
 from station.mlperf.published import find_performance_dir, performance_dirs, verify_published
+from station.tiny.published import is_tiny_energy_dir
+from station.tiny.verify import verify_tiny
 
 MAX_MEMBER_BYTES = 16 << 30  # a 100 kHz, 10 h recording is ~15 GB
 MAX_TOTAL_BYTES = 64 << 30
@@ -153,6 +155,9 @@ def verify_path(path: Path, trusted_key: bytes | None = None, round_name: str | 
                 result = verify_bundle(root, trusted_key=trusted_key)
             elif is_session_dir(root):
                 result = verify_session(root)
+            elif is_tiny_energy_dir(root):
+                result = verify_tiny(root)
+                result.update(tiny_verdict(result["checks"]).to_dict())
             elif find_performance_dir(root) is not None:
                 result = verify_published(root, round_name)
             elif len(found := performance_dirs(root)) > 1:

@@ -153,3 +153,17 @@ def test_streaming_wakeword_with_raw_data_is_scored_as_average_power(tmp_path):
     assert r["mode"] == "streaming-wakeword"
     assert r["metric"]["unit"] == "mW" and r["metric"]["value"] == pytest.approx(0.5)
     assert checks(r)["trial count"]["status"] == "pass"
+
+
+@pytest.mark.parametrize("name, code", [("er_v1.3_syntiant_kws", 0), ("mlc_v1.3_st_l4r5zip_kws", 0),
+                                        ("er_v1.1_st_l4r5zi_ic", 1)])
+def test_station_verify_judges_a_published_tiny_result_with_the_three_answers(name, code, capsys):
+    import json
+
+    from station.cli import main
+
+    assert main(["verify", str(DATA / name), "--json"]) == code
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["kind"] == "tiny" and out["metric"]["unit"] == "uJ/inf"
+    assert out["integrity"] is True and out["valid"] is (code == 0)
+    assert out["headline"] == ("VALID" if code == 0 else "NOT VALID")

@@ -230,3 +230,14 @@ def published_verdict(checks: Iterable[Check | dict]) -> Verdict:
 __all__ = ["ACCEPTED_OFFICIALLY", "INTEGRITY_FAILED", "MISSING_OPERATOR", "MISSING_SUT", "NOT_VALID", "VALID",
            "VALID_NOT_COMPLIANT", "Verdict", "bundle_verdict", "compliance_problems", "missing_identity",
            "published_verdict", "range_overrides", "review_verdict"]
+
+
+def tiny_verdict(checks: Iterable[Check | dict]) -> Verdict:
+    """A published MLPerf Tiny energy result: its files are read as published (no hashes to check),
+    it ran under the Tiny rules, and it is valid when no check fails (the reference runners only
+    print warnings, so the station's checks are the verdict)."""
+    checks = _as_checks(checks)
+    failed = [c for c in checks if c.status == FAIL]
+    if failed:
+        return Verdict(True, False, True, NOT_VALID, (f"failed: {_names(failed)}",))
+    return Verdict(True, True, True, VALID, ())
