@@ -32,7 +32,7 @@ def _fill_setup(g: GuideWidget, tmp_path) -> None:
     g.sut.setText("test box")
     g.scenario.setCurrentText("Offline")
     g.rules.setCurrentText("mlperf-inference")
-    g.driver.setText("sim")
+    g.select_driver("sim")
     g.options.setText("profile=training seed=3")
     g.workload.setText(make_workload(tmp_path))
 
@@ -151,7 +151,7 @@ def test_the_guide_in_the_window_runs_on_its_lane_and_never_holds_the_gui_thread
             _click_and_wait(qtbot, g, step)
         assert g.verdict.text() == "VALID"
         assert on_gui_thread and all(on_gui_thread)
-        qtbot.waitUntil(lambda: any(line.startswith("step: step=review") for line in g.log_lines), timeout=10000)
+        qtbot.waitUntil(lambda: any(line.startswith("The review is ready") for line in g.log_lines), timeout=10000)
 
         g.primary.click()  # finish the review: closes the analyzers, which hang until released
         assert closing.wait(30)
