@@ -20,6 +20,7 @@ After the review the guide compares what the operator watched with the metric.
 
 from __future__ import annotations
 
+import html
 import math
 import threading
 import time
@@ -42,6 +43,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QStackedWidget,
     QTableWidget,
@@ -193,6 +195,7 @@ class GuideWidget(QWidget):
         ll.setContentsMargins(6, 2, 6, 6)
         self.live_list = QListWidget()
         self.live_list.setMinimumHeight(90)
+        self.live_list.setMaximumHeight(150)  # the page above (plot, checks, review) needs the room
         self.live_list.setWordWrap(True)
         ll.addWidget(self.live_list)
         layout.addWidget(live)
@@ -381,16 +384,23 @@ class GuideWidget(QWidget):
         checks_box = QGroupBox("Live checks")
         cl = QVBoxLayout(checks_box)
         cl.setContentsMargins(6, 2, 6, 6)
-        self.live_checks = QListWidget()
+        self.live_checks = QWidget()
         self.live_checks.setObjectName("guide_live_checks")
-        self.live_checks.setWordWrap(True)
-        self.live_checks.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        cl.addWidget(self.live_checks)
+        self._checks_layout = QVBoxLayout(self.live_checks)
+        self._checks_layout.setContentsMargins(2, 2, 2, 2)
+        self._checks_layout.setSpacing(6)
+        self._checks_layout.addStretch(1)
+        self.live_check_rows: list[tuple[str, str, str]] = []  # (status, name, evidence) as shown
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self.live_checks)
+        cl.addWidget(scroll)
         checks_box.setMinimumWidth(300)
         checks_box.setMaximumWidth(420)
         middle.addWidget(checks_box, 1)
         v.addLayout(middle, 1)
-        self._show_workload_state("idle", "No run yet")
+        self._show_workload_state("idle", "No run yet\nthe run starts with the button below")
         return page
 
     # -- procedure events (any thread) ---------------------------------------------------------------
@@ -645,7 +655,6 @@ class GuideWidget(QWidget):
         plot.window_s = MIN_VIEW_S
         self.readout.power_caption.setText("Power (mean of the last 0.5 s)" if len(ids) <= 1 else
                                            f"Power of {ids[0]} (mean of the last 0.5 s)")
-        self.live_checks.clear()
         self._refresh_live()
 
     def _end_live_run(self, run: LiveRun) -> None:
@@ -697,26 +706,27 @@ class GuideWidget(QWidget):
                 and run.workload_end is None)
 
     def _remaining_text(self, run: LiveRun, now: float) -> str:
-        """What is left of the run: the rules' minimum duration, and the workload's own length when an
-        earlier run of the same workload tells it."""
-        parts = []
+        """What is left of the run, one line per reason: the rules' minimum duration (testing), and
+        the workload's own length when an earlier run of the same workload tells it."""
+        lines = []
         ran = (now - run.workload_begin) if run.workload_begin is not None else 0.0
         need = self.proc.rules.get("min_testing_s") if self.proc.rules is not None else None
         if run.kind == "testing" and need:
             left = float(need) - ran
-            parts.append(f"{clock(left)} to go for the {units.duration(float(need))} minimum" if left > 0
-                         else f"the {units.duration(float(need))} minimum is reached")
+            lines.append(f"At least {clock(left)} more for the {clock(float(need))} minimum duration." if left > 0
+                         else f"The {clock(float(need))} minimum duration is reached.")
+        command = self.proc.info is not None and bool(self.proc.info.workload)
         earlier = [r for r in self.runs.values() if r is not run and r.workload_begin is not None
-                   and r.workload_end is not None and r.ended is not None]
-        if earlier and self.proc.info is not None and self.proc.info.workload:
+                   and r.workload_end is not None]
+        if earlier and command:
             took = earlier[-1].workload_end - earlier[-1].workload_begin
-            left = took - ran
-            parts.append(f"about {clock(left)} left: the workload took {clock(took)} in {earlier[-1].name}"
-                         if left > 0 else f"longer than in {earlier[-1].name} ({clock(took)}): it ends on its own")
-        if not parts:
-            parts.append("the workload ends on its own" if self.proc.info is not None and self.proc.info.workload
-                         else "press “End run now” when the workload is over")
-        return "Remaining: " + "; ".join(parts)
+            where = run_title(earlier[-1].name).lower()
+            lines.append(f"About {clock(took - ran)} left: the workload took {clock(took)} in {where}."
+                         if took > ran else f"Longer than in {where} ({clock(took)}): it ends on its own.")
+        if not lines:
+            lines.append("The workload ends on its own." if command
+                         else "Press “End run now” when the workload is over.")
+        return "\n".join(lines)
 
     def _refresh_live(self) -> None:
         run = self.live_run
@@ -742,15 +752,15 @@ class GuideWidget(QWidget):
         title = run_title(run.name)
         end = run.ended or now
         if run.ended is not None:
-            self._show_workload_state("ended", f"{title} ended")
+            self._show_workload_state("ended", f"{title} ended\nits data stay in view")
         elif run.workload_end is not None:
-            self._show_workload_state("waiting", "Workload finished — recording the settle time")
+            self._show_workload_state("waiting", "Workload finished\nrecording the settle time")
         elif run.workload_begin is not None:
-            self._show_workload_state("running", f"● WORKLOAD RUNNING  {clock(now - run.workload_begin)}")
+            self._show_workload_state("running", f"● WORKLOAD RUNNING\nfor {clock(now - run.workload_begin)}")
         elif first is None or first.span() is None:
-            self._show_workload_state("waiting", "Waiting for the first samples")
+            self._show_workload_state("waiting", "Not yet measuring\nwaiting for the first samples")
         else:
-            self._show_workload_state("waiting", "Settling: the workload starts soon")
+            self._show_workload_state("waiting", "Settling\nthe workload starts soon")
         self.elapsed_label.setText(f"{title}: {clock(end - run.started)} elapsed")
         self.remaining_label.setText("" if run.ended is not None or run.workload_end is not None
                                      else self._remaining_text(run, now))
@@ -764,23 +774,32 @@ class GuideWidget(QWidget):
             self.workload_avg_label.setText("")
         self._fill_live_checks(run)
 
-    def _fill_live_checks(self, run: LiveRun) -> None:
-        checks = run.checks.snapshot() if run.checks is not None else []
+    def _fill_live_checks(self, run: LiveRun | None) -> None:
+        """The run's live checks, worst first: a coloured verdict word, the check, its evidence."""
+        checks = run.checks.snapshot() if run is not None and run.checks is not None else []
         checks.sort(key=lambda c: STATUS_ORDER.get(c.get("status"), 4))
-        rows = [(str(c.get("status")), f"{STATUS_WORDS.get(c.get('status'), str(c.get('status')).upper())}  "
-                                       f"{c.get('name')}\n{c.get('evidence')}") for c in checks]
-        if not rows:
-            rows = [("pending", "No check has spoken yet.")]
-        if [(self.live_checks.item(i).text()) for i in range(self.live_checks.count())] == [t for _, t in rows]:
+        rows = [(str(c.get("status")), str(c.get("name")), str(c.get("evidence"))) for c in checks]
+        if rows == self.live_check_rows:
             return
-        self.live_checks.clear()
-        for status, text in rows:
-            item = QListWidgetItem(text)
-            item.setForeground(QColor(STATUS_COLOURS.get(status, "#000000")))
-            font = item.font()
-            font.setBold(status in ("fail", "warn"))
-            item.setFont(font)
-            self.live_checks.addItem(item)
+        self.live_check_rows = rows
+        layout = self._checks_layout
+        while layout.count() > 1:  # the last item is the stretch
+            widget = layout.takeAt(0).widget()
+            if widget is not None:
+                widget.deleteLater()
+        if not rows:
+            rows = [("pending", "", "No check has spoken yet." if run is not None else "No run yet.")]
+        for k, (status, name, evidence) in enumerate(rows):
+            colour = STATUS_COLOURS.get(status, "#1d232b")
+            word = STATUS_WORDS.get(status, status.upper()) if name else ""
+            label = QLabel(f"<span style='color:{colour};font-weight:700'>{html.escape(word)}</span>"
+                           f"&nbsp; <b>{html.escape(name)}</b><br>{html.escape(evidence)}")
+            label.setWordWrap(True)
+            label.setTextFormat(Qt.TextFormat.RichText)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            if status in ("fail", "warn"):
+                label.setStyleSheet(f"border-left:4px solid {colour};padding-left:4px;")
+            layout.insertWidget(k, label)
 
     def refresh(self) -> None:
         g = self.proc.guidance()
@@ -823,8 +842,11 @@ class GuideWidget(QWidget):
             text = "Go to review"
         if step == Step.RANGE_SELECTION and self.range_override():
             text = "Apply override"
+        if step == Step.DONE and self.export_result is not None:
+            text = "Exported"
         self.primary.setText(text)
-        self.primary.setEnabled(not busy and step in labels and not (step == Step.DONE and self._exporting))
+        self.primary.setEnabled(not busy and step in labels and not (step == Step.DONE and (
+            self._exporting or self.export_result is not None)))
         recording = self.proc.busy and step in (Step.RANGING, Step.TESTING)
         self.end_run_button.setEnabled(recording)
         self.mark_begin.setEnabled(recording)
@@ -904,7 +926,7 @@ class GuideWidget(QWidget):
                       else "no stated uncertainty (the analyzer has no accuracy model)")
             lines.append(f"The metric's average power {units.si(metric_w, 'W', 5)} is taken over the {source} window "
                          f"({units.duration(window['end'] - window['begin'])}); the live plot over that same window "
-                         f"reads {units.si(plot_w, 'W', 5)}: {'+' if diff >= 0 else ''}{diff * 100:.3f} % apart, "
+                         f"reads {units.si(plot_w, 'W', 5)}: {abs(diff) * 100:.3f} % apart, "
                          + ("within " if agree else "outside ") + u_text + ".")
             out["agree"] = agree
         if units.is_number(run.watched_w) and metric_w and uncertainty is not None \

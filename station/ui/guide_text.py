@@ -84,8 +84,8 @@ class EventWording:
 
     def _on_setup(self, d: dict) -> tuple[str, str]:
         overrides = d.get("overrides") or {}
-        shortened = (f" with changed rules ({', '.join(f'{k}={v}' for k, v in overrides.items())}): the result "
-                     "will not be compliant") if overrides else ""
+        changed = ", ".join(f"{k} = {v.get('to') if isinstance(v, dict) else v}" for k, v in overrides.items())
+        shortened = f" with changed rules ({changed}): the result will not be compliant" if overrides else ""
         return INFO, (f"Setup: {d.get('operator')} measures {d.get('sut')} running {d.get('benchmark')} "
                       f"({d.get('scenario')}) under the {d.get('rules')} rules{shortened}.")
 
@@ -198,4 +198,7 @@ class EventWording:
         if status not in (WARN, FAIL):
             return None  # the live checks list shows every state; the log keeps the problems
         what = "Check failed" if status == FAIL else "Warning"
-        return status, f"{what} in {run_title(d.get('run')).lower()}: {d.get('name')} — {sentence(d.get('evidence'))}"
+        evidence = str(d.get("evidence") or "").strip()  # as the rule wrote it: names keep their case
+        if evidence and not evidence.endswith((".", "!", "?")):
+            evidence += "."
+        return status, f"{what} in {run_title(d.get('run')).lower()}: {d.get('name')} — {evidence}"
