@@ -10,9 +10,12 @@ step said. No Qt here.
 
 from __future__ import annotations
 
+import re
+
 from station.ui import units
 
 INFO, WARN, FAIL = "info", "warn", "fail"
+RUN_NAME = re.compile(r"^(ranging|[a-z]+_\d+)\b")
 
 STEP_SENTENCES = {
     "ranging": "Setup is done: the ranging run comes next.",
@@ -105,8 +108,8 @@ class EventWording:
         req = d.get("requested") or {}
         inst, run = d.get("instrument"), d.get("run")
         if req.get("voltage") == "auto" and req.get("current") == "auto":
-            return INFO, f"{inst} measures on auto ranges for the {run} run."
-        return INFO, f"{inst} is set to the fixed ranges {ranges_text(req.get('voltage'), req.get('current'))} " \
+            return INFO, f"Analyzer {inst} measures on auto ranges for the {run} run."
+        return INFO, f"Analyzer {inst} is set to the fixed ranges {ranges_text(req.get('voltage'), req.get('current'))} " \
                      f"for the {run} run."
 
     def _on_run_start(self, d: dict) -> tuple[str, str]:
@@ -184,7 +187,11 @@ class EventWording:
         return WARN, f"{str(d.get('action', 'the step')).capitalize()} was cancelled; nothing of it is used."
 
     def _on_step_failed(self, d: dict) -> tuple[str, str]:
-        return FAIL, sentence(d.get("message") or f"{d.get('action')} failed")
+        message = str(d.get("message") or f"{d.get('action')} failed")
+        run = RUN_NAME.match(message)
+        if run:  # "testing_1 failed: ..." -> "Testing run 1 failed: ..."
+            message = run_title(run.group(1)) + message[run.end(1):]
+        return FAIL, sentence(message)
 
     def _on_abandoned(self, d: dict) -> tuple[str, str]:
         reason = f": {d['reason']}" if d.get("reason") else ""
