@@ -25,7 +25,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
@@ -102,7 +102,6 @@ class LiveRun:
     started: float  # UTC seconds
     stores: dict[str, LiveStore]  # instrument id -> store
     live_before: object = None  # the procedure's live checks before this run made its own
-    sinks: list = field(default_factory=list)  # (session, sink) to take off at the next run
     checks: object = None  # this run's LiveChecks, once the procedure made them
     workload_begin: float | None = None
     workload_end: float | None = None
@@ -407,7 +406,12 @@ class GuideWidget(QWidget):
     def _on_event(self, kind: str, detail: dict) -> None:
         if kind == "run_start":
             # Told before the run starts its instruments: the stores miss no sample of the run.
-            self.inbox.call_soon(self._show_run, self._attach_stores(detail))
+            try:
+                run = self._attach_stores(detail)
+            except Exception as exc:  # the run goes on (it is recorded); only the live view lacks it
+                self.inbox.call_soon(self._say, "warn", f"The live view cannot show this run: {exc}")
+            else:
+                self.inbox.call_soon(self._show_run, run)
         # A step's events are few (a handful per action), and each may change the page: control items.
         self.inbox.call_soon(self._on_procedure_event, kind, dict(detail))
 
