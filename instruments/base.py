@@ -286,10 +286,15 @@ class Driver(ABC):
     - ``resource_forms``: example resource strings the driver takes, for help text and error
       messages; () for a driver that needs none. A class that keeps the default ``claims`` and
       sets no forms of its own gets examples of the transports its description names.
+    - ``follows_workload`` (False): the load the driver measures is the workload the station
+      runs (a simulated analyzer). Whatever measures a workload (the measurement service's runs,
+      the director between a client's start and stop) calls :meth:`workload` when it begins and
+      ends, from any thread.
     """
 
     description: ClassVar[Description]
     reconfigures_while_measuring: ClassVar[bool] = False
+    follows_workload: ClassVar[bool] = False
     resource_forms: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -357,6 +362,10 @@ class Driver(ABC):
 
     @abstractmethod
     def stop(self) -> None: ...
+
+    def workload(self, active: bool) -> None:
+        """The measured workload begins (True) or ends (False); only called when ``follows_workload``."""
+        return None  # a driver that declares the capability says what following means for it
 
     def close(self) -> None:
         if self.transport is not None and hasattr(self.transport, "close"):

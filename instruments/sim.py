@@ -75,9 +75,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -121,7 +122,9 @@ _NOISE_CLIP = 5.0  # a fluctuation never drives the power negative
 _WANDER_GRID_S = 0.05
 _WANDER_SHAPE = ((37.0, 0.6), (9.7, 0.3), (2.3, 0.1))  # (period s, share of the wander amplitude)
 _SCAN_FIRST = 4096  # auto-range scans look this far first, then twice as far, ...
-_KEY_CYCLE, _KEY_NOISE, _KEY_MAINS = 1, 2, 3  # independent random streams per seed
+_KEY_CYCLE, _KEY_NOISE, _KEY_MAINS, _KEY_BUSY = 1, 2, 3, 4  # independent random streams per seed
+_IDLE_SPAN_S = 60.0  # idle time is cut into spans this long, so its energy sums stay small and exact
+_SWITCHES_KEPT = 100  # workload begin/end times a settings snapshot lists (the latest)
 
 # WT310E active power accuracy, 12 months, CF3 (IM WT310E-02EN §7.3.2); CF6 doubles range error.
 WT310E_ACCURACY = AccuracySpec(
@@ -300,9 +303,9 @@ class _Cycle:
     edges: tuple[tuple[float, str], ...]  # (s into the cycle, "rising" | "falling")
 
 
-def _build_cycle(profile: Profile, seed: int, number: int) -> _Cycle:
+def _build_cycle(profile: Profile, seed: int, number: int, key: int = _KEY_CYCLE) -> _Cycle:
     """Cycle ``number`` of the workload; its bursts and window level are its own (seeded)."""
-    rng = np.random.default_rng([seed, _KEY_CYCLE, number])
+    rng = np.random.default_rng([seed, key, number])
     starts: list[float] = []
     value: list[float] = []
     slope: list[float] = []
@@ -344,6 +347,30 @@ def _build_cycle(profile: Profile, seed: int, number: int) -> _Cycle:
     length = np.diff(np.append(s, t))
     e = np.cumsum(v * length + 0.5 * m * length * length)
     return _Cycle(s, v, m, np.concatenate(([0.0], e[:-1])), np.array(noise), float(e[-1]), tuple(edges))
+
+
+def _busy_profile(profile: Profile) -> Profile:
+    """The profile's load while a measured workload runs: its window phases (all phases if it has none)."""
+    busy = tuple(p for p in profile.phases if p.window) or profile.phases
+    return replace(profile, phases=busy)
+
+
+def _idle_cycle(profile: Profile) -> _Cycle:
+    """Idle power as a one-piece cycle: the profile's lowest power with that phase's noise."""
+    lowest = min(profile.phases, key=lambda p: min(p.start_w, p.end_w))
+    z = np.zeros(1)
+    return _Cycle(z, np.array([profile.lowest_w]), z.copy(), z.copy(), np.array([lowest.noise]), math.nan, ())
+
+
+@dataclass(frozen=True)
+class _Span:
+    """A stretch [begin, end) of measuring time whose power is ``cycle``'s at ``tau - origin``."""
+
+    begin: float
+    end: float
+    cycle: _Cycle
+    origin: float
+    free: bool  # part of the free-running cycle (its GPIO edges are the cycle's)
 
 
 # -- ranges ---------------------------------------------------------------------------------------
@@ -524,6 +551,8 @@ class SimulatedAnalyzer(Driver):
     # configure() takes effect while measuring (station.core.acquisition applies settings
     # between two reads instead of stopping and starting the stream).
     reconfigures_while_measuring = True
+    # The load it measures is the workload the station runs: told by workload(active).
+    follows_workload = True
 
     description = Description(
         name="sim",
@@ -607,6 +636,14 @@ class SimulatedAnalyzer(Driver):
         self._gap_lost = 0  # samples missing before it
         self._gap_done = False
         self._wander_phase = np.random.default_rng([self.seed, _KEY_MAINS]).uniform(0.0, 2 * np.pi, 3)
+        # Following the workload: (measuring time, active) at each begin / end, ascending; empty
+        # while free-running. The lock keeps a switch and the samples around it in order.
+        self._switches: list[tuple[float, bool]] = []
+        self._switch_count = 0
+        self._lock = threading.Lock()
+        self._busy_cycles: dict[int, _Cycle] = {}
+        self._idle: _Cycle | None = None
+        self._busy: Profile | None = None
 
     # -- the interface -------------------------------------------------------------------------
     @property
@@ -694,6 +731,31 @@ class SimulatedAnalyzer(Driver):
             self._noise = _Noise(self.seed, self._epoch)
         self._running = True
 
+    def workload(self, active: bool) -> None:
+        """The measured workload begins (True) or ends (False): from now on the load is busy or idle.
+
+        Any thread. "Now" is the present of the sample timeline in real time, and the next sample
+        not yet handed out when unpaced (its data come as fast as they are read). Before the first
+        call the analyzer free-runs through the profile's cycle; after it, the load is the
+        profile's window phases (from their start, at each begin) while the workload runs and the
+        profile's lowest power otherwise. GPIO edges (option ``events``) mark each begin and end.
+        """
+        active = bool(active)
+        with self._lock:
+            if self._switches and self._switches[-1][1] == active:
+                return
+            if not self._started:
+                tau = 0.0
+            elif self.pace and self._running:
+                tau = max(self._now() - self._t0, self._tau(self._i))
+            else:
+                tau = self._tau(self._i)
+            if self._switches and tau <= self._switches[-1][0]:
+                self._switches.pop()  # nothing was measured in between: the later state wins
+            if not self._switches or self._switches[-1][1] != active:
+                self._switches.append((tau, active))
+                self._switch_count += 1
+
     def read_block(self, timeout: float = 0.5) -> Block | None:
         """The samples whose interval is over (real time) or the next 0.1 s of data (unpaced).
 
@@ -708,7 +770,8 @@ class SimulatedAnalyzer(Driver):
             return self._read_paced(timeout)
         n = max(1, min(UNPACED_MAX, int(round(UNPACED_BLOCK_S / self._config.update_interval_s))))
         while True:
-            block = self._produce(n)
+            with self._lock:
+                block = self._produce(n)
             if block is not None:
                 return block
 
@@ -735,6 +798,8 @@ class SimulatedAnalyzer(Driver):
             "start_time": self._t0 if self._started else self.start_time,
             "config": self._config.to_dict(),
             "ranges": self.ranges().to_dict(),
+            "workload": {"following": bool(self._switches), "switches": self._switch_count,
+                         "latest": [[tau, active] for tau, active in self._switches[-_SWITCHES_KEPT:]]},
         }
 
     # -- state helpers -------------------------------------------------------------------------
@@ -784,14 +849,15 @@ class SimulatedAnalyzer(Driver):
         cap = max(1, int(PACED_MAX_S / dt + 1e-9))
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
-            now = self._now()
-            done = int(math.floor((now - self._t0 - self._epoch_tau) / dt))  # samples whose interval is over
-            due = done - self._i
-            late = time.monotonic() >= deadline
-            if due >= want or (due > 0 and late):
-                block = self._produce(min(due, cap))
-                if block is not None:
-                    return block
+            with self._lock:  # a workload switch lands after the samples already over, never among them
+                now = self._now()
+                done = int(math.floor((now - self._t0 - self._epoch_tau) / dt))  # samples whose interval is over
+                due = done - self._i
+                late = time.monotonic() >= deadline
+                block = self._produce(min(due, cap)) if due >= want or (due > 0 and late) else False
+            if block is not None and block is not False:
+                return block
+            if block is None:
                 continue  # every sample fell in an injected gap: wait for the ones after it
             if late:
                 return None
@@ -861,6 +927,8 @@ class SimulatedAnalyzer(Driver):
         The mean comes from the workload's energy at the interval ends, so a sample that spans
         a burst edge (or several, at slow rates) gets exactly its share of each.
         """
+        if self._switches:
+            return self._following(pts, n, noise_scale)
         T = self._profile.cycle_s
         energy = np.empty(n + 1)
         noise = np.empty(n)
@@ -894,6 +962,112 @@ class SimulatedAnalyzer(Driver):
             mean[j] = energy[j + 1] + (e - energy[j])
         mean *= 1.0 / self._config.update_interval_s
         return mean, noise, edges
+
+    def _following(self, pts: np.ndarray, n: int, noise_scale: float
+                   ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, float, str]]]:
+        """:meth:`_workload` once the analyzer follows the workload: spans of idle and busy load.
+
+        Each point's energy is taken from the start of its span; the spans' own energies add up
+        across span edges, so a sample spanning a switch gets its share of both loads.
+        """
+        lo, hi = float(pts[0]), float(pts[n])
+        sw = self._switches
+        k = 0
+        while k + 1 < len(sw) and sw[k + 1][0] <= lo:
+            k += 1
+        if k:
+            del sw[:k]  # samples never go back in measuring time: older switches are done with
+        spans = self._spans(lo, hi)
+        begins = np.array([sp.begin for sp in spans])
+        which = np.searchsorted(begins, pts, side="right") - 1
+        energy = np.empty(n + 1)
+        noise = np.empty(n)
+        before = np.zeros(len(spans))  # energy of the spans before each, within this call
+        one, no_noise = np.empty(1), np.empty(0)
+        for j, sp in enumerate(spans):
+            a = int(np.searchsorted(which, j, side="left"))
+            b = int(np.searchsorted(which, j, side="right"))
+            _fill_energy(sp.cycle, np.array([max(0.0, sp.begin - sp.origin)]), one, no_noise, 0, 0, 0.0)
+            at_begin = float(one[0])
+            if b > a:
+                pos = np.maximum(pts[a:b] - sp.origin, 0.0)
+                _fill_energy(sp.cycle, pos, energy[a:b], noise, a, n, noise_scale)
+                energy[a:b] -= at_begin
+            if j + 1 < len(spans):
+                _fill_energy(sp.cycle, np.array([max(0.0, sp.end - sp.origin)]), one, no_noise, 0, 0, 0.0)
+                before[j + 1] = before[j] + (float(one[0]) - at_begin)
+        energy += before[which]
+        mean = np.diff(energy)
+        mean *= 1.0 / self._config.update_interval_s
+        edges: list[tuple[int, float, str]] = []
+        if self.events:
+            marks = [(tau, "rising" if active else "falling") for tau, active in sw]
+            for sp in spans:
+                if sp.free:
+                    c = round(sp.origin / self._profile.cycle_s)
+                    marks += [(sp.origin + at, edge) for at, edge in sp.cycle.edges
+                               if not (c == 0 and at == 0 and edge == "falling")
+                               and sp.begin <= sp.origin + at < sp.end]
+            for e, edge in sorted(marks):
+                if lo <= e < hi:
+                    edges.append((int(np.searchsorted(pts, e, side="right")) - 1, e, edge))
+        return mean, noise, edges
+
+    def _spans(self, lo: float, hi: float) -> list[_Span]:
+        """The spans covering measuring times ``lo`` .. ``hi``: the free-running cycle before the
+        first switch, then idle (cut every _IDLE_SPAN_S) or busy cycles (from cycle 0 at each begin)."""
+        sw = self._switches
+        segments: list[tuple[float, float, bool | None]] = []
+        if sw[0][0] > 0:
+            segments.append((-math.inf, sw[0][0], None))
+        for k, (tau, active) in enumerate(sw):
+            segments.append((tau, sw[k + 1][0] if k + 1 < len(sw) else math.inf, active))
+        spans: list[_Span] = []
+        for begin, end, active in segments:
+            if end <= lo or begin > hi or end <= begin:
+                continue
+            if active is None:
+                length = self._profile.cycle_s
+                start = 0.0
+            elif active:
+                length = self._busy_profile().cycle_s
+                start = begin
+            else:
+                length, start = _IDLE_SPAN_S, begin
+            c = max(0, int((max(lo, begin) - start) // length))
+            while c > 0 and start + c * length > max(lo, begin):
+                c -= 1
+            while start + (c + 1) * length <= max(lo, begin):
+                c += 1
+            while start + c * length <= hi and start + c * length < end:
+                a, b = start + c * length, min(start + (c + 1) * length, end)
+                if active is None:
+                    spans.append(_Span(max(a, begin), b, self._cycle(c), a, True))
+                elif active:
+                    spans.append(_Span(max(a, begin), b, self._busy_cycle(c), a, False))
+                else:
+                    spans.append(_Span(max(a, begin), b, self._idle_load(), a, False))
+                c += 1
+        return spans
+
+    def _busy_profile(self) -> Profile:
+        if self._busy is None or self._busy.sha256 != self._profile.sha256:
+            self._busy = _busy_profile(self._profile)
+        return self._busy
+
+    def _busy_cycle(self, number: int) -> _Cycle:
+        cyc = self._busy_cycles.get(number)
+        if cyc is None:
+            cyc = _build_cycle(self._busy_profile(), self.seed, number, _KEY_BUSY)
+            if len(self._busy_cycles) >= 4:
+                self._busy_cycles.pop(min(self._busy_cycles))
+            self._busy_cycles[number] = cyc
+        return cyc
+
+    def _idle_load(self) -> _Cycle:
+        if self._idle is None:
+            self._idle = _idle_cycle(self._profile)
+        return self._idle
 
     def _mains(self, tau: np.ndarray) -> np.ndarray:
         """Supply voltage with its slow wander, interpolated from a fixed grid of measuring time."""

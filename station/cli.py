@@ -18,6 +18,7 @@ valid, 2 bad arguments or settings, 130 stopped by the operator (what was record
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import station
@@ -57,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.USAGE
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # ``station ... | head``: the reader has gone. Nothing more can be said on stdout, and
+        # Python's final flush would fail again, so stdout is pointed at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return ExitCode.BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from station.bundle.verify import is_bundle, verify_bundle
 from station.measurement.audit import AUDIT_FILE, audit_check
+from station.measurement.checks import Check
 from station.mlperf.errors import FormatError
 from station.mlperf.published import find_performance_dir, performance_dirs, verify_published
 
@@ -170,7 +171,7 @@ def verify_session(root: Path) -> dict:
     import json
 
     root = Path(root)
-    checks: list[dict] = []
+    checks: list[Check] = []
     kind_file = next(name for name in SESSION_FILES if (root / name).is_file())
     what = SESSION_FILES[kind_file]
     try:
@@ -191,15 +192,15 @@ def verify_session(root: Path) -> dict:
     run_dirs = sorted(p.parent for p in root.glob("*/header.json")) + sorted(
         p.parent for p in root.glob("journal/*/header.json"))
     checks.extend(_run_check(root, d) for d in run_dirs)
-    return {"valid": all(c["status"] != "fail" for c in checks), "kind": "session", "checks": checks,
-            "metric": None, "bundle_id": None}
+    return {"valid": all(c.status != "fail" for c in checks), "kind": "session",
+            "checks": [c.to_dict() for c in checks], "metric": None, "bundle_id": None}
 
 
-def _check(name: str, status: str, evidence: str) -> dict:
-    return {"name": name, "status": status, "evidence": evidence}
+def _check(name: str, status: str, evidence: str) -> Check:
+    return Check(name, status, evidence, "station verify (session directory)")
 
 
-def _run_check(root: Path, run_dir: Path) -> dict:
+def _run_check(root: Path, run_dir: Path) -> Check:
     from station.core.journal import JournalError, JournalReader
     from station.core.run_index import pid_alive
 

@@ -2,12 +2,9 @@
 
 import os
 
-import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-from station.core.samples import SAMPLE_DTYPE, empty_block  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -16,20 +13,3 @@ def station_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("station-home")
     monkeypatch.setenv("STATION_HOME", str(home))
     return home
-
-
-def make_block(t0: float, n: int, interval: float, watts, *, flags=0, v=230.0, v_range=300.0,
-               a_range=1.0, uncert=0.005, dtype=SAMPLE_DTYPE) -> np.ndarray:
-    """A block of samples with given power (scalar or array), for tests of the data path."""
-    b = empty_block(n, dtype)
-    b["t"] = t0 + np.arange(n) * interval
-    b["w"] = watts
-    b["v"] = v
-    b["a"] = np.asarray(watts) / v
-    b["pf"] = 1.0
-    b["v_range"] = v_range
-    b["a_range"] = a_range
-    b["uncert"] = uncert
-    b["flags"] = flags
-    b["hz"] = 50.0  # mains frequency (a NaN would make whole records compare unequal)
-    return b

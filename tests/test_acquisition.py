@@ -19,7 +19,7 @@ from station.core.acquisition import InstrumentSession
 from station.core.journal import JournalReader
 from station.core.recording import Recording
 from station.core.samples import Block, Flag
-from tests.conftest import make_block
+from tests.helpers.sample_blocks import make_block
 
 
 class BenchSupply:
@@ -80,7 +80,7 @@ class SupplyDriver(Driver):
         self.running = True
 
     def read_block(self, timeout=0.5):
-        time.sleep(0.005)
+        time.sleep(0.005)  # paces the fake supply like a device answering
         try:
             return Block(self.device.take(5))
         except OSError as exc:
@@ -122,7 +122,7 @@ def test_unplugged_instrument_is_reported_recorded_as_gap_and_reconnected(tmp_pa
     dev.unplug(seconds_lost=2.0)
     while "disconnected" not in events and time.monotonic() < deadline:
         time.sleep(0.01)
-    time.sleep(0.2)
+    time.sleep(0.2)  # the outage lasts a while: the stimulus
     dev.plugged = True
     while "reconnected" not in events and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -81,8 +81,8 @@ def test_a_torn_last_line_is_reported_as_torn_then_cut_off_and_recorded_on_reope
     assert rep.intact and rep.entries == 3
     assert rep.torn_tail is not None and "audit.jsonl:4" in rep.torn_tail and "cut short" in rep.torn_tail
     check = audit_check(path, torn_tail_fails=False)
-    assert check["status"] == "warn" and "audit.jsonl:4" in check["evidence"]
-    assert audit_check(path, torn_tail_fails=True)["status"] == "fail"
+    assert check.status == "warn" and "audit.jsonl:4" in check.evidence
+    assert audit_check(path, torn_tail_fails=True).status == "fail"
     # the restarted process cuts the fragment off and keeps it in the chain
     _log(path, 1, start=10)
     rep = read_chain(path)
@@ -122,7 +122,7 @@ def test_a_broken_chain_is_named_by_line_and_not_continued(tmp_path, how):
     rep = read_chain(path)
     assert not rep.intact and rep.problems[0].startswith(("audit.jsonl:2", "audit.jsonl:3"))
     check = audit_check(path, torn_tail_fails=False)
-    assert check["status"] == "fail" and "audit.jsonl:" in check["evidence"]
+    assert check.status == "fail" and "audit.jsonl:" in check.evidence
     with pytest.raises(AuditError, match="audit.jsonl:"):
         AuditLog(path)
 
@@ -137,9 +137,9 @@ def test_a_single_changed_byte_anywhere_fails_the_check(tmp_path):
         changed = bytearray(original)
         changed[pos] ^= 0x01
         path.write_bytes(bytes(changed))
-        assert audit_check(path, torn_tail_fails=False)["status"] == "fail", pos
+        assert audit_check(path, torn_tail_fails=False).status == "fail", pos
     path.write_bytes(original)
-    assert audit_check(path, torn_tail_fails=False)["status"] == "pass"
+    assert audit_check(path, torn_tail_fails=False).status == "pass"
 
 
 def test_a_killed_writer_leaves_a_chain_that_verifies(tmp_path):

@@ -14,49 +14,11 @@ from station.bundle import audit, signing
 from station.bundle.export import ExportError, export_session
 from station.bundle.manifest import MANIFEST, PUBLIC_KEY, SIGNATURE
 from station.bundle.verify import verify_bundle
-from station.core.journal import InstrumentEntry, JournalReader, JournalWriter
-from station.core.samples import SAMPLE_DTYPE, Flag
-from tests.conftest import make_block
-
-T0 = 1_764_360_000.0
-
-
-def _journal(run_dir: Path, watts, t0: float, interval: float = 0.1, flags=0) -> np.ndarray:
-    n = len(watts)
-    block = make_block(t0, n, interval, np.asarray(watts, dtype=float), flags=flags)
-    w = JournalWriter(run_dir, [InstrumentEntry("sim-1", "sim", SAMPLE_DTYPE, interval,
-                                                {"identity": {"manufacturer": "station", "model": "SIM",
-                                                              "serial": "SIM-0001", "firmware": "1"}})])
-    w.event("connected", t=t0)
-    w.write("sim-1", block)
-    w.event("stopped", t=t0 + n * interval)
-    w.close({"state": "complete", "instruments": {"sim-1": {"samples": n}}})
-    return block
-
-
-def make_session(root: Path) -> Path:
-    s = root / "session"
-    s.mkdir()
-    rng = np.random.default_rng(7)
-    _journal(s / "ranging", 100 + rng.normal(0, 2, 300), T0)
-    _journal(s / "testing_1", 98 + rng.normal(0, 2, 600), T0 + 60)
-    (s / "testing_1" / "workload-output.txt").write_text("inference done\n")
-    (s / "session.json").write_text(json.dumps({
-        "session_id": "s-1", "operator": "Ada", "sut": "test box", "benchmark": "resnet50",
-        "scenario": "Offline", "instruments": [{"id": "sim-1", "calibration_due": "2027-06-30"}],
-        "settings": {"voltage_range": 300, "current_range": 1},
-    }))
-    (s / "rules.json").write_text(json.dumps({"name": "lab", "rules": []}))
-    (s / "review.json").write_text(json.dumps({
-        "valid": True,
-        "checks": [{"name": "uncertainty", "status": "pass", "evidence": "max 0.5 %", "source": "lab"}],
-        "metrics": {"average_power_w": 98.0}, "metric": {"value": 98.0, "unit": "W"},
-        "windows": [{"run": "testing_1", "begin": T0 + 62, "end": T0 + 118, "label": "workload"}],
-    }))
-    with audit.AuditLog(s / "audit.jsonl") as log:  # the session's own log, kept while it ran
-        for i, kind in enumerate(["setup", "ranging-start", "ranging-done", "testing-start", "review"]):
-            log.append(kind, t=T0 + i * 30)
-    return s
+from station.core.journal import JournalReader
+from station.core.samples import Flag
+from tests.helpers.sample_blocks import make_block
+from tests.helpers.sessions import T0, make_session, write_run
+from tests.helpers.waiting import wait_until
 
 
 @pytest.fixture
@@ -222,7 +184,7 @@ def test_export_does_not_overwrite(session, tmp_path):
 
 
 def test_cancelled_runs_are_not_exported(session, tmp_path):
-    _journal(session / "testing_2", [1.0] * 10, T0 + 200)
+    write_run(session / "testing_2", [1.0] * 10, T0 + 200)
     summary = session / "testing_2" / "summary.json"
     summary.write_text(json.dumps({**json.loads(summary.read_text()), "state": "cancelled"}))
     b = export_session(session, tmp_path / "bundle", make_zip=False).directory
@@ -284,6 +246,7 @@ def test_bundle_holds_the_mlperf_layout(session, tmp_path):
     assert verify_bundle(b)["valid"]
 
 
+@pytest.mark.slow
 def test_a_guided_session_bundle_recomputes_its_checks_from_the_samples(tmp_path, capsys):
     from station import rules
     from station.procedure import InstrumentSpec, Procedure, SetupInfo
@@ -300,14 +263,13 @@ def test_a_guided_session_bundle_recomputes_its_checks_from_the_samples(tmp_path
             if step == "testing":
                 p.select_ranges()
             (p.start_ranging if step == "ranging" else p.start_testing)()
-            deadline = time.monotonic() + 60
-            while p._recording is None and time.monotonic() < deadline:
-                time.sleep(0.02)
+            wait_until(lambda: p._recording is not None, 60, f"the {step} recording to start")
+            # the operator's workload window: its timing is the stimulus, nothing is awaited
             time.sleep(0.2)
             p.mark("begin")
-            time.sleep(0.5)
+            time.sleep(0.5)  # the window's length
             p.mark("end")
-            time.sleep(0.1)
+            time.sleep(0.1)  # a little measuring after it
             p.end_run()
             assert p.wait(120) and p.problem is None, p.problem
         p.start_review()

@@ -26,7 +26,7 @@ from station.measurement.checks import FAIL, PASS, PENDING, WARN, Check, catalog
 from station.measurement.checks.final import Review, final_checks
 from station.measurement.checks.live import LiveChecks, LiveRule
 from station.procedure.review import Reviewer
-from tests.conftest import make_block
+from tests.helpers.sample_blocks import make_block
 
 pytestmark = pytest.mark.timeout(60)
 

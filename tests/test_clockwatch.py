@@ -43,7 +43,7 @@ def test_a_recording_writes_clock_jumps_to_the_journal(tmp_path):
     from station.core.acquisition import InstrumentSession
     from station.core.journal import JournalReader
     from station.core.recording import Recording
-    from tests.conftest import make_block
+    from tests.helpers.sample_blocks import make_block
 
     clock = FakeClock()
     session = InstrumentSession("inst0", registry.create("sim", None))

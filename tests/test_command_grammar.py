@@ -176,9 +176,9 @@ def test_the_kiosk_settings_take_the_instrument_with_the_command_line_keys(tmp_p
     from station.kiosk.config import load_config
 
     path = tmp_path / "kiosk.toml"
-    path.write_text('data_dir = "d"\n[instrument]\ndriver = "sim"\noptions = { channels = 2 }\n')
+    path.write_text('data_dir = "d"\ndemo = true\n[instrument]\ndriver = "sim"\noptions = { channels = 2 }\n')
     assert load_config(path).instrument == InstrumentSpec("sim", options={"channels": 2})
-    assert load_config(None).instrument == InstrumentSpec("sim")
+    assert load_config(None, demo=True).instrument == InstrumentSpec("sim")
 
 
 @pytest.mark.parametrize("table, key, message", [

@@ -17,7 +17,7 @@ from station.core.journal import (
 )
 from station.core.recovery import recover
 from station.core.samples import SAMPLE_DTYPE, Flag, sample_dtype
-from tests.conftest import make_block
+from tests.helpers.sample_blocks import make_block
 
 
 def entry(inst_id="inst0", dtype=SAMPLE_DTYPE, interval=0.001):

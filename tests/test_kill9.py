@@ -41,7 +41,7 @@ def test_kill_9_mid_run_then_recover(tmp_path, station_home):
                 break
             assert proc.poll() is None, proc.stderr.read().decode()
             time.sleep(0.05)
-        time.sleep(1.5)
+        time.sleep(1.5)  # the run streams on a while, so the kill lands mid-stream: the stimulus
         killed_at = time.time()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
@@ -81,7 +81,7 @@ def test_next_start_recovers_an_interrupted_run(tmp_path, station_home):
         (out / samples_file("inst0")).exists() and (out / samples_file("inst0")).stat().st_size > 0
     ):
         time.sleep(0.05)
-    time.sleep(1.0)
+    time.sleep(1.0)  # the run streams on a while, so the kill lands mid-stream: the stimulus
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
     # The next start of the station (any run) recovers it and says so.

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from station.kiosk.config import KioskConfigError, load_config, parse_config  # 
 from station.kiosk.cycle import RUNS, DemoLoop  # noqa: E402
 from station.kiosk.supervisor import RESTART_DELAY_S  # noqa: E402
 from station.ui.kiosk_window import KioskWindow  # noqa: E402
+from tests.helpers.waiting import wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 30000  # ms; generous for a loaded 2-core machine
@@ -85,7 +85,7 @@ def test_every_exit_path_is_refused_and_opens_the_pin_pad(qtbot, kiosk):
     for i, (what, attempt) in enumerate(attempts, start=1):
         kiosk.pin_pad.close_pad()
         attempt()
-        qtbot.wait(20)
+        qtbot.waitUntil(lambda i=i: kiosk.refused_exits >= i or not kiosk.isVisible(), timeout=10_000)
         assert kiosk.isVisible(), f"{what} closed the kiosk"
         assert kiosk.refused_exits == i, f"{what} was not refused"
         assert kiosk.pin_pad.isVisible(), f"{what} did not bring up the PIN pad"
@@ -198,13 +198,6 @@ def _log_starts(log: Path) -> list[int]:
             if "window started" in line]
 
 
-def _wait(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        time.sleep(0.1)
-
-
 @pytest.mark.slow
 def test_the_supervisor_restarts_the_window_after_kill_9(tmp_path):
     import psutil
@@ -212,22 +205,23 @@ def test_the_supervisor_restarts_the_window_after_kill_9(tmp_path):
     assert RESTART_DELAY_S < 5.0
     data = tmp_path / "kiosk"
     cfg = tmp_path / "kiosk.json"
-    cfg.write_text(json.dumps({"pin": "2468", "data_dir": str(data), "fullscreen": False, "ranging_s": 1,
+    cfg.write_text(json.dumps({"pin": "2468", "demo": True, "data_dir": str(data), "fullscreen": False, "ranging_s": 1,
                                "testing_s": 1, "result_s": 1, "rate_hz": 20}), encoding="utf-8")
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", STATION_HOME=str(tmp_path / "home"))
     sup = subprocess.Popen([sys.executable, "-m", "station", "--kiosk", "--kiosk-config", str(cfg)], cwd=ROOT,
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     log = data / "kiosk.log"
     try:
-        _wait(lambda: len(_log_starts(log)) >= 1, 60, "the first window start")
+        wait_until(lambda: len(_log_starts(log)) >= 1, 60, "the first window start")
         first = _log_starts(log)[0]
         # The window really runs: its demo loop records runs.
-        _wait(lambda: any((data / RUNS).glob("*/ranging/header.json")), 60, "the first ranging run")
+        wait_until(lambda: any((data / RUNS).glob("*/ranging/header.json")), 60, "the first ranging run")
         os.kill(first, signal.SIGKILL)
-        _wait(lambda: len(_log_starts(log)) >= 2, 60, "the restart")
+        wait_until(lambda: len(_log_starts(log)) >= 2, 60, "the restart")
         second = _log_starts(log)[1]
         assert second != first and psutil.pid_exists(second)
-        assert f"ended with code -9; restarting in {RESTART_DELAY_S:g} s" in log.read_text()
+        assert "ended with code -9" in log.read_text()
+        assert f"restarting in {RESTART_DELAY_S:g} s" in log.read_text()
         assert sup.poll() is None
     finally:
         sup.send_signal(signal.SIGTERM)
@@ -254,7 +248,9 @@ def _disk(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_many_accelerated_cycles_keep_objects_and_disk_bounded(qtbot, make_kiosk, tmp_path):
+    alive_before = _counts()  # what earlier tests in this process left alive is not the kiosk's
     config = _config(tmp_path, max_runs=3)
     loop = DemoLoop(config)
     w = make_kiosk(config, loop)
@@ -264,7 +260,7 @@ def test_many_accelerated_cycles_keep_objects_and_disk_bounded(qtbot, make_kiosk
         loop.max_cycles = cycles
         loop.start()
         qtbot.waitUntil(lambda: not loop.running, timeout=120000)
-        qtbot.wait(3 * 100)  # a few window ticks on the final state
+        qtbot.wait(3 * 100)  # a few window ticks on the final state: the stimulus of the object counts
 
     run(4)
     assert loop.status().cycles_done == 4 and loop.status().error is None
@@ -276,7 +272,8 @@ def test_many_accelerated_cycles_keep_objects_and_disk_bounded(qtbot, make_kiosk
     assert set(status.results) == {"tiny", "edge", "datacenter", "training"}
     assert w.ticks > 0
     end_counts = _counts()
-    assert end_counts["InstrumentSession"] == 0 and end_counts["Recording"] == 0
+    assert end_counts["InstrumentSession"] <= alive_before["InstrumentSession"]
+    assert end_counts["Recording"] <= alive_before["Recording"]
     assert end_counts["LiveStore"] <= max(base_counts["LiveStore"], 2)
     assert end_counts["threads"] <= base_counts["threads"]
     # Rotation: only the newest max_runs cycles stay, each complete, and the disk use stays put.

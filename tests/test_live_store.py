@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from station.core.live_store import LiveStore
 from station.core.samples import Flag, good_mask, sample_dtype
-from tests.conftest import make_block
+from tests.helpers.sample_blocks import make_block
 
 HARMLESS = [0] * 8 + [int(Flag.MARK), int(Flag.GAP_BEFORE)]  # flags that keep a sample good
 BAD = [int(Flag.OVERRANGE), int(Flag.INVALID)]

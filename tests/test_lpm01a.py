@@ -124,6 +124,7 @@ def test_parsers_survive_random_bytes_without_inventing_numbers():
 
 
 # -- happy paths ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_ascii_dec_stream_power_gpio_marks_and_clean_release(board):
     driver, transport = connect(board, 1000)
     ident = driver.identify()
@@ -157,6 +158,7 @@ def test_ascii_dec_stream_power_gpio_marks_and_clean_release(board):
     other.close()
 
 
+@pytest.mark.slow
 def test_bin_hexa_stream_at_100_khz(board):
     driver, transport = connect(board, 100_000)
     assert "format bin_hexa" in transport.sent and "freq 100k" in transport.sent
@@ -191,6 +193,7 @@ def test_energy_output_static_mode_and_target_power_off_on_close(board):
 
 
 # -- faults --------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_garbage_and_truncated_lines_are_flagged_never_numbers(board):
     driver, _ = connect(board, 1000)
     driver.start()
@@ -217,6 +220,7 @@ def test_garbage_and_truncated_lines_are_flagged_never_numbers(board):
     driver.close()
 
 
+@pytest.mark.slow
 def test_buffer_overflow_is_a_gap_with_buffer_event_and_true_times(board):
     driver, _ = connect(board, 1000)
     driver.start()
@@ -238,6 +242,7 @@ def test_buffer_overflow_is_a_gap_with_buffer_event_and_true_times(board):
     driver.close()
 
 
+@pytest.mark.slow
 def test_binary_garbage_makes_its_second_invalid_not_wrong(board):
     driver, _ = connect(board, 20_000)
     driver.start()
@@ -252,6 +257,7 @@ def test_binary_garbage_makes_its_second_invalid_not_wrong(board):
     driver.close()
 
 
+@pytest.mark.slow
 def test_unplugged_board_is_reported_and_the_session_reconnects(board):
     transport = RecordingSerialTransport(board.port, baudrate=3_686_400, timeout=2.0)
     session = InstrumentSession("lpm", LPM01A(transport), Config(update_interval_s=1e-3),
@@ -344,6 +350,7 @@ def test_an_absent_port_is_a_disconnect_naming_it(tmp_path):
 
 
 # -- end to end --------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_station_run_records_from_the_pty_like_any_instrument(board, tmp_path, station_home):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "station", "run", "--instrument", "lpm01a", "--resource", board.tty,

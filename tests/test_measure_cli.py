@@ -10,8 +10,8 @@ import pytest
 from station import cli
 from station.core.journal import JournalReader
 from station.core.samples import good_mask
-from tests.test_ntp import FakeNtpServer
-from tests.test_procedure import loadgen_times, make_workload
+from tests.helpers.fake_ntp import FakeNtpServer
+from tests.helpers.guided_runs import loadgen_times, make_workload
 
 SHORT = ["--set", "min_testing_s=0.3", "--set", "settle_s=0.15", "--set", "sample_interval_s=0.05"]
 
@@ -25,6 +25,7 @@ def measure(tmp_path, *extra, out_name="session", workload=None):
     return cli.main(argv), out
 
 
+@pytest.mark.slow
 def test_measure_valid_single_stream_prints_every_step_and_the_metric(tmp_path, capsys):
     with FakeNtpServer(-0.02) as ntp:
         code, out = measure(tmp_path, "--yes", "--ntp", ntp.address, "--json")
@@ -47,6 +48,7 @@ def test_measure_valid_single_stream_prints_every_step_and_the_metric(tmp_path, 
     assert json.loads((out / "session.json").read_text())["operator"] == "Grace"
 
 
+@pytest.mark.slow
 def test_measure_with_a_too_small_range_exits_1_with_the_reason(tmp_path, capsys):
     code, out = measure(tmp_path, "--range-override", "300,5", "--override-reason", "wrong on purpose")
     text = capsys.readouterr().out

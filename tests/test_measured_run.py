@@ -28,7 +28,7 @@ class FallsSilent(SimulatedAnalyzer):
 
     def read_block(self, timeout: float = 0.5):
         if time.monotonic() - self.started > self.live_s:
-            time.sleep(min(timeout, 0.05))
+            time.sleep(min(timeout, 0.05))  # a silent device: the read waits, then gives nothing
             return None
         return super().read_block(timeout)
 
@@ -54,6 +54,7 @@ def _session(driver, interval=0.01) -> InstrumentSession:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.slow
 def test_a_run_whose_instrument_falls_silent_ends_at_the_deadline_and_keeps_what_it_has(tmp_path):
     session = _session(FallsSilent(seed=1, live_s=0.5))
     run = MeasuredRun(tmp_path / "run", [session], duration_s=2.0, grace_s=1.0)
@@ -114,6 +115,7 @@ def test_cancel_from_another_thread_ends_the_run_as_cancelled(tmp_path):
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.slow
 def test_an_instrument_reconnecting_forever_does_not_hold_the_run_past_its_deadline(tmp_path):
     session = _session(GoneForGood(seed=5))
     run = MeasuredRun(tmp_path / "run", [session], duration_s=1.0, grace_s=1.0)

@@ -478,7 +478,7 @@ def test_dropped_ptdaemon_is_a_gap_and_the_run_goes_on(ptd_on_lan, tmp_path, sta
     assert ptd_on_lan.wait_for(lambda: ptd_on_lan.received.count("RL") >= 12, timeout=60)
     dropped_at = time.time()
     ptd_on_lan.unplug()
-    time.sleep(0.5)
+    time.sleep(0.5)  # the outage lasts a while: the stimulus
     ptd_on_lan.plug()
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr

@@ -9,7 +9,7 @@ from instruments.sim import CURRENT_RANGES, VOLTAGE_RANGES, SimulatedAnalyzer
 from station import rules
 from station.core.samples import Flag, sample_dtype
 from station.measurement.ranges import RangingMaxima, headroom_of, propose_ranges
-from tests.conftest import make_block
+from tests.helpers.sample_blocks import make_block
 
 DESC = SimulatedAnalyzer.description
 

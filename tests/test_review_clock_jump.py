@@ -23,7 +23,7 @@ from station.core.journal import JournalReader
 from station.core.recording import Recording
 from station.procedure.checks import FAIL, PASS, WARN, LiveChecks
 from station.procedure.review import Reviewer
-from tests.conftest import make_block
+from tests.helpers.sample_blocks import make_block
 
 DT = 0.1  # 10 samples per second, one block per second
 SECONDS = 8

@@ -81,6 +81,7 @@ def test_station_run_over_visa_socket_records_like_the_simulator(driver, tmp_pat
     assert any(cmd.upper().startswith(header) for msg in device.received for cmd in msg.split(";"))
 
 
+@pytest.mark.slow
 def test_bare_host_port_reaches_a_gpm8213_on_its_lan_port(tmp_path, station_home):
     """The GPM-8213's LAN port is a raw socket whose replies end CR LF; `host:port` reaches it."""
     device = Gpm8213Device(clock=WallClock(), serial="GEX170031")
@@ -116,7 +117,7 @@ def test_unplugged_analyzer_is_a_gap_with_events_and_the_run_goes_on(driver, tmp
             wait_for_samples(out, 10, proc)
             unplugged_at = time.time()
             server.unplug()
-            time.sleep(2.5)
+            time.sleep(2.5)  # the outage lasts a while: the stimulus
             server.plug()
             stdout, stderr = proc.communicate(timeout=120)
         finally:

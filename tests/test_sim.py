@@ -460,3 +460,74 @@ def test_unknown_options_and_bad_values_are_refused():
         SimulatedAnalyzer(None, gap_s=1.0)
     with pytest.raises(ConfigurationError, match="crest factor"):
         SimulatedAnalyzer(None).configure(Config(crest_factor=4.0))
+
+
+# -- following the workload ----------------------------------------------------------------------
+def _busy_mean_w(prof) -> float:
+    """Mean power of the profile's window phases without bursts or cycle variation (a lower bound)."""
+    busy = [p for p in prof.phases if p.window]
+    return sum((p.start_w + p.end_w) / 2 * p.duration_s for p in busy) / sum(p.duration_s for p in busy)
+
+
+@pytest.mark.timeout(60)
+def test_it_draws_the_profile_load_while_the_workload_runs_and_idle_power_otherwise():
+    prof = load_profile("edge")
+    drv = make(0.01, 300.0, 5.0, profile="edge", events=True)
+    drv.workload(False)
+    idle, _ = read(drv, 3.0)
+    drv.workload(True)
+    first, ev1 = read(drv, 10.0)
+    drv.workload(False)
+    pause, ev2 = read(drv, 3.0)
+    drv.workload(True)
+    second, ev3 = read(drv, 10.0)
+    drv.workload(False)
+    after, ev4 = read(drv, 1.0)
+    assert np.mean(idle["w"]) == pytest.approx(prof.lowest_w, rel=0.01)
+    assert np.mean(pause["w"]) == pytest.approx(prof.lowest_w, rel=0.01)
+    # busy: the inference phase (40-44 W plus bursts), from its start at each begin
+    assert np.mean(first["w"]) > _busy_mean_w(prof)
+    assert np.mean(first["w"]) < prof.highest_w
+    assert abs(np.mean(second["w"]) / np.mean(first["w"]) - 1) < 0.01  # the same load both times
+    # GPIO edges where the workload begins and ends, on the samples where it happened
+    assert [(e.detail["edge"], round(e.t - START, 6)) for e in ev1 + ev2 + ev3 + ev4] == [
+        ("rising", 3.0), ("falling", 13.0), ("rising", 16.0), ("falling", 26.0)]
+    assert drv.settings_snapshot()["workload"]["following"] is True
+
+
+def test_before_the_first_word_about_a_workload_it_runs_the_free_cycle():
+    free, _, _ = stream(2.0, 0.01, 300.0, 5.0, profile="edge", seed=4)
+    told, _ = read(make(0.01, 300.0, 5.0, profile="edge", seed=4), 2.0)
+    np.testing.assert_array_equal(free["w"], told["w"])
+    drv = make(0.01, 300.0, 5.0, profile="edge", seed=4)
+    before, _ = read(drv, 1.0)
+    drv.workload(True)  # begins mid-stream: the samples before stay the free cycle's
+    busy, _ = read(drv, 1.0)
+    np.testing.assert_array_equal(before["w"], free["w"][:100])
+    assert np.mean(busy["w"]) > 5 * np.mean(before["w"])  # idle phase of the cycle -> inference
+
+
+def test_a_begin_and_end_in_real_time_land_between_samples_already_handed_out_and_the_next():
+    drv = make(0.01, 300.0, 5.0, profile="edge", pace=True, start_time=None)
+    got = []
+
+    def take(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            b = drv.read_block(0.05)
+            if b is not None:
+                got.append(b.samples)
+
+    drv.workload(False)
+    take(0.3)
+    drv.workload(True)
+    take(0.5)
+    drv.workload(False)
+    take(0.4)
+    drv.stop()
+    s = np.concatenate(got)
+    busy = s["w"] > 20  # idle is 6 W, the inference phase above 38 W
+    edges = np.flatnonzero(np.diff(busy.astype(int)))
+    assert len(edges) == 2  # one stretch of load, no flicker: the lock keeps switch and samples in order
+    assert 0.35 < (s["t"][edges[1]] - s["t"][edges[0]]) < 0.75
+    assert np.all(np.diff(s["t"]) > 0)

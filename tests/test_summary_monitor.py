@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from station.core.monitor import RunMonitor
 from station.core.samples import Flag
 from station.core.summary import PowerAccumulator, format_summary, summarize_records
-from tests.conftest import make_block
+from tests.helpers.sample_blocks import make_block
 
 
 @settings(max_examples=60, deadline=None)

@@ -34,7 +34,7 @@ def tcp_device():
                     line, buf = buf.split(b"\n", 1)
                     if line == b"*IDN?":
                         conn.sendall(b"YOKOGAWA,WT310E,C2PH")
-                        time.sleep(0.05)
+                        time.sleep(0.05)  # the reply arrives in two pieces, as over a slow link
                         conn.sendall(b"13047V,F1.03\n")
                     elif line == b"HALF":
                         conn.sendall(b"12.5E+00,")

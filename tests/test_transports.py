@@ -42,9 +42,9 @@ class Script:
         self.received.append(line)
         if line == b"*IDN?":  # one reply in three pieces, the CR LF split between two of them
             send(IDN[:16].encode())
-            time.sleep(0.03)
+            time.sleep(0.03)  # the pieces arrive apart, as over a slow link
             send(IDN[16:].encode() + b"\r")
-            time.sleep(0.03)
+            time.sleep(0.03)  # (pacing the fake device)
             send(b"\n")
         elif line == b"TWO?":  # two replies in one packet
             send(b"1.5E+00\n2.5E+00\n")
@@ -56,7 +56,7 @@ class Script:
         elif line == b"BIN?":  # a binary block in pieces
             for i in range(0, len(BLOCK), 100):
                 send(BLOCK[i:i + 100])
-                time.sleep(0.01)
+                time.sleep(0.01)  # the pieces arrive apart, as over a slow link
         elif line == b"SHORT?":  # fewer bytes than the reader asks for
             send(b"abc")
         elif line == b"BYE":

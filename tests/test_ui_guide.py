@@ -20,7 +20,7 @@ from station.procedure import Step
 from station.ui import guide as guide_mod
 from station.ui.guide import PAGE_LIVE, STATUS_COLOURS, GuideWidget
 from station.ui.guide_text import EventWording
-from tests.test_procedure import SHORT, hand_average, loadgen_times, make_workload
+from tests.helpers.guided_runs import SHORT, hand_average, loadgen_times, make_workload
 
 DEADLINE_MS = 120_000
 pytestmark = pytest.mark.timeout(300)
@@ -87,9 +87,10 @@ def test_operator_clicks_through_to_a_valid_result_and_a_verified_bundle(qtbot, 
     assert shown.total_samples == len(journal) > 0
     assert shown.span() == (journal["t"][0], journal["t"][-1])
     assert float(shown.latest(1)["w"][0]) == float(journal["w"][-1])
-    # the proposal is on screen with its reason: 300 V and 20 A for a 3 kW load on 230 V
+    # the proposal is on screen with its reason: 300 V and 50 A for the simulated training node's
+    # load while the workload runs (up to about 5.9 kW on 230 V)
     assert g.range_table.rowCount() == 1
-    assert g.range_table.cellWidget(0, 1).value() == 300.0 and g.range_table.cellWidget(0, 2).value() == 20.0
+    assert g.range_table.cellWidget(0, 1).value() == 300.0 and g.range_table.cellWidget(0, 2).value() == 50.0
     assert "1.1 x largest current" in g.range_table.item(0, 5).text()
     assert g.primary.text() == "Confirm ranges"
     _click_and_wait(qtbot, g, Step.TESTING)
@@ -133,7 +134,7 @@ def test_operator_clicks_through_to_a_valid_result_and_a_verified_bundle(qtbot, 
     # the log reads as sentences
     for line in ("The ranging run started.", "Testing run 1 started.", "The workload ended normally."):
         assert line in g.log_lines, g.log_lines
-    confirmed = [x for x in g.log_lines if x.startswith("Ranges confirmed for sim-1: 300 V / 20 A (proposed from "
+    confirmed = [x for x in g.log_lines if x.startswith("Ranges confirmed for sim-1: 300 V / 50 A (proposed from "
                                                          "the ranging maxima ")]
     assert len(confirmed) == 1, g.log_lines
     assert not [x for x in g.log_lines if OLD_LOG_LINE.match(x) or not x[0].isupper()], g.log_lines
@@ -163,7 +164,7 @@ def test_a_too_small_override_is_audited_and_the_run_flagged_invalid(qtbot, guid
     first_row = g.live_checks.findChildren(QLabel)[0]
     assert STATUS_COLOURS["fail"] in first_row.text() and "FAIL" in first_row.text()
     assert any(x.startswith("Check failed in testing run 1: overrange — ") for x in g.log_lines), g.log_lines
-    assert any(x.startswith("Ranges overridden for sim-1 by Ada: 300 V / 5 A instead of the proposed 300 V / 20 A.")
+    assert any(x.startswith("Ranges overridden for sim-1 by Ada: 300 V / 5 A instead of the proposed 300 V / 50 A.")
                for x in g.log_lines), g.log_lines
     _click_and_wait(qtbot, g, Step.REVIEW)
     assert g.verdict.text() == "NOT VALID"
@@ -363,5 +364,12 @@ def test_the_log_says_the_procedure_events_as_sentences():
     assert w.describe("check", {"run": "testing_2", "name": "overrange", "status": "fail",
                                 "evidence": "wt-1 overrange at 12:00:01"}) == (
         "fail", "Check failed in testing run 2: overrange — wt-1 overrange at 12:00:01.")
+    # a warning whose evidence changes every tick (an average so far) is said once, when it turns
+    said = [w.describe("check", {"run": "testing_1", "name": "testing_vs_ranging", "status": status,
+                                 "evidence": f"average so far {p} W"})
+            for status, p in (("warn", 90), ("warn", 91), ("warn", 92), ("pass", 99), ("warn", 93))]
+    assert [s and s[1] for s in said] == [
+        "Warning in testing run 1: testing_vs_ranging — average so far 90 W.", None, None, None,
+        "Warning in testing run 1: testing_vs_ranging — average so far 93 W."]
     assert w.describe("step_failed", {"action": "testing", "message": "testing_1 failed: no samples"}) == (
         "fail", "Testing run 1 failed: no samples.")

@@ -8,7 +8,7 @@ import pytest
 from station.bundle.export import export_session
 from station.bundle.result_model import ResultError, load_result
 from station.ui.result_view import ResultView
-from tests.test_bundle import make_session
+from tests.helpers.sessions import make_session
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_the_window_opens_a_result_from_the_measure_menu(qtbot, bundle, tmp_path
 
 
 def test_a_published_mlperf_directory_opens_with_its_checks_and_plots(qtbot, tmp_path):
-    from tests.test_mlperf_verify import make_published
+    from tests.helpers.published_results import make_published
 
     make_published(tmp_path / "pub", testing_w=95.0)  # 5.9 % below ranging: not valid
     view = ResultView(load_result(tmp_path / "pub"))

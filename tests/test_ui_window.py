@@ -79,6 +79,7 @@ def apply_form(qtbot, w: MainWindow, **form_values) -> None:
 # -- connect and stream ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_connect_streams_into_plot_numbers_log_and_status(qtbot, window):
     w = window
     assert w.link.state == "disconnected"
@@ -160,6 +161,7 @@ def test_gui_keeps_running_while_an_instrument_takes_its_time_to_connect(qtbot, 
 # -- ranges, overrange, uncertainty ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fixed_current_range_far_too_small_raises_the_overrange_banner(qtbot, window):
     w = window
     connect_sim(qtbot, w)
@@ -293,6 +295,7 @@ def test_recording_with_mark_writes_the_journal(qtbot, window, tmp_path):
     assert any(t.startswith("Recording complete") for t in w.log.texts())
 
 
+@pytest.mark.slow
 def test_recording_with_a_duration_stops_by_itself(qtbot, window, tmp_path):
     w = window
     connect_sim(qtbot, w)
@@ -340,6 +343,7 @@ def test_disconnect_while_recording_finishes_the_run_first(qtbot, window, tmp_pa
 # -- open a recorded run -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_open_a_recording_and_browse_it(qtbot, window, tmp_path):
     w = window
     connect_sim(qtbot, w)
@@ -565,7 +569,7 @@ def test_a_flood_of_events_never_drops_a_task_completion_or_a_connection_change(
 
 def test_readings_average_only_good_samples():
     from station.ui.readings import compute_readings
-    from tests.conftest import make_block
+    from tests.helpers.sample_blocks import make_block
 
     b = make_block(0.0, 10, 0.1, np.arange(10.0) + 1)
     b["flags"][0] = 1  # overrange
@@ -577,6 +581,7 @@ def test_readings_average_only_good_samples():
 # -- failures ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_lost_instrument_raises_an_alarm_until_it_is_back(qtbot, window):
     from instruments.base import Config
     from station.ui.instrument_link import InstrumentRequest
@@ -687,6 +692,7 @@ def test_two_instruments_stream_and_both_show_with_a_total(qtbot, window):
     assert inst not in w.plot.sources
 
 
+@pytest.mark.slow
 def test_settings_change_while_streaming_keeps_the_stream_without_a_gap(qtbot, window):
     w = window
     connect_sim(qtbot, w, update_interval_s=0.01)
@@ -726,7 +732,7 @@ def test_frequency_shows_and_each_auto_range_step_is_logged_once(qtbot, window):
 def test_deep_zoom_into_an_old_part_of_an_opened_run_reads_the_journal(qtbot, window, tmp_path, monkeypatch):
     from station.core.journal import InstrumentEntry, JournalWriter
     from station.ui import main_window
-    from tests.conftest import make_block
+    from tests.helpers.sample_blocks import make_block
 
     n, dt, t0 = 120_000, 1e-3, 1.7e9
     b = make_block(t0, n, dt, 500 + 80 * np.sin(np.arange(n) / 700.0))

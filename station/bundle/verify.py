@@ -180,11 +180,10 @@ def _file_checks(root: Path, files) -> list[Check]:
     return out
 
 
-def _audit_check(root: Path, manifest: dict) -> dict:
+def _audit_check(root: Path, manifest: dict) -> Check:
     path = root / AUDIT_FILE
     check = audit.audit_check(path, torn_tail_fails=True)  # export never writes a torn tail
-    check.pop("source", None)
-    if check["status"] != "pass":
+    if check.status != "pass":
         return check
     info = manifest.get("audit")
     head = info.get("head") if isinstance(info, dict) else None

@@ -33,6 +33,7 @@ class ExitCode(IntEnum):
     FAILED = 1  # the run failed, or the result is not valid
     USAGE = 2  # bad arguments or settings: nothing was measured
     INTERRUPTED = 130  # stopped by the operator (Ctrl-C / SIGTERM); what was recorded is kept
+    BROKEN_PIPE = 141  # whoever read the output stopped reading (``| head``): as a shell reports SIGPIPE
 
 
 class UsageError(Exception):

@@ -147,6 +147,10 @@ def run(args: argparse.Namespace) -> ExitCode:
             g = proc.guidance()
             if g.problem:
                 _say(f"  PROBLEM: {g.problem}")
+                if proc.session and not stopped["flag"]:
+                    _say(f"  kept: {args.out} holds the session so far (a failed run under "
+                         f"{args.out / 'discarded'}). station measure starts every session from setup: "
+                         "fix the cause, then run the same command again with a new --out")
                 return False
             return True
 

@@ -23,6 +23,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                         "analyzer, stream, record; exit 0 only if every step worked")
     parser.add_argument("--kiosk", action="store_true", help="unattended demo stand (fullscreen, PIN to leave)")
     parser.add_argument("--kiosk-config", type=Path, metavar="FILE", help="kiosk settings (JSON or TOML)")
+    parser.add_argument("--kiosk-demo", action="store_true", help="a kiosk demo stand: allow the built-in PIN")
     parser.add_argument("--kiosk-window", action="store_true", help=argparse.SUPPRESS)  # the supervisor's child
     parser.set_defaults(func=run)
 
@@ -35,10 +36,15 @@ def run(args: argparse.Namespace) -> int:
     if args.kiosk or args.kiosk_window:
         from station.kiosk import run_kiosk
 
-        return run_kiosk(args.kiosk_config, window=args.kiosk_window)
+        return run_kiosk(args.kiosk_config, window=args.kiosk_window, demo=args.kiosk_demo)
+    from station.commands.display import display_problem
     from station.commands.recover import recover_pending
 
     recover_pending(False)
+    problem = display_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return ExitCode.FAILED
     try:
         from station.ui.app import run_app
     except ImportError as exc:

@@ -66,6 +66,7 @@ class Recording:
         self._t0: dict[str, float] = {}
         self._sinks = {s.inst_id: self._make_sink(s.inst_id) for s in self.sessions}
         self._finished = False
+        self._operator_marks = 0
         self._lock = threading.Lock()
         self.clock_watch = ClockWatch(clock)  # a jump of the wall clock is recorded, not absorbed
         self._watch_lock = threading.Lock()
@@ -172,6 +173,12 @@ class Recording:
     def reached_duration(self) -> bool:
         return all(d.is_set() for d in self._done.values()) and self.error is None
 
+    def operator_mark(self, kind: str = "mark", **detail) -> None:
+        """An operator's mark (key M, the procedure's begin/end): journalled and counted in the summary."""
+        self.journal.event(kind, **detail)
+        with self._lock:
+            self._operator_marks += 1
+
     def finish(self, state: str = "complete") -> dict:
         """Detach, sync and close the journal; returns the summary (also written to disk)."""
         with self._lock:
@@ -209,9 +216,13 @@ class Recording:
         """The run summary; with one instrument its keys are at the top level."""
         per = {i: m.snapshot() for i, m in self.monitors.items()}
         out = build_summary(self.directory, self.journal.run_id, per, state, self.error)
+        out["operator_marks"] = self._operator_marks
         out["clock_jumps"] = [{"t": j.t_after, "jump_s": j.jump_s, "message": j.describe()}
                               for j in self.clock_watch.jumps]
         return out
+
+
+OPERATOR_MARK_EVENTS = ("mark", "workload_mark")  # journal events of an operator's mark
 
 
 def build_summary(directory: Path, run_id: str, per_instrument: dict[str, dict], state: str,

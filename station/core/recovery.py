@@ -20,7 +20,7 @@ from station.core.journal import (
     samples_file,
     write_json_atomic,
 )
-from station.core.recording import build_summary
+from station.core.recording import OPERATOR_MARK_EVENTS, build_summary
 from station.core.run_index import RunIndex, pid_alive
 from station.core.summary import summarize_records
 
@@ -30,7 +30,9 @@ def summarize_journal(reader: JournalReader, state: str) -> dict:
         inst_id: summarize_records(reader.samples(inst_id), entry.interval_s)
         for inst_id, entry in reader.instruments.items()
     }
-    return build_summary(reader.directory, reader.run_id, per, state)
+    out = build_summary(reader.directory, reader.run_id, per, state)
+    out["operator_marks"] = sum(1 for e in reader.events() if e.get("kind") in OPERATOR_MARK_EVENTS)
+    return out
 
 
 def _cut_torn_tail(path: Path, keep: int) -> int:

@@ -184,7 +184,9 @@ def format_summary(summary: dict) -> str:
         f"samples     {summary['samples']}  ({summary['good_samples']} good, "
         f"{summary['overrange_samples']} overrange, {summary['invalid_samples']} invalid, "
         f"{summary['gaps']} gaps)",
-        f"duration    {summary['duration_s']:.3f} s",
+        f"duration    {summary['duration_s']:.3f} s"
+        + (f"  ({summary['marks']} GPIO marks)" if summary.get("marks") else "")
+        + (f"  ({summary['operator_marks']} operator marks)" if summary.get("operator_marks") else ""),
         f"average     {watts(summary['avg_w'])}",
         f"minimum     {watts(summary['min_w'])}",
         f"maximum     {watts(summary['max_w'])}",

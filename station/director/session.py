@@ -382,6 +382,7 @@ class DirectorSession:
                   "Starting untimed measurement, maximum 500000 samples at 1000ms with 0 rampup samples")
         self.current = phase
         self.state = mode
+        phase.run.workload(True)  # the client runs its workload from the OK on: a simulated analyzer draws it
         self.phase_mark(mode, 1)
         log.info("Started %s measurement, mark %s", mode, mark)
         self.save_state()
@@ -432,6 +433,7 @@ class DirectorSession:
         if self.state != mode or self.current is None:
             raise DirectorError(f"cannot stop {mode}: the session is {self.state}")
         self.phase_mark(mode, 2)
+        self.current.run.workload(False)
         log.info("Measuring %g s more after the workload, then stopping %s", self.settle_s, mode)
         interrupted = self._stop.wait(self.settle_s)
         self.ptd_log.line("Stop command received")
@@ -456,6 +458,7 @@ class DirectorSession:
 
     def _end_phase(self, state: str) -> PhaseResult:
         phase, self.current = self.current, None
+        phase.run.workload(False)  # a session ended early: its workload is over too
         inst = self.analyzer.inst
         mode = phase.name
         if mode == "testing":

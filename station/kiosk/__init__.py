@@ -19,10 +19,12 @@ from pathlib import Path
 from station.kiosk.config import KioskConfigError, load_config
 
 
-def run_kiosk(config_path: Path | None, window: bool = False) -> int:
-    """Check the settings, then run the supervisor (or, as its child, the window)."""
+def run_kiosk(config_path: Path | None, window: bool = False, demo: bool = False) -> int:
+    """Check the settings, then run the supervisor (or, as its child, the window).
+
+    ``demo`` (``--kiosk-demo``) allows the built-in PIN."""
     try:
-        config = load_config(config_path)
+        config = load_config(config_path, demo=demo)
     except KioskConfigError as exc:
         print(f"station: kiosk settings: {exc}", file=sys.stderr)
         return 2
@@ -32,4 +34,4 @@ def run_kiosk(config_path: Path | None, window: bool = False) -> int:
         return run_window(config)
     from station.kiosk.supervisor import supervise
 
-    return supervise(config_path, config.data_dir)
+    return supervise(config_path, config.data_dir, demo=demo)

@@ -3,11 +3,14 @@
 Every key is optional; a wrong one stops the kiosk at start with ``<file>: <key>: <what is
 wrong>`` (exit 2). Example (TOML)::
 
-    pin = "2468"                       # the only way out: 4 to 12 digits on the PIN pad
+    pin = "2468"                       # the only way out: 4 to 12 digits on the PIN pad; the
+                                       # built-in 2468 is refused unless demo = true
+    demo = false                       # true: a demo stand where the built-in PIN is good enough
     profiles = ["tiny", "edge", "datacenter", "training"]   # or tables, see PROFILE_KEYS
     ranging_s = "cycle"                # seconds, or "cycle": one workload cycle of the profile
     testing_s = "cycle"                # at most as long as ranging (ranging must see the peak)
     result_s = 20                      # how long the result stays on screen
+    compare_s = 15                     # then the comparison board of all profiles (0: none)
     rate_hz = 50                       # samples per second of the simulated analyzer
     realtime = true                    # false: as fast as the machine goes (soak tests)
     screen_timeout_s = 45              # an untouched PIN pad closes after this long
@@ -79,6 +82,11 @@ STRINGS: dict[str, str] = {
     "pin_cancel": "Cancel",
     "pin_ok": "OK",
     "staff": "Staff",
+    "compare_title": "Side by side: the energy one answer takes",
+    "compare_note": (
+        "Each system does its own kind of work: a microcontroller spots spoken keywords, the others "
+        "classify or learn from images. Lower energy per answer and more answers per joule are better."),
+    "compare_pending": "measured soon",
     "error": "The demo hit a problem and starts over: {message}",
 }
 PLACEHOLDERS = {
@@ -106,11 +114,14 @@ DEFAULT_PROFILES: dict[str, dict[str, Any]] = {
 }
 PROFILE_KEYS = ("name", "title", "detail", "throughput_per_s", "work", "work_one")
 TOP_KEYS = ("pin", "profiles", "ranging_s", "testing_s", "result_s", "rate_hz", "realtime",
-            "screen_timeout_s", "data_dir", "max_runs", "fullscreen", "strings", "seed", "instrument")
+            "screen_timeout_s", "data_dir", "max_runs", "fullscreen", "strings", "seed", "instrument", "demo",
+            "compare_s")
 # Driver options and spec keys the demo cycle sets itself, and the setting that does it instead.
 KIOSK_SETS_OPTIONS = {"profile": "profiles", "seed": "seed", "pace": "realtime", "events": "(always on)",
                       "rate_hz": "rate_hz", "update_interval_s": "rate_hz"}
 KIOSK_SETS_KEYS = {"interval_s": "rate_hz", "voltage_range": "(ranging)", "current_range": "(ranging)"}
+# Printed in this file and the README, so anyone could leave a kiosk that keeps it.
+DEFAULT_PIN = "2468"
 
 
 class KioskConfigError(ValueError):
@@ -118,7 +129,7 @@ class KioskConfigError(ValueError):
 
     def __init__(self, path: Path | None, key: str, message: str) -> None:
         self.path, self.key, self.message = path, key, message
-        where = str(path) if path is not None else "kiosk settings"
+        where = str(path) if path is not None else "built-in settings (no --kiosk-config)"
         super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
 
 
@@ -134,11 +145,13 @@ class KioskProfile:
 
 @dataclass(frozen=True)
 class KioskConfig:
-    pin: str = "2468"
+    pin: str = DEFAULT_PIN
+    demo: bool = False  # the built-in PIN is accepted only on a stand declared a demo
     profiles: tuple[KioskProfile, ...] = ()
     ranging_s: float | None = None  # None: one workload cycle of the profile
     testing_s: float | None = None
     result_s: float = 20.0
+    compare_s: float = 15.0
     rate_hz: float = 50.0
     realtime: bool = True
     screen_timeout_s: float = 45.0
@@ -161,8 +174,22 @@ def _default_data_dir() -> Path:
     return station_home() / "kiosk"
 
 
-def load_config(path: str | Path | None) -> KioskConfig:
-    """The kiosk settings from ``path`` (None: the defaults); KioskConfigError for anything wrong."""
+def load_config(path: str | Path | None, demo: bool = False) -> KioskConfig:
+    """The kiosk settings from ``path`` (None: the defaults); KioskConfigError for anything wrong.
+
+    A kiosk that would keep the built-in PIN is refused unless it is a demo (``demo`` here, from
+    ``--kiosk-demo``, or ``demo = true`` in the file).
+    """
+    config = _read_config(path)
+    if config.pin == DEFAULT_PIN and not (demo or config.demo):
+        raise KioskConfigError(config.source, "pin", (
+            f"the built-in PIN {DEFAULT_PIN} is printed in the documentation, so any visitor could leave "
+            f"the kiosk; set your own pin = \"...\" (4 to 12 digits) in the settings file, or declare a "
+            f"demo stand with demo = true in the file or --kiosk-demo"))
+    return config
+
+
+def _read_config(path: str | Path | None) -> KioskConfig:
     if path is None:
         return parse_config({}, None)
     path = Path(path)
@@ -221,7 +248,7 @@ def parse_config(data: dict, path: Path | None) -> KioskConfig:
             fail(key, f"must be true or false, not {v!r}")
         return v
 
-    pin = data.get("pin", "2468")
+    pin = data.get("pin", DEFAULT_PIN)
     if isinstance(pin, int) and not isinstance(pin, bool):
         fail("pin", "must be a string of digits in quotes (a number would lose leading zeros)")
     if not isinstance(pin, str) or not pin.isdigit() or not pin.isascii() or not 4 <= len(pin) <= 12:
@@ -302,12 +329,14 @@ def parse_config(data: dict, path: Path | None) -> KioskConfig:
         ranging_s=ranging_s,
         testing_s=testing_s,
         result_s=number("result_s", 20.0, 0.0, 3600),
+        compare_s=number("compare_s", 15.0, 0.0, 3600),
         rate_hz=number("rate_hz", 50.0, 1.0, 10000.0),
         realtime=boolean("realtime", True),
         screen_timeout_s=number("screen_timeout_s", 45.0, 5.0, 86400.0),
         data_dir=directory,
         max_runs=number("max_runs", 8, 1, 10000, integer=True),
         fullscreen=boolean("fullscreen", True),
+        demo=boolean("demo", False),
         seed=number("seed", 1, 0, 2**31, integer=True),
         instrument=instrument,
         strings=strings,

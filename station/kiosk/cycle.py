@@ -1,5 +1,8 @@
 """The kiosk's demo cycle: ranging, then testing, then the result, profile after profile.
 
+After each result, once two or more profiles have one, the loop shows the comparison board
+(phase ``compare``: the latest result of every profile side by side) for ``compare_s``.
+
 Each cycle measures one workload profile on the simulated analyzer the way MLPerf Power does:
 
 1. **Ranging**: auto ranges while the workload runs; the highest good voltage and current are
@@ -65,7 +68,7 @@ class CycleResult:
 class LoopStatus:
     cycle: int = 0
     profile: KioskProfile | None = None
-    phase: str = "waiting"  # waiting, ranging, testing, result
+    phase: str = "waiting"  # waiting, ranging, testing, result, compare (every profile's latest result)
     phase_started: float = 0.0  # monotonic
     phase_s: float = 0.0
     store: object = None  # LiveStore of the phase running now
@@ -182,6 +185,10 @@ class DemoLoop:
             self._set(phase="result", result=result, error=None,
                       phase_started=time.monotonic(), phase_s=self.config.result_s)
             self._stop.wait(self.config.result_s if self.config.realtime else 0.0)
+            # Then the latest result of every profile side by side: visitors remember comparisons.
+            if self.config.compare_s > 0 and len(self.status().results) >= 2 and not self._stop.is_set():
+                self._set(phase="compare", phase_started=time.monotonic(), phase_s=self.config.compare_s)
+                self._stop.wait(self.config.compare_s if self.config.realtime else 0.0)
         self._set(phase="waiting", store=None)
 
     def _durations(self, profile: KioskProfile) -> tuple[float, float]:

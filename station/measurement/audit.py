@@ -196,25 +196,25 @@ def verify_chain(path: str | os.PathLike) -> tuple[int, list[str]]:
     return rep.entries, rep.problems + ([rep.torn_tail] if rep.torn_tail and not rep.problems else [])
 
 
-def audit_check(path: str | os.PathLike, *, torn_tail_fails: bool, name: str = "audit chain") -> dict:
-    """The check on one audit file: ``{"name", "status", "evidence", "source"}``.
+def audit_check(path: str | os.PathLike, *, torn_tail_fails: bool, name: str = "audit chain"):
+    """The :class:`~station.measurement.checks.Check` on one audit file (its ``source`` is the file name).
 
     ``torn_tail_fails``: True for an exported bundle (export never leaves a torn tail), False for
     a session directory, where a torn tail is what a killed process leaves (a warning).
     """
+    from station.measurement.checks import Check
+
     path = Path(path)
     source = path.name
     if not path.is_file():
-        return {"name": name, "status": "fail", "source": source,
-                "evidence": f"{path.name} is missing: the session's events cannot be checked"}
+        return Check(name, "fail", f"{path.name} is missing: the session's events cannot be checked", source)
     rep = read_chain(path)
     if rep.problems:
-        return {"name": name, "status": "fail", "source": source, "evidence": "; ".join(rep.problems)}
+        return Check(name, "fail", "; ".join(rep.problems), source)
     if rep.torn_tail:
-        return {"name": name, "status": "fail" if torn_tail_fails else "warn", "source": source,
-                "evidence": f"{rep.entries} entries chained; {rep.torn_tail}"}
-    return {"name": name, "status": "pass", "source": source,
-            "evidence": f"{path.name}: {rep.entries} entries, each chained to the one before"}
+        return Check(name, "fail" if torn_tail_fails else "warn", f"{rep.entries} entries chained; {rep.torn_tail}",
+                     source)
+    return Check(name, "pass", f"{path.name}: {rep.entries} entries, each chained to the one before", source)
 
 
 def _fsync_dir(directory: Path) -> None:

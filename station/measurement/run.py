@@ -101,6 +101,12 @@ class MeasuredRun:
         """Any thread: the run raises :class:`RunCancelled` at its next wait."""
         self.cancel_event.set()
 
+    def workload(self, active: bool) -> None:
+        """The workload begins (True) or ends (False): instruments whose driver follows it are told."""
+        for s in self.sessions:
+            if s.driver.follows_workload:
+                s.driver.workload(active)
+
     def snapshots(self) -> list[dict]:
         return [m.snapshot() for m in self.recording.monitors.values()]
 

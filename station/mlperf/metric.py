@@ -18,6 +18,14 @@ import numpy as np
 
 WATTS_SCENARIOS = ("Offline", "Server", "Interactive")
 ENERGY_SCENARIOS = ("SingleStream", "MultiStream")
+SCENARIOS = WATTS_SCENARIOS + ENERGY_SCENARIOS
+
+
+def canonical_scenario(text: str) -> str | None:
+    """The MLPerf spelling of a scenario however it was typed (``offline``, ``single-stream``,
+    ``Single Stream`` -> ``Offline``, ``SingleStream``); None when it is none of them."""
+    key = "".join(c for c in str(text).lower() if c.isalnum())
+    return next((s for s in SCENARIOS if s.lower() == key), None)
 
 
 def window_average(t, w, begin: float, end: float, valid=None) -> tuple[float, int]:

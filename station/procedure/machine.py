@@ -75,6 +75,7 @@ class SetupInfo:
     rules: RuleSet
     instruments: list[InstrumentSpec]
     workload: str | None = None  # shell command the station starts and times
+    workload_dir: str | None = None  # where it runs (default: the directory the station was started from)
     loadgen_dir: str | None = None  # where LoadGen writes (default: a directory per run)
     ntp_server: str | None = None  # host[:port]
     clock_interval_s: float = 60.0  # clock checks while a run records
@@ -167,7 +168,7 @@ class Procedure:
             return Guidance(step, state, "Confirm the proposed ranges, or override them with a reason: "
                             + "; ".join(lines),
                             f"Testing uses fixed ranges: voltage from the ranging maximum, current from "
-                            f"{self.rules.get('current_headroom', 1.1):g} x the ranging maximum, each rounded up "
+                            f"{headroom_of(self.rules):g} x the ranging maximum, each rounded up "
                             "to a range the analyzer has. An override is recorded in the audit log.",
                             "; ".join(problems) or self.problem)
         if step == Step.TESTING:
@@ -279,7 +280,7 @@ class Procedure:
         rec = self._recording
         if rec is None:
             raise ProcedureError("marks are taken while a run records")
-        rec.journal.event("workload_mark", edge=edge, operator=self.info.operator)
+        rec.operator_mark("workload_mark", edge=edge, operator=self.info.operator)
         self._event("mark", edge=edge, t=time.time(), run=self.current_run, operator=self.info.operator)
 
     def end_run(self) -> None:
@@ -392,6 +393,13 @@ class Procedure:
         for key in ("operator", "sut", "benchmark", "scenario"):
             if not str(getattr(info, key) or "").strip():
                 raise ProcedureError(f"setup: the {key} is missing")
+        from station.mlperf.metric import SCENARIOS, canonical_scenario
+
+        scenario = canonical_scenario(info.scenario)
+        if scenario is None and info.rules.name == "mlperf-inference":  # its metric depends on the scenario
+            raise ProcedureError(f"setup: {info.scenario!r} is not an MLPerf scenario; use one of "
+                                 f"{', '.join(SCENARIOS)}")
+        info.scenario = scenario or info.scenario.strip()
         if not info.instruments:
             raise ProcedureError("setup: choose at least one analyzer")
         if self.dir.exists() and any(self.dir.iterdir()):
@@ -452,7 +460,8 @@ class Procedure:
             "station_version": station.__version__,
             "operator": info.operator, "sut": info.sut, "benchmark": info.benchmark, "scenario": info.scenario,
             "rules": rules.name, "rule_overrides": rules.overrides,
-            "workload": info.workload, "loadgen_dir": info.loadgen_dir, "ntp_server": info.ntp_server,
+            "workload": info.workload, "workload_dir": str(Path(info.workload_dir or Path.cwd()).resolve()),
+            "loadgen_dir": info.loadgen_dir, "ntp_server": info.ntp_server,
             "setup_clock": clock,
             "instruments": [{"id": s.inst_id, "name": s.inst_id, "resource": spec.resource,
                              "options": spec.options, **s.settings_snapshot(),
@@ -534,7 +543,7 @@ class Procedure:
                           start_timeout_s=info.start_timeout_s, index=RunIndex(), cancel=self._cancel)
         run.listeners.append(self._run_event(name))
         self._recording = run.recording
-        state, failure, workload = "complete", None, None
+        state, failure, workload, load_on = "complete", None, None, False
         try:
             run.start()
 
@@ -551,7 +560,9 @@ class Procedure:
                 loadgen_dir.mkdir(parents=True, exist_ok=True)
                 workload = WorkloadProcess(info.workload, run_dir, {
                     "STATION_LOADGEN_DIR": str(loadgen_dir.resolve()), "STATION_RUN": name,
-                    "STATION_SESSION_DIR": str(self.dir.resolve())})
+                    "STATION_SESSION_DIR": str(self.dir.resolve())}, cwd=info.workload_dir)
+                load_on = True
+                run.workload(True)  # an analyzer that follows the workload (the simulator) sees its load from here
                 workload.start()
                 live.workload(started=workload.begin)
                 self._event("workload_started", run=name, command=info.workload, t=workload.begin)
@@ -561,13 +572,19 @@ class Procedure:
                 finally:
                     if workload.running:
                         workload.terminate()
+                    load_on = False
+                    run.workload(False)
                 live.workload(ended=workload.end)
                 self._event("workload_ended", run=name, exit_status=workload.returncode, t=workload.end)
                 failure = workload.failure()
             else:
+                load_on = True
+                run.workload(True)
                 live.workload(started=time.time())
                 while not self._end_run.is_set():
                     run.pause(0.1, tick)
+                load_on = False
+                run.workload(False)
                 live.workload(ended=time.time())
             if failure is None:
                 run.pause(settle, tick)
@@ -583,15 +600,16 @@ class Procedure:
         except RunFailed as exc:
             state, failure = "failed", str(exc)
         finally:
+            if load_on:
+                run.workload(False)
             if run.recording.error and state == "complete":
                 state, failure = "failed", run.recording.error
             run.finish(state)
             self._recording = None
             self.current_run = None
-            if state != "complete":
-                self._discard(run_dir, state)
+            kept = self._discard(run_dir, state) if state != "complete" else None
         if state == "failed":
-            raise _RunFailed(f"{name} failed: {failure}")
+            raise _RunFailed(self._failure_text(name, kind, failure, workload, kept))
         if info.ntp_server:
             clocks.append(self._clock_check(info.ntp_server))
             live.clock(clocks[-1].get("offset_s"), clocks[-1].get("error"), info.ntp_server)
@@ -649,8 +667,22 @@ class Procedure:
         self.session["range_proposal"] = {k: p.to_dict() for k, p in self.proposal.items()}
         self._event("ranges_proposed", proposal=self.session["range_proposal"])
 
-    def _discard(self, run_dir: Path, why: str) -> None:
-        """Move a run that does not count out of the way: DIR/discarded/<name>.<why>-<k>."""
+    def _failure_text(self, name: str, kind: str, failure: str | None, workload: WorkloadProcess | None,
+                      kept: Path | None) -> str:
+        """What went wrong, where the run and the workload's output really are, and how to go on."""
+        if workload is not None and kept is not None and workload.failure() is not None:
+            workload.output_path = kept / workload.output_path.name  # the run directory was moved
+            failure = workload.failure()
+        else:
+            failure = (failure or "the run failed").rstrip(". ")
+            if kept is not None:
+                failure += f". The run is kept in {kept}"
+        again = "start ranging" if kind == "ranging" else "start the testing run"
+        return (f"{name} failed: {failure}. Nothing of the failed run counts; when the cause is fixed, repeat "
+                f"the step ({again} again): the session keeps everything before it")
+
+    def _discard(self, run_dir: Path, why: str) -> Path:
+        """Move a run that does not count out of the way: DIR/discarded/<name>.<why>-<k>; where it went."""
         base = self.dir / DISCARDED
         base.mkdir(exist_ok=True)
         k = 1
@@ -659,6 +691,7 @@ class Procedure:
         target = base / f"{run_dir.name}.{why}-{k}"
         shutil.move(str(run_dir), str(target))
         self._event("run_discarded", run=run_dir.name, reason=why, moved_to=str(target.relative_to(self.dir)))
+        return target
 
     # -- review ----------------------------------------------------------------------------
     def _do_review(self) -> None:

@@ -1,8 +1,9 @@
 """A workload command the station starts, times and watches, without blocking its caller.
 
 The command runs in a shell in its own process group (so cancel stops everything it started),
-with its output (stdout and stderr) captured to a file in the run directory and these in its
-environment: ``STATION_LOADGEN_DIR`` (where LoadGen should write its logs), ``STATION_RUN``
+in the directory the station was started from (or the one given), as the same command typed
+there would; its output (stdout and stderr) is captured to a file in the run directory and these
+are in its environment: ``STATION_LOADGEN_DIR`` (where LoadGen should write its logs), ``STATION_RUN``
 (``ranging`` or ``testing_<n>``), ``STATION_SESSION_DIR``. The begin and end times are the
 station's UTC clock right before the start and right when the process is seen to exit (a
 waiting thread, so the end is not late by a polling interval).
@@ -25,9 +26,13 @@ class WorkloadError(Exception):
 
 
 class WorkloadProcess:
-    def __init__(self, command: str, run_dir: Path, env: dict[str, str] | None = None) -> None:
+    """One run of the workload command; ``cwd`` defaults to the station's working directory."""
+
+    def __init__(self, command: str, run_dir: Path, env: dict[str, str] | None = None,
+                 cwd: str | Path | None = None) -> None:
         self.command = command
         self.output_path = Path(run_dir) / OUTPUT_FILE
+        self.cwd = Path(cwd or os.getcwd()).resolve()
         self.env = {**os.environ, **(env or {})}
         self.begin: float | None = None
         self.end: float | None = None
@@ -43,10 +48,11 @@ class WorkloadProcess:
             self.begin = time.time()
             self._proc = subprocess.Popen(
                 self.command, shell=True, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env=self.env, cwd=str(self.output_path.parent), start_new_session=True)
+                env=self.env, cwd=str(self.cwd), start_new_session=True)
         except OSError as exc:
             out.close()
-            raise WorkloadError(f"cannot start the workload {self.command!r}: {exc.strerror or exc}") from exc
+            raise WorkloadError(f"cannot start the workload {self.command!r} in {self.cwd}: "
+                                f"{exc.strerror or exc}") from exc
         threading.Thread(target=self._wait, args=(out,), name="workload-wait", daemon=True).start()
 
     def _wait(self, out) -> None:
@@ -78,7 +84,8 @@ class WorkloadProcess:
                 return
 
     def failure(self) -> str | None:
-        """Why the workload failed, in the operator's words; None when it ran to a clean end."""
+        """Why the workload failed and where its output is, in the operator's words; None when it
+        ran to a clean end. The caller says how to go on."""
         if self.returncode is None:
             return None
         if self.cancelled:
@@ -87,9 +94,9 @@ class WorkloadProcess:
             return None
         how = (f"was killed by signal {-self.returncode}" if self.returncode < 0
                else f"exited with status {self.returncode}")
-        return (f"the workload command {how}; the run cannot count. Its output is in "
-                f"{self.output_path} — fix the workload and run this step again")
+        return (f"the workload command {how}, so the run cannot count. Its output (stdout and stderr) is in "
+                f"{self.output_path}; it ran in {self.cwd}")
 
     def to_dict(self) -> dict:
-        return {"command": self.command, "begin": self.begin, "end": self.end,
+        return {"command": self.command, "cwd": str(self.cwd), "begin": self.begin, "end": self.end,
                 "exit_status": self.returncode, "cancelled": self.cancelled, "output": OUTPUT_FILE}

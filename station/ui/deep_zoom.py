@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from station.core.journal import JournalError, JournalReader
-from station.core.live_store import LiveStore
+from station.core.journal_region import span_stats
+from station.core.live_store import LiveStore, RegionStats
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +133,59 @@ class JournalDetail:
                           interval_s=interval)
         store.append(chunk)
         return Detail(t0, t1, store, len(chunk))
+
+
+class JournalSpanStats:
+    """Exact statistics of a span of one instrument's journal, computed on a background thread.
+
+    The live store's statistics are approximate where only coarse bins remain (old parts of a
+    long run); the journal has every sample. ``get`` never waits for the disk: it answers what
+    was computed for exactly that span, or asks for it and returns None.
+    """
+
+    def __init__(self, directory: str | Path, inst_id: str | None = None) -> None:
+        self.directory = Path(directory)
+        self.inst_id = inst_id
+        self._cond = threading.Condition()
+        self._wanted: tuple[float, float] | None = None
+        self._ready: tuple[tuple[float, float], RegionStats | None] | None = None
+        self._closed = False
+        self.reads = 0
+        self._thread = threading.Thread(target=self._run, name="journal-span-stats", daemon=True)
+        self._thread.start()
+
+    def get(self, t0: float, t1: float) -> RegionStats | None:
+        key = (float(t0), float(t1))
+        with self._cond:
+            if self._ready is not None and self._ready[0] == key:
+                return self._ready[1]
+            if self._wanted != key:
+                self._wanted = key
+                self._cond.notify()
+        return None
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._wanted is None and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                key = self._wanted
+                self._wanted = None
+            try:
+                stats = span_stats(JournalReader(self.directory), self.inst_id, *key)
+                slack = stats.interval_s * 1.5
+                if stats.samples == 0 or stats.t_start > key[0] + slack or stats.t_end < key[1] - slack:
+                    stats = None  # the journal does not hold the whole span (recording started later)
+            except (OSError, JournalError, ValueError, KeyError) as exc:
+                log.warning("span statistics: reading %s failed: %s", self.directory, exc)
+                stats = None
+            with self._cond:
+                self._ready = (key, stats)
+            self.reads += 1

@@ -74,6 +74,7 @@ REFRESH_KINDS = frozenset({"busy", "idle", "step", "ranges_proposed", "review", 
 RUN_END_KINDS = frozenset({"run_complete", "run_discarded", "step_failed", "cancelled"})
 OPERATOR_ERRORS = (ProcedureError, rules_mod.RuleError, ValueError)  # said as they are; others name the action
 PAGE_SETUP, PAGE_RANGES, PAGE_REVIEW, PAGE_LIVE = range(4)
+WINDOW_NAMES = {"loadgen": "LoadGen", "command": "workload command", "marks": "operator marks", "gpio": "GPIO"}
 FRAME_MS = 100  # the live plot's refresh while a run is on screen
 MIN_VIEW_S = 10.0  # the live plot shows at least this much, and the whole run up to MAX_VIEW_S
 MAX_VIEW_S = 600.0
@@ -657,8 +658,6 @@ class GuideWidget(QWidget):
             plot.add_source(inst, inst, run.stores[inst])
         plot.set_show_total(len(ids) > 1)
         plot.window_s = MIN_VIEW_S
-        self.readout.power_caption.setText("Power (mean of the last 0.5 s)" if len(ids) <= 1 else
-                                           f"Power of {ids[0]} (mean of the last 0.5 s)")
         self._refresh_live()
 
     def _end_live_run(self, run: LiveRun) -> None:
@@ -744,13 +743,11 @@ class GuideWidget(QWidget):
         self._follow_workload(run)
         first = next(iter(run.stores.values()), None)
         if first is not None and first.span() is not None:
-            readings = compute_readings(first.latest(samples_for(first.interval_s)))
+            meters = [(inst, inst, compute_readings(st.latest(samples_for(st.interval_s))) if st.span() else None)
+                      for inst, st in run.stores.items()]
+            self.readout.show_meters(meters)  # several analyzers: each one's power, the big number says whose
             note = "" if run.ended is None else f"end of {run_title(run.name).lower()}"
-            if len(run.stores) > 1:
-                totals = [compute_readings(st.latest(samples_for(st.interval_s))).w for st in run.stores.values()]
-                if all(w is not None for w in totals):
-                    note = ", ".join(x for x in (f"system total {units.si(sum(totals), 'W', 5)}", note) if x)
-            self.readout.show_readings(readings, note)
+            self.readout.show_readings(meters[0][2], note)
         else:
             self.readout.show_readings(None, "waiting for the first samples")
         title = run_title(run.name)
@@ -928,7 +925,8 @@ class GuideWidget(QWidget):
             agree = uncertainty is not None and abs(diff) <= uncertainty
             u_text = (f"the ±{units.percent(uncertainty)} uncertainty the review states" if uncertainty is not None
                       else "no stated uncertainty (the analyzer has no accuracy model)")
-            lines.append(f"The metric's average power {units.si(metric_w, 'W', 5)} is taken over the {source} window "
+            where = WINDOW_NAMES.get(source, source)
+            lines.append(f"The metric's average power {units.si(metric_w, 'W', 5)} is taken over the {where} window "
                          f"({units.duration(window['end'] - window['begin'])}); the live plot over that same window "
                          f"reads {units.si(plot_w, 'W', 5)}: {abs(diff) * 100:.3f} % apart, "
                          + ("within " if agree else "outside ") + u_text + ".")

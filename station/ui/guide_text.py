@@ -70,6 +70,7 @@ class EventWording:
     def __init__(self) -> None:
         self.proposal: dict[str, dict] = {}
         self.step: str | None = "setup"
+        self.check_status: dict[tuple[str, str], str] = {}  # (run, check) -> the status last seen
 
     def describe(self, kind: str, d: dict) -> tuple[str, str] | None:
         """(level, sentence) for the event, or None when it says nothing new to the operator."""
@@ -202,8 +203,12 @@ class EventWording:
 
     def _on_check(self, d: dict) -> tuple[str, str] | None:
         status = d.get("status")
-        if status not in (WARN, FAIL):
-            return None  # the live checks list shows every state; the log keeps the problems
+        key = (str(d.get("run")), str(d.get("name")))
+        before, self.check_status[key] = self.check_status.get(key), status
+        if status not in (WARN, FAIL) or status == before:
+            # The live checks list shows every state and its evidence as it changes (an average so
+            # far, a count); the log says when a check turns to a warning or a failure.
+            return None
         what = "Check failed" if status == FAIL else "Warning"
         evidence = str(d.get("evidence") or "").strip()  # as the rule wrote it: names keep their case
         if evidence and not evidence.endswith((".", "!", "?")):

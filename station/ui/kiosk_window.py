@@ -6,8 +6,14 @@ pad), minimizing (the window goes back to full screen). Staff open the PIN pad w
 "Staff" button or any refused exit; the right PIN ends the demo loop (its recordings are
 finished) and the application with exit code 0, which tells the supervisor to stop too.
 
+It fills the screen on bare X, under a minimal window manager and under GNOME/KDE: the
+fullscreen flag alone is only a request that a window manager may ignore (and without one
+nobody acts on it), so the window also takes the screen's geometry, stays on top and takes it
+again when the screen changes or something moved it.
+
 The window polls the demo loop (:mod:`station.kiosk.cycle`) on a 10 Hz timer; it holds only
-the live store of the phase running now, so memory does not grow with the cycles.
+the live store of the phase running now, so memory does not grow with the cycles. After a
+cycle it shows the comparison board: the latest result of every profile side by side.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QKeyEvent
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -28,6 +34,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -38,6 +45,8 @@ from station.ui import units
 
 TICK_MS = 100
 PLOT_S = 30.0  # seconds of live power on the plot
+PLOT_TICK_S = 10.0  # a labelled tick every this many seconds ("20 s ago"), unlabelled ones in between
+REFILL_TICKS = 10  # how often (in ticks) the window checks it still covers the screen
 PIN_TRIES = 5  # wrong PINs before the pad locks
 PIN_LOCK_S = 30.0
 BG, FG, MUTED, ACCENT, TILE = "#0f1720", "#f4f7fb", "#9fb0c3", "#ffb000", "#1d2a38"
@@ -58,6 +67,87 @@ def _count(x: float | None) -> str:
     if x >= 100:
         return f"{x:,.0f}"
     return f"{x:.3g}"
+
+
+def time_ticks(span_s: float = PLOT_S, step_s: float = PLOT_TICK_S) -> list[list[tuple[float, str]]]:
+    """Ticks of the live plot's time axis: time runs to the right and ends at "now"; the labels
+    say how long ago ("20 s ago"), so no negative number appears."""
+    n = int(span_s // step_s)
+    major = [(-k * step_s, "now" if k == 0 else f"{k * step_s:g} s ago") for k in range(n, -1, -1)]
+    minor = [(-(k + 0.5) * step_s, "") for k in range(n)]
+    return [major, minor]
+
+
+class ComparisonBoard(QFrame):
+    """The latest result of every profile side by side, in large type."""
+
+    def __init__(self, config: KioskConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.setObjectName("comparison_board")
+        self.title = QLabel(config.text("compare_title"))
+        self.title.setObjectName("compare_title")
+        self.note = QLabel(config.text("compare_note"))
+        self.note.setWordWrap(True)
+        # One card per profile: {profile name: {part: QLabel}}
+        self.cards: dict[str, dict[str, QLabel]] = {}
+        self.frames: list[QFrame] = []
+        row = QHBoxLayout()
+        row.setSpacing(20)
+        for p in config.profiles:
+            frame = QFrame()
+            frame.setObjectName("compare_card")
+            frame.setStyleSheet(f"#compare_card {{ background: {TILE}; border-radius: 18px; }}")
+            parts = {k: QLabel("") for k in ("title", "detail", "energy_caption", "energy", "per_joule_caption",
+                                              "per_joule", "power_caption", "power")}
+            parts["title"].setText(p.title)
+            parts["detail"].setText(p.detail)
+            for k in ("title", "detail", "energy_caption", "per_joule_caption"):
+                parts[k].setWordWrap(True)  # four cards must fit a small touch screen too
+            parts["energy_caption"].setText(config.text("label_energy_per", work_one=p.work_one))
+            parts["per_joule_caption"].setText(config.text("label_per_joule", work=p.work).capitalize())
+            parts["power_caption"].setText(config.text("label_average"))
+            col = QVBoxLayout(frame)
+            for k in ("title", "detail"):
+                col.addWidget(parts[k])
+            col.addStretch(1)
+            for k in ("energy_caption", "energy", "per_joule_caption", "per_joule", "power_caption", "power"):
+                col.addWidget(parts[k])
+            for k, label in parts.items():
+                label.setObjectName(f"compare_{p.name}_{k}")
+            row.addWidget(frame, 1)
+            self.cards[p.name] = parts
+            self.frames.append(frame)
+        v = QVBoxLayout(self)
+        v.setContentsMargins(0, 0, 0, 0)
+        v.setSpacing(16)
+        v.addWidget(self.title)
+        v.addLayout(row, 1)
+        v.addWidget(self.note)
+
+    def show_results(self, results: dict[str, CycleResult]) -> None:
+        pending = self.config.text("compare_pending")
+        for name, parts in self.cards.items():
+            r = results.get(name)
+            measured = r is not None and r.avg_w is not None
+            parts["energy"].setText(_fmt(r.joules_per_item, "J") if measured else pending)
+            parts["per_joule"].setText(_count(r.items_per_joule) if measured else "—")
+            parts["power"].setText(_fmt(r.avg_w, "W") if measured else "—")
+
+    def set_scale(self, scale: float, px) -> None:
+        for frame in self.frames:
+            frame.layout().setContentsMargins(int(22 * scale), int(18 * scale), int(22 * scale), int(18 * scale))
+        self.title.setStyleSheet(f"font-size: {px(44)}px; font-weight: 700;")
+        self.note.setStyleSheet(f"font-size: {px(24)}px; color: {MUTED};")
+        for parts in self.cards.values():
+            parts["title"].setStyleSheet(f"font-size: {px(40)}px; font-weight: 700; color: {ACCENT};")
+            parts["detail"].setStyleSheet(f"font-size: {px(22)}px; color: {MUTED};")
+            parts["detail"].setVisible(scale >= 0.6)  # on a small screen the figures need the room
+            for k in ("energy_caption", "per_joule_caption", "power_caption"):
+                parts[k].setStyleSheet(f"font-size: {px(24)}px; color: {MUTED};")
+            parts["energy"].setStyleSheet(f"font-size: {px(64)}px; font-weight: 700;")
+            parts["per_joule"].setStyleSheet(f"font-size: {px(48)}px; font-weight: 700;")
+            parts["power"].setStyleSheet(f"font-size: {px(36)}px; font-weight: 700;")
 
 
 class PinPad(QFrame):
@@ -232,9 +322,11 @@ class KioskWindow(QWidget):
         self._may_close = False
         self._store = None
         self._scale = 1.0
+        self._watched_screen = None
         self.setObjectName("kiosk_window")
         self.setWindowTitle("Station demo")
         self.setWindowFlag(Qt.WindowType.FramelessWindowHint, True)
+        self.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, True)
         self.setStyleSheet(f"#kiosk_window {{ background: {BG}; }} QLabel {{ color: {FG}; }}")
         self.setCursor(Qt.CursorShape.ArrowCursor)
 
@@ -274,11 +366,16 @@ class KioskWindow(QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
-        self.plot.getPlotItem().setLabel("bottom", "seconds ago")
         self.plot.getPlotItem().setLabel("left", "power", units="W")
+        time_axis = self.plot.getPlotItem().getAxis("bottom")
+        time_axis.setTicks(time_ticks())
+        time_axis.setStyle(hideOverlappingLabels=40)  # "now" sits at the right end: let it show whole
         self.curve = self.plot.plot([], [], pen=pg.mkPen(ACCENT, width=3))
 
         root = QVBoxLayout(self)
+        # The screen's size wins over the layout's minimum: on a small screen the content is
+        # squeezed rather than the window sticking out past the screen.
+        root.setSizeConstraint(QVBoxLayout.SizeConstraint.SetNoConstraint)
         root.setContentsMargins(36, 24, 36, 18)
         root.setSpacing(14)
         root.addWidget(self.title)
@@ -314,7 +411,13 @@ class KioskWindow(QWidget):
             tiles.addWidget(frame, i // 2, i % 2)
         right.addLayout(tiles)
         body.addLayout(right, 9)
-        root.addLayout(body, 1)
+        measure_page = QWidget()
+        measure_page.setLayout(body)
+        self.board = ComparisonBoard(config)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(measure_page)
+        self.pages.addWidget(self.board)
+        root.addWidget(self.pages, 1)
         bottom = QHBoxLayout()
         text = QVBoxLayout()
         text.addWidget(self.glossary)
@@ -370,7 +473,31 @@ class KioskWindow(QWidget):
         super().changeEvent(event)
 
     def _restore(self) -> None:
-        self.showFullScreen() if self.config.fullscreen else self.showNormal()
+        self.fill_screen() if self.config.fullscreen else self.showNormal()
+
+    def fill_screen(self) -> None:
+        """Cover the whole screen: its geometry, then the fullscreen state, then on top."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            self.showFullScreen()
+            return
+        if self._watched_screen is not screen:
+            if self._watched_screen is not None:
+                self._watched_screen.geometryChanged.disconnect(self._screen_changed)
+            screen.geometryChanged.connect(self._screen_changed)
+            self._watched_screen = screen
+        self.setGeometry(screen.geometry())
+        self.showFullScreen()
+        self.raise_()
+        self.activateWindow()
+
+    def _screen_changed(self, *_args) -> None:
+        if self.config.fullscreen and not self._may_close:
+            self.fill_screen()
+
+    def covers_screen(self) -> bool:
+        screen = self.screen()
+        return screen is not None and self.geometry() == screen.geometry()
 
     # -- layout -----------------------------------------------------------------------------------------
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
@@ -380,7 +507,7 @@ class KioskWindow(QWidget):
             self.pin_pad.place()
 
     def _apply_scale(self) -> None:
-        s = max(0.5, min(self.width() / 1920, self.height() / 1080))
+        s = max(0.4, min(self.width() / 1920, self.height() / 1080))
         self._scale = s
 
         def px(n: float) -> int:
@@ -412,11 +539,14 @@ class KioskWindow(QWidget):
             axis.setTickFont(font)
             axis.setTextPen(pg.mkPen(MUTED))
             axis.label.setFont(font)
+        # Room for the tick labels below the ticks (the axis has no title line to make room).
+        self.plot.getPlotItem().getAxis("bottom").setHeight(int(px(22) * 2.2))
         self.pin_pad.set_scale(s)
+        self.board.set_scale(s, px)
         self._style_steps(self._phase_index(self.loop.status().phase))
 
     def _phase_index(self, phase: str) -> int:
-        return {"ranging": 0, "testing": 1, "result": 2}.get(phase, -1)
+        return {"ranging": 0, "testing": 1, "result": 2, "compare": 2}.get(phase, -1)
 
     def _style_steps(self, active: int) -> None:
         s = self._scale
@@ -433,6 +563,9 @@ class KioskWindow(QWidget):
         self.ticks += 1
         if self.pin_pad.isVisible() and time.monotonic() - self.pin_pad.last_touch > self.config.screen_timeout_s:
             self.pin_pad.close_pad()
+        if (self.config.fullscreen and self.ticks % REFILL_TICKS == 0 and self.isVisible() and not self._may_close
+                and not self.isMinimized() and not self.covers_screen()):
+            self.fill_screen()  # a window manager or a screen change moved or shrank it
         st = self.loop.status()
         self._show_status(st)
 
@@ -440,6 +573,13 @@ class KioskWindow(QWidget):
         c = self.config
         p = st.profile
         self._style_steps(self._phase_index(st.phase))
+        comparing = st.phase == "compare"
+        self.pages.setCurrentWidget(self.board if comparing else self.pages.widget(0))
+        if comparing:
+            self.board.show_results(st.results)
+        # The board brings its own note; the glossary would only take the room its cards need.
+        self.glossary.setVisible(not comparing)
+        self.note.setVisible(not comparing)
         if st.phase_s > 0:
             frac = min(1.0, (time.monotonic() - st.phase_started) / st.phase_s)
             self.progress.setValue(int(1000 * frac))
@@ -509,7 +649,7 @@ class KioskWindow(QWidget):
         t = recs["t"] - recs["t"][-1]
         w = np.where(np.isfinite(recs["w"]), recs["w"], np.nan)
         self.curve.setData(t, w, connect="finite")
-        self.plot.setXRange(-PLOT_S, 0, padding=0)
+        self.plot.setXRange(-PLOT_S, PLOT_S * 0.02, padding=0)
         top = float(np.nanmax(w)) if np.isfinite(w).any() else 0.0
         # From zero up: a visitor compares heights, and noise should look as small as it is.
         self.plot.setYRange(0.0, top * 1.15 if top > 0 else 1.0, padding=0)
@@ -529,7 +669,7 @@ def run_window(config: KioskConfig) -> int:
     window = KioskWindow(config, on_leave=lambda: app.exit(0))
     window.loop.start()
     if config.fullscreen:
-        window.showFullScreen()
+        window.fill_screen()
     else:
         window.resize(1920, 1080)
         window.show()

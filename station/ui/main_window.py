@@ -180,6 +180,7 @@ class MainWindow(QMainWindow):
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._on_frame)
         self.timer.start(FRAME_MS)
+        self._add_bench_actions()
         self._refresh_controls()
 
     # =============================================================================================
@@ -315,6 +316,12 @@ class MainWindow(QMainWindow):
         m.addAction(self.log_dock.toggleViewAction())
         m.addAction(self.theme_action)
         m.addAction(self.fullscreen_action)
+
+    def _add_bench_actions(self) -> None:
+        """Cursors, energy since record start, per-meter readouts, CSV / clipboard / image export."""
+        from station.ui.bench_tools import BenchTools
+
+        self.bench = BenchTools(self)
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()

@@ -36,7 +36,8 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 from station.core.live_store import LiveStore, RegionStats, Summary
 from station.core.samples import BAD_FLAGS
 from station.ui import units
-from station.ui.deep_zoom import JournalDetail, wants_detail
+from station.ui.deep_zoom import JournalDetail, JournalSpanStats, wants_detail
+from station.ui.plot_cursors import CursorPair, StatsLine, stats_text
 from station.ui.theme import LIGHT, Theme, qcolor
 
 MAX_PIXELS = 4096  # entries asked per frame, whatever the screen
@@ -329,6 +330,7 @@ class PowerPlot(QWidget):
 
     followChanged = Signal(bool)
     regionChanged = Signal()
+    statsChanged = Signal()  # the cursors' or the visible window's statistics changed
 
     def __init__(self, parent: QWidget | None = None, theme: Theme = LIGHT) -> None:
         super().__init__(parent)
@@ -357,6 +359,14 @@ class PowerPlot(QWidget):
         self.detail_shown = False  # the last frame drew the journal's samples
         self._detail_seen = None
         self._view_store: LiveStore | None = None  # what the main source's rows read this frame
+        # Cursors and the visible window's statistics (bench features): exact from the store where
+        # it holds the samples, else from the journal (span_reader) once it has been read.
+        self.span_reader: JournalSpanStats | None = None
+        self._cursor_stats: RegionStats | None = None
+        self._view_stats: RegionStats | None = None
+        self._stats_key: tuple | None = None
+        self._stats_time = 0.0
+        self._stats_rev = -1
         self.sources: dict[str, Source] = {}  # further instruments, drawn over the main one
         self.traces: set[str] = set()  # quantities shown on demand (TRACES)
         self.show_total = False  # system total of all instruments' power
@@ -391,6 +401,8 @@ class PowerPlot(QWidget):
         self.region.hide()
         for item in (self.bad, self.band, self.band_lines, self.mean, self.points, self.cursor, self.region):
             self.vb.addItem(item, ignoreBounds=True)
+        self.cursors = CursorPair(self.vb, theme)
+        self.cursors.connect(self._on_cursors_moved)
 
         self.grid = GridLines(self.vb, pi.getAxis("bottom"), pi.getAxis("left"))
 
@@ -418,7 +430,13 @@ class PowerPlot(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self.plot, 3)
         layout.addWidget(self.cursor_label)
+        self.cursor_stats_line = StatsLine("cursor_stats", self)
+        self.cursor_stats_line.hide()
+        self.view_stats_line = StatsLine("view_stats", self)
+        layout.addWidget(self.cursor_stats_line)
+        layout.addWidget(self.view_stats_line)
         self._layout = layout
+        self._show_stats()
 
         self.vb.sigRangeChangedManually.connect(self._on_manual_range)
         self.vb.sigRangeChanged.connect(self._on_range_changed)
@@ -448,6 +466,7 @@ class PowerPlot(QWidget):
         self.region.setBrush(pg.mkBrush(qcolor(theme.region)))
         for line in self.region.lines:
             line.setPen(pg.mkPen(qcolor(theme.mark), width=2))
+        self.cursors.set_theme(theme)
         for _, _, line in self._marks:
             line.setPen(pg.mkPen(qcolor(theme.mark), width=1, style=Qt.PenStyle.DashLine))
         self.empty_label.setStyleSheet(f"color: {theme.muted}; background: transparent;")
@@ -665,7 +684,13 @@ class PowerPlot(QWidget):
         recorded), for deep zoom; None: none. The plot closes it when it is replaced."""
         if self.detail is not None and self.detail is not detail:
             self.detail.close()
+        if self.span_reader is not None and (detail is None or self.span_reader.directory != detail.directory):
+            self.span_reader.close()
+            self.span_reader = None
+        if detail is not None and self.span_reader is None:
+            self.span_reader = JournalSpanStats(detail.directory, detail.inst_id)
         self.detail = detail
+        self._stats_key = None
         self._detail_seen = None
         self._dirty = True
 
@@ -745,6 +770,104 @@ class PowerPlot(QWidget):
         a, b = self.region.getRegion()
         return self.origin + a, self.origin + b
 
+    # -- cursors and statistics of the view -------------------------------------------------------------
+    @property
+    def cursors_visible(self) -> bool:
+        return self.cursors.visible
+
+    def show_cursors(self, show: bool = True) -> None:
+        """Show cursors A and B (when they first appear: at a third and two thirds of the data in view)."""
+        (x0, x1), _ = self.vb.viewRange()
+        span = self.store.span() if self.store is not None else None
+        if span is not None and self.origin is not None:
+            x0, x1 = max(x0, span[0] - self.origin), min(x1, span[1] - self.origin)
+        self.cursors.show(show, within=(x0, x1))
+        self.cursor_stats_line.setVisible(show)
+        self._stats_key = None
+        self._dirty = True
+        self._update_bench_stats()
+
+    def set_cursors(self, a: float, b: float) -> None:
+        """Place cursors A and B (seconds since the first sample) and show them."""
+        if not self.cursors.visible:
+            self.show_cursors(True)
+        self.cursors.set(a, b)
+        self._stats_key = None
+        self._dirty = True
+
+    def cursor_positions(self) -> tuple[float, float] | None:
+        """(A, B) in seconds since the first sample, or None when the cursors are off."""
+        return self.cursors.positions() if self.cursors.visible else None
+
+    def cursor_bounds(self) -> tuple[float, float] | None:
+        """The span between the cursors in UTC seconds (earlier first), or None."""
+        pos = self.cursor_positions()
+        if pos is None or self.origin is None:
+            return None
+        a, b = sorted(pos)
+        return self.origin + a, self.origin + b
+
+    def cursor_stats(self) -> RegionStats | None:
+        return self._cursor_stats if self.cursors.visible else None
+
+    def view_stats(self) -> RegionStats | None:
+        """Statistics of the samples in the visible time window."""
+        return self._view_stats
+
+    def selection_bounds(self) -> tuple[str, tuple[float, float]] | None:
+        """What the operator selected, in UTC seconds: ("cursors", ...) or ("region", ...), or None."""
+        bounds = self.cursor_bounds()
+        if bounds is not None:
+            return "cursors", bounds
+        bounds = self.region_bounds()
+        return ("region", bounds) if bounds is not None else None
+
+    def _on_cursors_moved(self) -> None:
+        self._stats_key = None
+        self._dirty = True
+
+    def _span_stats(self, t0: float, t1: float) -> RegionStats:
+        """The store's statistics of [t0, t1]; where they are approximate, the journal's exact
+        ones once read (asked for now, picked up on a later frame)."""
+        s = self.store.stats(t0, t1)
+        if s.exact or self.span_reader is None:
+            return s
+        span = self.store.span()
+        a, b = max(t0, span[0]), min(t1, span[1])
+        exact = self.span_reader.get(a, b) if a <= b else None
+        if exact is None:
+            self._stats_key = None  # ask again next frame: the answer may be there
+        return exact if exact is not None else s
+
+    def _update_bench_stats(self) -> None:
+        """Recompute the cursors' and the view's statistics when the view, the cursors or (at most
+        every STATS_INTERVAL_S while data flows) the data changed."""
+        store = self.store
+        if store is None or self.origin is None or store.span() is None:
+            if self._view_stats is not None or self._cursor_stats is not None:
+                self._view_stats = self._cursor_stats = None
+                self._show_stats()
+            return
+        (x0, x1), _ = self.vb.viewRange()
+        key = (id(store), x0, x1, self.cursor_positions())
+        now = time.monotonic()
+        if key == self._stats_key and (store.revision == self._stats_rev or now - self._stats_time < STATS_INTERVAL_S):
+            return
+        self._stats_key = key
+        self._stats_rev = store.revision
+        self._stats_time = now
+        self._view_stats = store.stats(self.origin + x0, self.origin + x1)
+        bounds = self.cursor_bounds()
+        self._cursor_stats = self._span_stats(*bounds) if bounds is not None else None
+        self._show_stats()
+
+    def _show_stats(self) -> None:
+        self.view_stats_line.setText(stats_text("View", self._view_stats, "View: no data in the visible window"))
+        if self.cursors.visible:
+            self.cursor_stats_line.setText(stats_text("Cursors", self._cursor_stats, "Cursors: no data between them",
+                                                      self.cursor_positions()))
+        self.statsChanged.emit()
+
     # -- marks ---------------------------------------------------------------------------------------
     def add_mark(self, t: float, text: str) -> None:
         line = pg.InfiniteLine(angle=90, movable=False,
@@ -797,6 +920,8 @@ class PowerPlot(QWidget):
             self._detail_seen = self.detail.ready  # the journal's samples arrived: draw them
             self._dirty = True
         if rev == self._revision and not self._dirty:
+            if self._stats_key is None:  # e.g. the journal's exact figures may have arrived
+                self._update_bench_stats()
             return False
         started = time.perf_counter()
         self._revision = rev
@@ -824,6 +949,7 @@ class PowerPlot(QWidget):
             if self._region_dirty or now - self._region_time >= STATS_INTERVAL_S:
                 self._update_region_stats()
                 self._region_time = now
+        self._update_bench_stats()
         self.frames += 1
         self.last_frame_s = time.perf_counter() - started
         return True

@@ -84,7 +84,7 @@ class RecordingControl:
             return False
         self.marks += 1
         number = self.marks
-        self.lane.submit(lambda: rec.journal.event("mark", t=t, source="operator", number=number, label=label),
+        self.lane.submit(lambda: rec.operator_mark("mark", t=t, source="operator", number=number, label=label),
                          done)
         return True
 

@@ -1,7 +1,7 @@
 """The MLCommons protocol client killed (kill -9) at random moments of its session.
 
 `station serve` runs as its own process on the simulated analyzer; each client is a real
-process speaking protocol v3 (tests/mlcommons_client.py) through ranging and into a testing
+process speaking protocol v3 (tests/helpers/mlcommons_client.py) through ranging and into a testing
 run, killed at a random moment: mid-phase, mid-command (during the settle time), or between
 phases. After each kill the director must end that session itself: the phase in progress
 stopped, its spl.txt and journal written with every second measured up to the kill, the session
@@ -21,17 +21,19 @@ import time
 import pytest
 
 from station.core.journal import JournalReader
-from tests.mlcommons_client import run_session
-from tests.test_director import ROOT, Director, director_state, spl_rows, wait_for
+from tests.helpers.director_files import director_state, spl_rows
+from tests.helpers.mlcommons_client import run_session
+from tests.helpers.processes import REPO_ROOT, Director
+from tests.helpers.waiting import wait_until
 
 KILLS = int(os.environ.get("STATION_FAULT_CLIENT_KILLS", "6"))
-RATE = 100  # the director's sample rate (tests/test_director.py's Director)
+RATE = 100  # the director's sample rate (tests/helpers/processes.py's Director)
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")]
 
 CLIENT = """
 import sys, time
-from tests.mlcommons_client import PowerClient
+from tests.helpers.mlcommons_client import PowerClient
 c = PowerClient("127.0.0.1", int(sys.argv[1]))
 c.handshake()
 s, _ = c.new(sys.argv[2])
@@ -39,38 +41,39 @@ print("session", s, flush=True)
 for mode in ("ranging", "testing"):
     c.ok(f"session,{s},start,{mode}")
     print("started", mode, time.monotonic(), flush=True)
-    time.sleep(1.5)
+    time.sleep(1.5)  # the workload: the phase runs this long
     c.ok(f"session,{s},stop,{mode}")
     print("stopped", mode, flush=True)
-time.sleep(60)
+time.sleep(60)  # idle until the test kills this client
 """
 
 
+@pytest.mark.timeout(max(300, 30 * KILLS))  # ~3 s a kill; the soak sets more
 def test_client_killed_at_random_moments_every_session_ends_cleanly(tmp_path):
     rng = random.Random(20261129)
     d = Director(tmp_path / "out", tmp_path / "home")
     outcomes = []
     try:
         for k in range(KILLS):
-            client = subprocess.Popen([sys.executable, "-c", CLIENT, str(d.port), f"kill{k}"], cwd=ROOT,
+            client = subprocess.Popen([sys.executable, "-c", CLIENT, str(d.port), f"kill{k}"], cwd=REPO_ROOT,
                                       stdout=subprocess.PIPE, text=True)
             first = client.stdout.readline().split()
             assert first[:1] == ["session"], first
             session = first[1]
             delay = rng.uniform(0.2, 4.5)  # ranging starts at once; testing after ~1.5 s + settle
-            time.sleep(delay)
+            time.sleep(delay)  # the random kill moment is the stimulus, nothing is awaited
             client.send_signal(signal.SIGKILL)
             client.wait(10)
             said = client.stdout.read().split("\n")
             started = [line.split()[1] for line in said if line.startswith("started")]
             stopped = [line.split()[1] for line in said if line.startswith("stopped")]
             sdir = d.out / session
-            state = wait_for(lambda s=sdir: (st := director_state(s)).get("state") == "abandoned" and st,
-                             timeout=30, what=f"session {session} abandoned")
+            state = wait_until(lambda s=sdir: (st := director_state(s)).get("state") == "abandoned" and st,
+                               30, f"session {session} abandoned")
             assert "vanished" in state["reason"]
             log = sdir / "power" / "server.log"  # written after the session's state
-            wait_for(lambda p=log: p.is_file() and "Client connection closed unexpectedly" in p.read_text(),
-                     timeout=30, what="server.log naming the closed connection")
+            wait_until(lambda p=log: p.is_file() and "Client connection closed unexpectedly" in p.read_text(),
+                       30, "server.log naming the closed connection")
             assert set(started) <= set(state["phases"]), (started, state["phases"])
             for mode, phase in state["phases"].items():
                 # A phase the client stopped is complete; one it did not is stopped by the director

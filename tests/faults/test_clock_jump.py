@@ -41,6 +41,7 @@ import numpy as np
 import pytest
 
 from station.core.journal import JournalReader, samples_file
+from tests.helpers.processes import wait_for_bytes_on_disk
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIM_SOURCE = Path(__file__).with_name("clock_shim.c")
@@ -141,14 +142,9 @@ def run_with_jumps(shim: Path, args: list[str], out: Path, home: Path, env: dict
     proc = subprocess.Popen([sys.executable, "-m", "station", "run", *args, "--out", str(out), "--json"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        data_file = out / samples_file("inst0")
-        deadline = start + 60
-        while not (data_file.exists() and data_file.stat().st_size > 0):
-            assert proc.poll() is None, f"station run ended before recording: {proc.communicate()}"
-            assert time.monotonic() < deadline, "no samples on disk within 60 s"
-            time.sleep(0.01)
+        wait_for_bytes_on_disk(out / samples_file("inst0"), 0, proc, timeout=60)
         outcome = Outcome(0, "", "", out, launched_wall, 0.0, time.monotonic() - start)
-        time.sleep(0.5)
+        time.sleep(0.5)  # the run records a while before the first jump: part of the stimulus
         for target, step in ((FORWARD_S, FORWARD_S), (BACK_TO_S, BACK_TO_S - FORWARD_S)):
             if proc.poll() is not None:
                 break  # the run is over: nothing left to jump in
@@ -158,7 +154,7 @@ def run_with_jumps(shim: Path, args: list[str], out: Path, home: Path, env: dict
             until = time.monotonic() + 10
             while _jumps_on_disk(out) == seen and proc.poll() is None and time.monotonic() < until:
                 time.sleep(0.02)  # wait for the station to record it before the next one
-            time.sleep(1.0)
+            time.sleep(1.0)  # the run goes on a while on each clock: the spacing of the jumps is the stimulus
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
@@ -264,13 +260,19 @@ def test_scpi_analyzer_across_clock_jumps(shim, tmp_path):
     assert summary["state"] == "complete" and summary["duration_s"] == pytest.approx(duration, abs=2 * interval)
     assert_jumps_recorded(o, [FORWARD_S, BACK_TO_S - FORWARD_S])
     data = o.samples
-    assert np.all(np.diff(data["t"]) > 0), "sample times went back with the clock"
-    assert abs(len(data) - duration / interval) <= 2 and o.elapsed_s >= duration
+    steps = np.diff(data["t"])
+    assert np.all(steps > 0), "sample times went back with the clock"
+    # On a loaded machine the poll loop may miss one of the meter's 0.1 s updates: a missed update
+    # shows as a longer step (a gap on the steady time base), never as lost time, so the readings
+    # plus the updates missed between them account for the whole duration.
+    missed = int(np.sum(np.maximum(np.round(steps / interval) - 1, 0)))
+    assert abs(len(data) + missed - duration / interval) <= 2 and o.elapsed_s >= duration
+    assert missed <= 0.1 * duration / interval, f"{missed} updates missed"
 
 
 # -- the MLCommons director: a jump mid-phase ---------------------------------------------------------
 def test_director_phase_records_the_jump_in_its_journal_and_logs(shim, tmp_path, monkeypatch):
-    from tests.test_director import Director
+    from tests.helpers.processes import Director
 
     offset = ClockOffset(tmp_path / "director.clock-offset")
     monkeypatch.setenv("LD_PRELOAD", str(shim))  # inherited by `station serve` only: the client is in here
@@ -283,9 +285,9 @@ def test_director_phase_records_the_jump_in_its_journal_and_logs(shim, tmp_path,
             c.handshake()
             session, _ = c.new("jump")
             c.ok(f"session,{session},start,ranging")
-            time.sleep(1.0)
+            time.sleep(1.0)  # the phase measures a while, jumps, and measures on: the stimulus
             offset.set(FORWARD_S)
-            time.sleep(1.5)
+            time.sleep(1.5)  # and measures on across the jump
             c.ok(f"session,{session},stop,ranging")  # measured: the protocol has no "not comparable"
             c.ok(f"session,{session},done")
         finally:

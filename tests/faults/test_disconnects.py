@@ -85,10 +85,10 @@ def _run_family(name: str, cycles: int, rng: random.Random, directory) -> None:
         for k in range(cycles):
             before = delivered[0]
             _wait(lambda b=before: delivered[0] > b, f"{name}: samples before outage {k + 1}")
-            time.sleep(rng.uniform(0.0, 0.05))
+            time.sleep(rng.uniform(0.0, 0.05))  # a random moment to unplug: the stimulus
             bench.unplug()
             _wait(lambda k=k: events.count("disconnected") > k, f"{name}: outage {k + 1} noticed")
-            time.sleep(rng.uniform(0.0, 0.05))
+            time.sleep(rng.uniform(0.0, 0.05))  # a random outage length: the stimulus
             bench.plug(power_cycle=rng.random() < 0.3)
             _wait(lambda k=k: events.count("reconnected") > k, f"{name}: reconnection {k + 1}")
         before = delivered[0]
@@ -109,6 +109,7 @@ def _run_family(name: str, cycles: int, rng: random.Random, directory) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(max(300, 3 * TOTAL))  # ~0.3 s an outage; the soak sets thousands
 def test_random_disconnects_over_every_family_lose_nothing_delivered(tmp_path, station_home):
     assert len(FAMILIES) >= 5, FAMILIES  # the SCPI families, the LPM01A and PTDaemon at least
     rng = random.Random(1128)

@@ -39,8 +39,8 @@ from instruments.base import AUTO, Config
 from instruments.sim import SimulatedAnalyzer
 from station.core.acquisition import InstrumentSession
 from station.director import FETCH_FILES, MAGIC_CLIENT, MAGIC_SERVER, Analyzer, DirectorServer, protocol
-from tests.fuzz.conftest import EXAMPLES, tried
-from tests.mlcommons_client import PowerClient, run_session
+from tests.helpers.fuzz_counts import EXAMPLES, tried
+from tests.helpers.mlcommons_client import PowerClient, run_session
 
 INTERVAL = 0.01  # analyzer update interval
 SETTLE = 0.01  # settle time of the director: short, so a ranging sometimes has no valid reading

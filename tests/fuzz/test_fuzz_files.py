@@ -19,8 +19,8 @@ from station.bundle.verify import verify_bundle
 from station.core.journal import InstrumentEntry, JournalError, JournalReader, JournalWriter
 from station.core.recovery import recover
 from station.core.samples import SAMPLE_DTYPE
-from tests.conftest import make_block
-from tests.fuzz.conftest import tried
+from tests.helpers.fuzz_counts import tried
+from tests.helpers.sample_blocks import make_block
 
 T0 = 1_764_360_000.0
 
@@ -79,7 +79,7 @@ BUNDLE_CACHE: dict[str, Path] = {}
 def _bundle(tmp_path_factory) -> Path:
     if "b" not in BUNDLE_CACHE:
         from station.bundle.export import export_session
-        from tests.test_bundle import make_session
+        from tests.helpers.sessions import make_session
 
         root = tmp_path_factory.mktemp("bundle-src")
         BUNDLE_CACHE["b"] = export_session(make_session(root), root / "bundle", make_zip=False).directory

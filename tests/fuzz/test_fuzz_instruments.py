@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from instruments.lpm01a import AsciiStream, BinaryStream
 from instruments.ptd import parse_identify, parse_ranges, parse_sample_line, parse_uncertainty, parse_watts
-from tests.fuzz.conftest import tried
+from tests.helpers.fuzz_counts import tried
 
 ASCII_GOOD = b"6409-07\r\n6410-07\r\nTimeStamp: 001s 000ms, buff: 12%\r\n6411-07\r\nevent 1 ris\r\n"
 PTD_REPLIES = [

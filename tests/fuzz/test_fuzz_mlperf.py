@@ -14,7 +14,7 @@ from station.mlperf.loadgen import read_detail, read_summary
 from station.mlperf.published import ptd_log_lines
 from station.mlperf.spl import read_spl
 from station.verify import Unusable, verify_path
-from tests.fuzz.conftest import tried
+from tests.helpers.fuzz_counts import tried
 
 GOOD_SPL = ("Time,07-12-2025 23:21:34.443,Watts,15.280000,Volts,244.930000,Amps,0.143200,PF,0.435800,Mark,m_ranging\n"
             "Time,07-12-2025 23:21:35.443,Watts,-1.000000,Volts,244.940000,Amps,-1.000000,PF,-1.000000,Mark,m_ranging\n")

@@ -17,7 +17,7 @@ from instruments.scpi import (
     parse_values,
 )
 from station.core.samples import Flag
-from tests.fuzz.conftest import tried
+from tests.helpers.fuzz_counts import tried
 
 NUMBERISH = st.one_of(
     st.text(max_size=40),

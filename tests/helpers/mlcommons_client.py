@@ -101,7 +101,7 @@ def run_session(client: PowerClient, workload_s: float, out: Path, label: str = 
     for mode in ("ranging", "testing"):
         client.command("time")
         client.ok(f"session,{session},start,{mode}")
-        time.sleep(workload_s)
+        time.sleep(workload_s)  # the workload itself: the phase runs this long, nothing is awaited
         client.ok(f"session,{session},stop,{mode}")
     client.ok(f"session,{session},done")
     for name in FETCH_FILES:
