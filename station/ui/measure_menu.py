@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
@@ -24,13 +25,23 @@ def default_session_dir() -> Path:
 
 
 class GuideWindow(QMainWindow):
+    """The guide in its own window; Esc or the window's close button closes it (asking first while a
+    step runs)."""
+
     def __init__(self, out_dir: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Guided MLPerf measurement — {out_dir}")
         # Through the station window's inbox and guide lane when there is one.
         self.guide = parent.new_guide(out_dir) if hasattr(parent, "new_guide") else GuideWidget(out_dir)
         self.setCentralWidget(self.guide)
-        self.resize(1100, 900)
+        self.resize(1280, 900)  # the live page's readout, plot and checks side by side
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        # Esc reaches here from any field that does not use it itself (an open list takes it first).
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()
+            return
+        super().keyPressEvent(event)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         if self.guide.proc.busy:
