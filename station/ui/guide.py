@@ -872,9 +872,15 @@ class GuideWidget(QWidget):
             self.range_table.setItem(r, 5, QTableWidgetItem(p.why + (f" — {p.problem}" if p.problem else "")))
 
     def _fill_review(self, review: dict) -> None:
-        valid = review.get("valid")
-        self.verdict.setText("VALID" if valid else "NOT VALID")
-        self.verdict.setStyleSheet(f"color:{STATUS_COLOURS['pass' if valid else 'fail']};")
+        from station.measurement.verdict import review_verdict
+
+        # The same words as station verify, the report and station measure: a rehearsal under
+        # shortened rules reads "VALID, NOT COMPLIANT", never a bare VALID.
+        verdict = review_verdict(review, self.proc.rules.to_dict() if self.proc.rules else None, self.proc.session)
+        self.verdict.setText(verdict.headline)
+        self.verdict.setToolTip(verdict.text)
+        self.verdict.setWordWrap(True)
+        self.verdict.setStyleSheet(f"color:{STATUS_COLOURS[verdict.tone]};")
         m = review.get("metric") or {}
         value = m.get("value")
         shown = f"{value:.6g}" if isinstance(value, float) else ("—" if value is None else str(value))
