@@ -751,3 +751,51 @@ def test_deep_zoom_into_an_old_part_of_an_opened_run_reads_the_journal(qtbot, wi
     assert sel.sum() >= 290 and np.array_equal(s.mean, b["w"][sel])
     w.close_run()
     assert w.plot.detail is None
+
+
+# -- trust: range switches are not alarms, "(auto)" only on auto ranges ---------------------------------
+
+
+def _flagged_block(flags_of_first: int, n: int = 500, flagged: int = 5) -> np.ndarray:
+    from tests.helpers.sample_blocks import make_block
+
+    b = make_block(1000.0, n, 0.001, 300.0)
+    b["flags"][:flagged] = flags_of_first
+    b["w"][:flagged] = np.nan
+    return b
+
+
+def test_a_range_switch_says_switching_range_and_raises_no_invalid_banner(qtbot, window, monkeypatch):
+    w = window
+    connect_sim(qtbot, w)
+    switching = _flagged_block(int(Flag.RANGE_CHANGE | Flag.INVALID | Flag.AUTO_RANGE))
+    monkeypatch.setattr(w.link.store, "latest", lambda n: switching)
+    qtbot.waitUntil(lambda: w.readout.status.text() == "495 of 500 samples good, switching range", timeout=WAIT)
+    assert "invalid" not in w.banners.active()
+    assert w.readout.power.text() == "300.00 W"
+    # Invalid readings a range switch does not explain are an alarm.
+    broken = _flagged_block(int(Flag.INVALID))
+    monkeypatch.setattr(w.link.store, "latest", lambda n: broken)
+    qtbot.waitUntil(lambda: "invalid" in w.banners.active(), timeout=WAIT)
+    assert w.banners.level("invalid") == ALARM
+    assert "5 invalid" in w.readout.status.text() and "switching range" not in w.readout.status.text()
+
+
+def test_readings_keep_range_switches_apart_from_invalid_data():
+    from station.ui.readings import compute_readings
+
+    r = compute_readings(_flagged_block(int(Flag.RANGE_CHANGE | Flag.INVALID), n=10, flagged=2))
+    assert (r.invalid, r.switching, r.invalid_not_switching) == (2, 2, 0)
+    r = compute_readings(_flagged_block(int(Flag.INVALID), n=10, flagged=3))
+    assert (r.invalid, r.switching, r.invalid_not_switching) == (3, 0, 3)
+
+
+def test_a_fixed_current_range_beside_an_auto_voltage_range_is_not_called_auto(qtbot, window):
+    from instruments.base import AUTO
+
+    w = window
+    connect_sim(qtbot, w, profile="edge")
+    qtbot.waitUntil(lambda: w.readout.a_range.value.text().endswith("(auto)"), timeout=WAIT)
+    apply_form(qtbot, w, voltage_range=AUTO, current_range=1.0)
+    qtbot.waitUntil(lambda: w.readout.a_range.value.text() == "1 A", timeout=WAIT)
+    assert w.readout.v_range.value.text().endswith(" V (auto)")

@@ -38,7 +38,6 @@ from PySide6.QtWidgets import (
 from station.core.journal import JournalError, JournalReader
 from station.core.live_store import LiveStore
 from station.core.run_index import station_home
-from station.core.samples import Flag
 from station.ui import calibration, units
 from station.ui.calibration import CalibrationBook
 from station.ui.deep_zoom import JournalDetail
@@ -891,6 +890,9 @@ class MainWindow(QMainWindow):
             self._conditions = conditions
             return
         r = compute_readings(store.latest(samples_for(store.interval_s)))
+        ranges = self.link.session.ranges if self.browse is None and self.link.session is not None else None
+        if ranges is not None:  # the records only say "some range is auto"; the session knows which
+            r.v_auto, r.a_auto = ranges.voltage_auto, ranges.current_auto
         self.readings = r
         note = "end of the recorded run" if self.browse is not None else ""
         self.readout.show_readings(r, note)
@@ -905,14 +907,12 @@ class MainWindow(QMainWindow):
                     "overrange", ALARM,
                     f"OVERRANGE — {overrange_cause(r)}. These readings are not measurements and enter no "
                     f"average: choose a larger range. ({total_over} overrange samples so far)", latch_s=3.0)
-            elif r.invalid:
+            elif r.invalid_not_switching:
+                # Readings taken while the meter switches range are invalid by nature: the panel
+                # says "switching range"; only invalid data a range switch does not explain alarms.
                 conditions.add("invalid")
-                if r.flags & int(Flag.RANGE_CHANGE):
-                    self.banners.set_banner("invalid", WARN, "INVALID readings while the meter switches range "
-                                            "(auto range): they enter no average.", latch_s=2.0)
-                else:
-                    self.banners.set_banner("invalid", ALARM, "INVALID readings: the meter reports no valid "
-                                            "value; they enter no average.", latch_s=3.0)
+                self.banners.set_banner("invalid", ALARM, "INVALID readings: the meter reports no valid "
+                                        "value; they enter no average.", latch_s=3.0)
         self._conditions = conditions
 
     def _update_status(self) -> None:

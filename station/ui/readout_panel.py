@@ -249,7 +249,7 @@ class ReadoutPanel(QFrame):
             if r is None or r.samples == 0:
                 self.power.setText(units.DASH)
                 return
-            bad = r.good == 0
+            bad = r.good == 0 and not _only_switching(r)
             self.power.setText("OVERRANGE" if bad and r.overrange else units.si(r.w, "W", 5))
         elif choice == TOTAL:
             total, missing = self.meters.total()
@@ -287,9 +287,8 @@ class ReadoutPanel(QFrame):
             self.freq.set(units.DASH, "no frequency: a DC supply, or the instrument does not report it")
         else:
             self.freq.set("n/a", "these records carry no frequency (recorded before the station stored it)")
-        auto = " (auto)" if r.auto_range else ""
-        self.v_range.set(units.range_label(r.v_range, "V") + auto)
-        self.a_range.set(units.range_label(r.a_range, "A") + auto)
+        self.v_range.set(units.range_label(r.v_range, "V") + (" (auto)" if r.voltage_auto() else ""))
+        self.a_range.set(units.range_label(r.a_range, "A") + (" (auto)" if r.current_auto() else ""))
         if r.uncert is None:
             self.uncert.set("unknown", "auto ranging or no accuracy model: uncertainty is not assured; "
                                        "fix the ranges to know it")
@@ -303,11 +302,18 @@ class ReadoutPanel(QFrame):
         parts = [f"{r.good} of {r.samples} samples good"]
         if r.overrange:
             parts.append(f"{r.overrange} overrange")
-        if r.invalid:
-            parts.append(f"{r.invalid} invalid")
+        if r.invalid_not_switching:
+            parts.append(f"{r.invalid_not_switching} invalid")
+        if r.switching:
+            parts.append("switching range")
         if note:
             parts.append(note)
         self.status.setText(", ".join(parts))
+
+
+def _only_switching(r: Readings) -> bool:
+    """No good sample only because the meter is switching range: a normal moment, not an alarm."""
+    return bool(r.switching) and not r.overrange and not r.invalid_not_switching
 
 
 class RegionReadout(QLabel):
