@@ -29,7 +29,9 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QScrollArea,
+    QSizePolicy,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from station.ui.guide import GuideWidget
 
 FRAME_MS = 33
+CENTRAL_MIN_HEIGHT = 420  # px: the power plot column never asks the window for more than this
 PANEL_S = 0.25
 STATUS_S = 1.0
 DISK_PROBE_S = 5.0
@@ -124,6 +127,7 @@ class MainWindow(QMainWindow):
         self.ticks = 0
         self._closing = False
         self._close_ready = False
+        self._quit_confirmed = False  # request_quit asked already (or nothing needed asking)
         self._mark_count = 0
         self.live_marks: list[tuple[float, str]] = []  # marks on the live data (kept while browsing)
         self._settings_pause_until = 0.0
@@ -143,6 +147,12 @@ class MainWindow(QMainWindow):
         v.addWidget(self.readout)
         v.addWidget(self.plot, 1)
         v.addWidget(self.region_readout)
+        # What the column shows (banners, trace rows, meters) must never make the window grow by
+        # itself: the plot gives up the room, and below this height the column is squeezed.
+        policy = central.sizePolicy()
+        policy.setVerticalPolicy(QSizePolicy.Policy.Ignored)
+        central.setSizePolicy(policy)
+        central.setMinimumHeight(CENTRAL_MIN_HEIGHT)
         self.setCentralWidget(central)
 
         # -- docks --------------------------------------------------------------------------------------
@@ -228,12 +238,13 @@ class MainWindow(QMainWindow):
                                          checkable=True, name="theme")
         self.fullscreen_action = self._action("Full screen", "F11", self.toggle_full_screen,
                                               "Full screen on / off", name="full_screen")
-        self.quit_action = self._action("Quit", "Ctrl+Q", self.close, "Close the station", name="quit")
+        self.quit_action = self._action("Quit", "Ctrl+Q", self.request_quit, "Close the station", name="quit")
         self.trace_actions: dict[str, QAction] = {}
-        for name, text, key, tip in (("v", "Volts", "Alt+V", "Show the voltage in a plot under the power"),
-                                     ("a", "Amps", "Alt+A", "Show the current in a plot under the power"),
-                                     ("pf", "PF", "Alt+F", "Show the power factor in a plot under the power"),
-                                     ("ch_w", "Elements", "Alt+E", "Show the power of each measuring element")):
+        # Shift+letter: Alt+letter belongs to the menus' mnemonics (Alt+V opens &View).
+        for name, text, key, tip in (("v", "Volts", "Shift+V", "Show the voltage in a plot under the power"),
+                                     ("a", "Amps", "Shift+A", "Show the current in a plot under the power"),
+                                     ("pf", "PF", "Shift+F", "Show the power factor in a plot under the power"),
+                                     ("ch_w", "Elements", "Shift+E", "Show the power of each measuring element")):
             act = self._action(text, key, lambda checked, n=name: self.set_trace(n, checked), tip,
                                checkable=True, name=f"trace_{name}")
             self.trace_actions[name] = act
@@ -1053,9 +1064,35 @@ class MainWindow(QMainWindow):
             lane.close(timeout)
         self.drain(100000)
 
+    def request_quit(self) -> None:
+        """Quit (Ctrl+Q, the window's close button): while recording, only once the operator agrees."""
+        if self.recorder.state == "recording" and not self._closing and not self.confirm_stop_and_quit():
+            return
+        self._quit_confirmed = True
+        self.close()
+
+    def confirm_stop_and_quit(self) -> bool:
+        """Ask whether to stop the recording and quit; True for "Stop and quit"."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Quit while recording?",
+                          f"A recording is running ({units.duration(self.recorder.elapsed_s())} so far). "
+                          "Quitting stops it; what was recorded is kept.", parent=self)
+        box.setObjectName("quit_question")
+        stop = box.addButton("Stop and quit", QMessageBox.ButtonRole.DestructiveRole)
+        stop.setObjectName("stop_and_quit")
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        box.exec()
+        return box.clickedButton() is stop
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         if self._close_ready:
             event.accept()
+            return
+        quit_confirmed, self._quit_confirmed = self._quit_confirmed, False
+        if (event.spontaneous() and not quit_confirmed and self.recorder.state == "recording"
+                and not self._closing and not self.confirm_stop_and_quit()):
+            event.ignore()  # the title bar's close button while recording: the operator said Cancel
             return
         self.save_settings()
         if not (self.link.connected or self.recorder.state != "idle" or self.link.pending):
