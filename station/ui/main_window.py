@@ -27,11 +27,11 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QDoubleSpinBox,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
     QScrollArea,
-    QSizePolicy,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from station.ui.guide import GuideWidget
 
 FRAME_MS = 33
-CENTRAL_MIN_HEIGHT = 420  # px: the power plot column never asks the window for more than this
+CENTRAL_MIN_WIDTH, CENTRAL_MIN_HEIGHT = 480, 420  # px: all the plot column asks of the window
 PANEL_S = 0.25
 STATUS_S = 1.0
 DISK_PROBE_S = 5.0
@@ -147,13 +147,17 @@ class MainWindow(QMainWindow):
         v.addWidget(self.readout)
         v.addWidget(self.plot, 1)
         v.addWidget(self.region_readout)
-        # What the column shows (banners, trace rows, meters) must never make the window grow by
-        # itself: the plot gives up the room, and below this height the column is squeezed.
-        policy = central.sizePolicy()
-        policy.setVerticalPolicy(QSizePolicy.Policy.Ignored)
-        central.setSizePolicy(policy)
-        central.setMinimumHeight(CENTRAL_MIN_HEIGHT)
-        self.setCentralWidget(central)
+        # What the column shows (banners, trace rows, meters, long names) must never make the
+        # window grow by itself: the plot gives up its room first, and when even the smallest
+        # layout does not fit, the column scrolls instead of pushing the window's edges.
+        column = QScrollArea(self)
+        column.setObjectName("central_column")
+        column.setWidget(central)
+        column.setWidgetResizable(True)
+        column.setFrameShape(QFrame.Shape.NoFrame)
+        column.setMinimumSize(CENTRAL_MIN_WIDTH, CENTRAL_MIN_HEIGHT)
+        self.central_column = column
+        self.setCentralWidget(column)
 
         # -- docks --------------------------------------------------------------------------------------
         self.panel = InstrumentPanel(theme=self.theme)

@@ -43,7 +43,8 @@ from station.ui.theme import LIGHT, Theme, qcolor
 MAX_PIXELS = 4096  # entries asked per frame, whatever the screen
 # Quantities that can be shown on demand under the power plot: (row title, unit).
 TRACE_ROWS = {"v": ("Voltage", "V"), "a": ("Current", "A"), "pf": ("Power factor", "")}
-ROW_MIN_HEIGHT = 72  # px: three rows under the power plot fit a 900 px window
+ROW_MIN_HEIGHT = 60  # px: three rows under the power plot fit a 900 px window
+POWER_MIN_HEIGHT, POWER_MIN_HEIGHT_WITH_ROWS = 220, 150  # px: the power plot gives rows room
 TIME_AXIS_LABEL = "Time since first sample"
 TRACES = (*TRACE_ROWS, "ch_w")  # ch_w: per-element power, in the power plot
 # Colours of further instruments and of elements, readable on both backgrounds.
@@ -379,7 +380,7 @@ class PowerPlot(QWidget):
         self._w_series: dict[str, Series] = {}  # further sources', elements' and the total's power lines
         self._legend_key: tuple = ()
 
-        self.plot, pi, self.vb = _plot_widget(self, 220, "Power", "W")
+        self.plot, pi, self.vb = _plot_widget(self, POWER_MIN_HEIGHT, "Power", "W")
         pi.setLabel("bottom", TIME_AXIS_LABEL, units="s")
         pi.getAxis("bottom").enableAutoSIPrefix(True)
         self.vb.setMouseEnabled(x=True, y=True)
@@ -519,8 +520,10 @@ class PowerPlot(QWidget):
 
     def _place_time_axis(self) -> None:
         """The lowest row under the power plot carries a time axis too: a voltage or current
-        plot at the bottom of the screen is read against time like the power."""
+        plot at the bottom of the screen is read against time like the power. With rows, the
+        power plot may be smaller, so that they all fit without the window growing."""
         lowest = next((f for f in reversed(TRACE_ROWS) if f in self.rows), None)
+        self.plot.setMinimumHeight(POWER_MIN_HEIGHT if lowest is None else POWER_MIN_HEIGHT_WITH_ROWS)
         for field, row in self.rows.items():
             pi = row.widget.getPlotItem()
             if field == lowest:
