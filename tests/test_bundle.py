@@ -284,3 +284,60 @@ def test_a_guided_session_bundle_recomputes_its_checks_from_the_samples(tmp_path
     assert checks["rule checks recomputed"]["status"] == "pass"
     assert checks["metric recomputed"]["status"] == "pass"
     assert result["metric"]["unit"] == "W" and result["metric"]["value"] > 0
+
+
+# -- the report: times, metrics, plot labels ----------------------------------------------------------------
+
+_REPORT_T0 = 1796650000.0  # 2026-12-07 13:26:40 UTC
+
+
+def _report_manifest() -> dict:
+    stats = {"samples": 6500, "valid_samples": 6480, "average_w": 412.37, "peak_w": 530.2,
+             "first_overrange": _REPORT_T0 + 12.25, "uncertainty_max": 0.0041, "energy_j": 26804.1}
+    return {"bundle_id": "b-1", "created_utc": "2026-12-07T13:36:41+00:00", "valid": True,
+            "metric": {"value": 412.37, "unit": "W"}, "checks": [], "instruments": [],
+            "metrics": {"testing_1": {
+                "window_s": 65.0, "average_power_w": 412.37, "energy_j": 26804.1, "instruments": {"wt310-1": stats},
+                "gpio_windows": [{"begin": _REPORT_T0 + 1, "end": _REPORT_T0 + 11, "energy_uj": 1234.5}]}}}
+
+
+def test_the_report_shows_utc_date_times_and_metrics_with_names_and_units():
+    import re
+
+    from station.bundle.report import build_html
+
+    page = build_html(_report_manifest(), [])
+    assert not re.search(r"17966\d{5}", page)  # no epoch seconds anywhere
+    assert "2026-12-07 13:36:41 UTC" in page  # created
+    assert "2026-12-07 13:26:52.250 UTC" in page  # the first overrange
+    assert "2026-12-07 13:26:41 UTC" in page and "2026-12-07 13:26:51 UTC" in page  # a GPIO window
+    cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<tr>(.*?)</tr>", page)]
+    assert "Average power412.37 W" in cells and "Workload window65.0 s" in cells
+    assert "Energy26.804 kJ (7.4456 Wh)" in cells
+    assert "Uncertainty, largest0.41 %" in cells
+    assert not any(": " in c and c.split(": ")[0].islower() for c in cells)  # no raw "key: value" dump
+    assert "average_power_w" not in page and "window_s" not in page
+
+
+def test_report_plot_labels_never_overlap():
+    import re
+
+    from station.bundle.report import CHAR_W, RunPlot, svg_plot
+
+    t = np.linspace(0, 130, 600)
+    w = 400 + 20 * np.sin(t / 5)
+    windows = [(_REPORT_T0 + 2, _REPORT_T0 + 60, "workload (LoadGen power_begin..power_end)"),
+               (_REPORT_T0 + 61, _REPORT_T0 + 62, "workload 2"), (_REPORT_T0 + 63, _REPORT_T0 + 129, "warm-up")]
+    svg = svg_plot(RunPlot("testing_1", _REPORT_T0, t, w, w - 5, w + 5, windows=windows))
+    texts = [(float(x), float(y), anchor, re.sub(r"<[^>]+>", "", body)) for x, y, anchor, body in re.findall(
+        r'<text x="([\d.]+)" y="([\d.]+)"(?: text-anchor="(\w+)")?[^>]*>(.*?)</text>', svg)]
+    boxes = []
+    for x, y, anchor, body in texts:
+        width = len(body) * CHAR_W
+        left = x - width / 2 if anchor == "middle" else (x - width if anchor == "end" else x)
+        boxes.append((left, left + width, y - 11, y + 2, body))  # font 12: ascent 11, descent 2
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            apart = a[1] <= b[0] or b[1] <= a[0] or a[3] <= b[2] or b[3] <= a[2]
+            assert apart, f"{a[4]!r} overlaps {b[4]!r}"
+    assert "seconds since 2026-12-07 13:26:40 UTC" in svg

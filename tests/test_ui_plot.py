@@ -349,3 +349,23 @@ def test_deep_zoom_into_an_old_stretch_draws_the_journals_samples(qtbot, plot, t
     plot.refresh()
     assert not plot.detail_shown and detail.reads == reads and len(plot.last_summary) > 500
     plot.set_journal(None)
+
+
+def test_the_lowest_volts_amps_pf_row_has_a_time_axis_that_reads_like_the_power_plots(plot):
+    store, _ = _store_with(20_000, 100.0, v=230.0, pf=0.9)
+    plot.set_store(store, live=True)
+    plot.set_window(30)
+    plot.set_trace("v", True)
+    plot.set_trace("a", True)
+    plot.refresh()
+
+    def bottom(name):
+        return plot.rows[name].widget.getPlotItem().getAxis("bottom")
+
+    assert bottom("a").isVisible() and not bottom("v").isVisible()  # a is the lowest row
+    assert bottom("a").labelText == "Time since first sample" and bottom("a").labelUnits == "s"
+    power_axis = plot.plot.getPlotItem().getAxis("bottom")
+    assert bottom("a").range == pytest.approx(power_axis.range)
+    assert bottom("a").tickValues(*bottom("a").range, 600) == power_axis.tickValues(*power_axis.range, 600)
+    plot.set_trace("a", False)  # the voltage row is now the lowest: it takes the axis
+    assert bottom("v").isVisible()

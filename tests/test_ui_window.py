@@ -751,3 +751,144 @@ def test_deep_zoom_into_an_old_part_of_an_opened_run_reads_the_journal(qtbot, wi
     assert sel.sum() >= 290 and np.array_equal(s.mean, b["w"][sel])
     w.close_run()
     assert w.plot.detail is None
+
+
+# -- trust: range switches are not alarms, "(auto)" only on auto ranges ---------------------------------
+
+
+def _flagged_block(flags_of_first: int, n: int = 500, flagged: int = 5) -> np.ndarray:
+    from tests.helpers.sample_blocks import make_block
+
+    b = make_block(1000.0, n, 0.001, 300.0)
+    b["flags"][:flagged] = flags_of_first
+    b["w"][:flagged] = np.nan
+    return b
+
+
+def test_a_range_switch_says_switching_range_and_raises_no_invalid_banner(qtbot, window, monkeypatch):
+    w = window
+    connect_sim(qtbot, w)
+    switching = _flagged_block(int(Flag.RANGE_CHANGE | Flag.INVALID | Flag.AUTO_RANGE))
+    monkeypatch.setattr(w.link.store, "latest", lambda n: switching)
+    qtbot.waitUntil(lambda: w.readout.status.text() == "495 of 500 samples good, switching range", timeout=WAIT)
+    assert "invalid" not in w.banners.active()
+    assert w.readout.power.text() == "300.00 W"
+    # Invalid readings a range switch does not explain are an alarm.
+    broken = _flagged_block(int(Flag.INVALID))
+    monkeypatch.setattr(w.link.store, "latest", lambda n: broken)
+    qtbot.waitUntil(lambda: "invalid" in w.banners.active(), timeout=WAIT)
+    assert w.banners.level("invalid") == ALARM
+    assert "5 invalid" in w.readout.status.text() and "switching range" not in w.readout.status.text()
+
+
+def test_readings_keep_range_switches_apart_from_invalid_data():
+    from station.ui.readings import compute_readings
+
+    r = compute_readings(_flagged_block(int(Flag.RANGE_CHANGE | Flag.INVALID), n=10, flagged=2))
+    assert (r.invalid, r.switching, r.invalid_not_switching) == (2, 2, 0)
+    r = compute_readings(_flagged_block(int(Flag.INVALID), n=10, flagged=3))
+    assert (r.invalid, r.switching, r.invalid_not_switching) == (3, 0, 3)
+
+
+def test_a_fixed_current_range_beside_an_auto_voltage_range_is_not_called_auto(qtbot, window):
+    from instruments.base import AUTO
+
+    w = window
+    connect_sim(qtbot, w, profile="edge")
+    qtbot.waitUntil(lambda: w.readout.a_range.value.text().endswith("(auto)"), timeout=WAIT)
+    apply_form(qtbot, w, voltage_range=AUTO, current_range=1.0)
+    qtbot.waitUntil(lambda: w.readout.a_range.value.text() == "1 A", timeout=WAIT)
+    assert w.readout.v_range.value.text().endswith(" V (auto)")
+
+
+def test_long_texts_and_every_row_shown_never_make_the_window_grow(qtbot, window):
+    w = window
+    size = w.size()
+    name = "a_very_long_instrument_name_without_any_space_" * 6
+    for key in ("v", "a", "pf"):
+        w.trace_actions[key].trigger()
+    w.banners.set_banner("connection", ALARM, f"ACQUISITION FAILED: {name}. Disconnect and connect again.")
+    w.banners.set_banner("stall", "warn", f"NO DATA: {name}")
+    w.readout.show_meters([("inst0", name, None), ("inst1", "second meter", None)])
+    w.readout.power_caption.setText(f"Power of {name} (mean of the last 0.5 s)")
+    w.readout.status.setText(name)
+    w.log_event(0.0, "info", name * 3)
+    w.state_label.setText(f"running · {name}")
+    w.region_readout.setText(name)
+    deadline_ticks = w.ticks + 10  # ten frames: every layout pass has run
+    qtbot.waitUntil(lambda: w.ticks >= deadline_ticks, timeout=WAIT)
+    assert w.size() == size
+    assert w.plot.plot.height() >= 100  # the power plot keeps a readable height
+
+
+# -- shortcuts and quitting -------------------------------------------------------------------------------
+
+
+def test_no_shortcut_clashes_with_a_menu_mnemonic_or_another_shortcut(qtbot, ui_settings):
+    from PySide6.QtGui import QAction
+
+    w = create_window(settings=ui_settings)
+    try:
+        titles = [a.text() for a in w.menuBar().actions()]
+        mnemonics = {f"Alt+{t[t.index('&') + 1].upper()}" for t in titles if "&" in t}
+        assert {"Alt+S", "Alt+V", "Alt+M", "Alt+D"} <= mnemonics
+        keys = [a.shortcut().toString() for a in w.findChildren(QAction) if not a.shortcut().isEmpty()]
+        assert len(keys) > 15
+        assert not set(keys) & mnemonics
+        assert sorted(k for k in keys if keys.count(k) > 1) == []
+        traces = {a.objectName(): a.shortcut().toString() for a in w.trace_actions.values()}
+        assert traces == {"trace_v": "Shift+V", "trace_a": "Shift+A", "trace_pf": "Shift+F", "trace_ch_w": "Shift+E"}
+    finally:
+        _dispose(w)
+
+
+def _answer_quit_question(answer: str) -> None:
+    """Press ``answer`` ("stop_and_quit" or "cancel") in the quit question once it is up."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
+
+    tries = [0]
+
+    def press():
+        box = next((b for b in QApplication.topLevelWidgets()
+                    if b.objectName() == "quit_question" and b.isVisible()), None)
+        if box is None:
+            tries[0] += 1
+            if tries[0] < 500:  # 10 s: the question never came, and the test's assertions say so
+                QTimer.singleShot(20, press)
+            return
+        button = (box.button(QMessageBox.StandardButton.Cancel) if answer == "cancel"
+                  else box.findChild(QPushButton, "stop_and_quit"))
+        button.click()
+
+    QTimer.singleShot(0, press)
+
+
+def test_quit_while_recording_asks_and_cancel_keeps_recording(qtbot, ui_settings, tmp_path):
+    w = _open_window(qtbot, ui_settings)
+    try:
+        connect_sim(qtbot, w)
+        assert w.start_recording(tmp_path / "run-quit")
+        qtbot.waitUntil(lambda: w.recorder.state == "recording", timeout=WAIT)
+        _answer_quit_question("cancel")
+        w.quit_action.trigger()  # Ctrl+Q
+        assert w.isVisible() and w.recorder.state == "recording"
+        _answer_quit_question("stop_and_quit")
+        w.quit_action.trigger()
+        qtbot.waitUntil(lambda: not w.isVisible(), timeout=WAIT)
+        reader = JournalReader(tmp_path / "run-quit")
+        assert reader.complete and reader.summary_file()["state"] == "stopped"
+    finally:
+        _dispose(w)
+
+
+def test_quit_without_a_recording_asks_nothing(qtbot, ui_settings):
+    w = _open_window(qtbot, ui_settings)
+    try:
+        asked = []
+        w.confirm_stop_and_quit = lambda: asked.append(True) or True
+        w.quit_action.trigger()
+        qtbot.waitUntil(lambda: not w.isVisible(), timeout=WAIT)
+        assert asked == []
+    finally:
+        _dispose(w)

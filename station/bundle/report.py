@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -18,7 +19,9 @@ from station.measurement.checks import Check
 from station.measurement.verdict import bundle_verdict
 
 PLOT_W, PLOT_H = 900, 260
-MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 70, 20, 26, 40
+MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 70, 20, 26, 48
+LABEL_ROW_H = 16  # px between the rows of workload-window labels (font 12)
+CHAR_W = 7.0  # px: a generous width of one character at font 12, to keep labels apart
 
 
 @dataclass
@@ -141,21 +144,32 @@ def svg_plot(plot: RunPlot) -> str:
     def sy(y: float) -> float:
         return MARGIN_T + ih - (y - y_lo) / (y_hi - y_lo) * ih
 
-    for t_begin, t_end, label in plot.windows:
+    row_ends: list[float] = []  # right end (px) of the last label in each row of labels
+    for t_begin, t_end, label in sorted(plot.windows):
         a, b = max(0.0, t_begin - plot.t0), min(x_hi, t_end - plot.t0)
         if b > a:
             parts.append(f'<rect x="{sx(a):.1f}" y="{MARGIN_T}" width="{sx(b) - sx(a):.1f}" height="{ih}" '
-                         f'fill="#2e7d32" fill-opacity="0.12"/>'
-                         f'<text x="{sx(a) + 4:.1f}" y="{MARGIN_T + 14}" fill="#2e7d32">{html.escape(label)}</text>')
+                         f'fill="#2e7d32" fill-opacity="0.12"/>')
+            # Labels of windows close together go on the next free row instead of over each other;
+            # one that would run past the plot's right edge ends at it.
+            width = len(label) * CHAR_W
+            x = min(sx(a) + 4, MARGIN_L + iw - 4 - width)
+            row = next((i for i, end in enumerate(row_ends) if x >= end + 6), len(row_ends))
+            if row == len(row_ends):
+                row_ends.append(0.0)
+            row_ends[row] = x + width
+            parts.append(f'<text x="{x:.1f}" y="{MARGIN_T + 14 + row * LABEL_ROW_H}" fill="#2e7d32">'
+                         f'{html.escape(label)}</text>')
     for y in _nice_ticks(y_lo, y_hi):
         parts.append(f'<line x1="{MARGIN_L}" x2="{MARGIN_L + iw}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" '
                      f'stroke="#ddd"/><text x="{MARGIN_L - 6}" y="{sy(y) + 4:.1f}" text-anchor="end">'
                      f'{html.escape(_fmt_w(y))}</text>')
     for x in _nice_ticks(0.0, x_hi):
         parts.append(f'<line x1="{sx(x):.1f}" x2="{sx(x):.1f}" y1="{MARGIN_T + ih}" y2="{MARGIN_T + ih + 4}" '
-                     f'stroke="#333"/><text x="{sx(x):.1f}" y="{MARGIN_T + ih + 18}" text-anchor="middle">'
+                     f'stroke="#333"/><text x="{sx(x):.1f}" y="{MARGIN_T + ih + 17}" text-anchor="middle">'
                      f'{x:g}</text>')
-    parts.append(f'<text x="{MARGIN_L + iw / 2}" y="{PLOT_H - 6}" text-anchor="middle">seconds</text>')
+    parts.append(f'<text x="{MARGIN_L + iw / 2}" y="{PLOT_H - 6}" text-anchor="middle">'
+                 f'seconds since {html.escape(utc_text(plot.t0))}</text>')
     parts.append(f'<rect x="{MARGIN_L}" y="{MARGIN_T}" width="{iw}" height="{ih}" fill="none" stroke="#333"/>')
     band_top = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(plot.t[finite], plot.w_max[finite], strict=True))
     band_bot = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in
@@ -169,6 +183,167 @@ def svg_plot(plot: RunPlot) -> str:
 
 
 _STATUS_COLOUR = {"pass": "#2e7d32", "warn": "#b26a00", "fail": "#c62828"}
+
+# Metric keys whose numbers are moments (UTC seconds): shown as dates and times, never as 1.7e9.
+TIME_KEYS = frozenset({"begin", "end", "start", "stop", "first_overrange", "t0", "t1", "time"})
+# Names and units of the metrics the review writes; other keys are named from their spelling.
+METRIC_LABELS = {
+    "window_s": ("Workload window", "s"),
+    "window_source": ("Window from", ""),
+    "time_to_train_s": ("Time to train", "s"),
+    "duration_s": ("Duration", "s"),
+    "average_power_w": ("Average power", "W"),
+    "average_w": ("Average power", "W"),
+    "peak_power_w": ("Peak power", "W"),
+    "peak_w": ("Peak power", "W"),
+    "ranging_average_power_w": ("Ranging average power", "W"),
+    "energy_j": ("Energy", "J"),
+    "energy_sum_j": ("Energy (sum of samples)", "J"),
+    "energy_uj": ("Energy", "µJ"),
+    "uj_per_inference": ("Energy per inference", "µJ"),
+    "interconnect_j": ("Interconnect energy", "J"),
+    "kwh": ("Energy", "kWh"),
+    "samples": ("Samples", "count"),
+    "valid_samples": ("Valid samples", "count"),
+    "missing_samples": ("Missing samples", "count"),
+    "uncertainty_max": ("Uncertainty, largest", "%"),
+    "uncertainty_avg": ("Uncertainty, mean", "%"),
+    "uncertainty_known": ("Samples with a known uncertainty", "count"),
+    "uncertainty_unknown": ("Samples without a known uncertainty", "count"),
+    "conversion_efficiency": ("AC/DC conversion efficiency", "%"),
+    "coverage": ("Coverage (time with good samples)", "%"),
+    "first_overrange": ("First overrange", "utc"),
+}
+_SI = ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"))
+
+
+def utc_text(t) -> str:
+    """A moment (UTC seconds, or an ISO 8601 text) as '2026-12-07 13:36:41.250 UTC'."""
+    try:
+        if isinstance(t, str):
+            moment = datetime.fromisoformat(t.replace("Z", "+00:00"))
+            moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        else:
+            moment = datetime.fromtimestamp(float(t), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "—" if t is None else str(t)
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond // 1000:03d}"
+    return text + " UTC"
+
+
+def _si(v: float, unit: str, digits: int = 5) -> str:
+    a = abs(v)
+    for factor, prefix in _SI:
+        if a >= factor:
+            return f"{v / factor:.{digits}g} {prefix}{unit}"
+    return f"{v:.{digits}g} {unit}" if a == 0 else f"{v / 1e-9:.{digits}g} n{unit}"
+
+
+def _label_and_kind(key: str) -> tuple[str, str]:
+    if key in METRIC_LABELS:
+        return METRIC_LABELS[key]
+    name = key.replace("_", " ")
+    name = name[:1].upper() + name[1:]
+    if key in TIME_KEYS:
+        return name, "utc"
+    for suffix, kind in (("_uj", "µJ"), ("_w", "W"), ("_j", "J"), ("_s", "s")):
+        if key.endswith(suffix):
+            return name[:-len(suffix)], kind
+    if key.endswith("samples") or key == "gaps":
+        return name, "count"
+    if "coverage" in key or "uncertainty" in key:
+        return name, "%"
+    return name, ""
+
+
+def metric_text(value, kind: str) -> str:
+    """A metric's number in its unit: '98.000 W', '65.0 s', '2.5 %', '2026-12-07 13:36:41 UTC'."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, dict) and "value" in value and "unit" in value:
+            return format_value(value)
+        if isinstance(value, list) and kind == "count":
+            return str(len(value))
+        return format_value(value)
+    if not math.isfinite(value):
+        return "—"
+    if kind == "utc":
+        return utc_text(value)
+    if kind == "count":
+        return f"{value:,.0f}".replace(",", "\u202f")
+    if kind == "%":
+        return f"{value * 100:.4g} %"
+    if kind == "s":
+        return f"{value:.1f} s" if value < 120 else f"{value:.1f} s ({value / 60:.1f} min)"
+    if kind == "J":
+        text = _si(value, "J")
+        return text + f" ({_si(value / 3600.0, 'Wh')})" if abs(value) >= 360 else text
+    if kind in ("W", "µJ", "kWh"):
+        return _si(value, kind) if kind == "W" else f"{value:.6g} {kind}"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _metric_rows(values: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """(quantity, value with unit) rows of one run's metrics; nested records become prefixed rows."""
+    rows: list[tuple[str, str]] = []
+    for key, value in values.items():
+        if key in ("instruments", "gpio_windows"):
+            continue  # tables of their own
+        label, kind = _label_and_kind(str(key))
+        if isinstance(value, dict) and not ("value" in value and "unit" in value):
+            rows.extend(_metric_rows(value, f"{prefix}{label}: "))
+        elif isinstance(value, dict) and len(value) > 2:  # a metric with its details
+            rows.append((f"{prefix}{label}", format_value({"value": value["value"], "unit": value["unit"]})))
+            rows.extend(_metric_rows({k: v for k, v in value.items() if k not in ("value", "unit")},
+                                     f"{prefix}{label}: "))
+        else:
+            rows.append((f"{prefix}{label}", metric_text(value, kind)))
+    return rows
+
+
+def _grid(header: list[str], rows: list[list[str]], cls: str = "") -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<table class="{cls}"><tr>{head}</tr>{body}</table>' if cls else f"<table><tr>{head}</tr>{body}</table>"
+
+
+def metrics_html(metrics: dict) -> str:
+    """The metrics of every run as readable tables: named quantities with units, one column per
+    instrument, one row per GPIO window; moments as UTC date-times."""
+    if not metrics:
+        return "<p>none</p>"
+    parts = []
+    loose = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    if loose:
+        parts.append(_grid(["Quantity", "Value"], [list(r) for r in _metric_rows(loose)], "metrics"))
+    for run, values in metrics.items():
+        if not isinstance(values, dict):
+            continue
+        parts.append(f"<h3>{html.escape(str(run))}</h3>")
+        parts.append(_grid(["Quantity", "Value"], [list(r) for r in _metric_rows(values)], "metrics"))
+        instruments = values.get("instruments")
+        if isinstance(instruments, dict) and instruments:
+            names = list(instruments)
+            keys: list[str] = []
+            for stats in instruments.values():
+                keys += [k for k in (stats if isinstance(stats, dict) else {}) if k not in keys]
+            rows = []
+            for key in keys:
+                label, kind = _label_and_kind(key)
+                rows.append([label] + [metric_text((instruments[n] or {}).get(key), kind) for n in names])
+            parts.append(_grid(["Per instrument", *names], rows, "metrics"))
+        windows = values.get("gpio_windows")
+        if isinstance(windows, list) and windows and all(isinstance(w, dict) for w in windows):
+            keys = list(windows[0])
+            kinds = [_label_and_kind(k) for k in keys]
+            header = ["GPIO window"] + [label for label, _ in kinds]
+            rows = [[str(i + 1)] + [metric_text(w.get(k), kind) for k, (_, kind) in zip(keys, kinds, strict=True)]
+                    for i, w in enumerate(windows)]
+            parts.append(_grid(header, rows, "metrics"))
+    return "".join(parts)
 
 
 def _table(rows: list[tuple[str, str]]) -> str:
@@ -198,7 +373,7 @@ def build_html(manifest: dict, plots: list[RunPlot], svgs: list[str] | None = No
     metric = manifest.get("metric") or {}
     head = [
         ("Bundle", str(manifest.get("bundle_id"))),
-        ("Created (UTC)", str(manifest.get("created_utc"))),
+        ("Created", utc_text(manifest.get("created_utc"))),
         ("Operator", format_value(session.get("operator"))),
         ("System under test", format_value(session.get("sut"))),
         ("Benchmark / scenario", f"{format_value(session.get('benchmark'))} / {format_value(session.get('scenario'))}"),
@@ -221,10 +396,6 @@ def build_html(manifest: dict, plots: list[RunPlot], svgs: list[str] | None = No
         f'<td>{html.escape(c.evidence or "—")}</td>'
         f'<td>{html.escape(c.source or "—")}</td></tr>'
         for c in map(Check.from_dict, manifest.get("checks") or [])
-    )
-    metrics_rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(format_value(v))}</td></tr>"
-        for k, v in (manifest.get("metrics") or {}).items()
     )
     runs_html = "".join(
         f'<h3>{html.escape(p.title)}</h3><div class="plot">{s}</div>'
@@ -251,7 +422,7 @@ table.kv th {{ background: #f2f2f2; }}
 <h2>Instruments</h2>
 {_table(instruments) if instruments else "<p>none recorded</p>"}
 <h2>Metrics</h2>
-<table class="kv">{metrics_rows or "<tr><td>none</td></tr>"}</table>
+{metrics_html(manifest.get("metrics") or {})}
 <h2>Checks</h2>
 <table><tr><th>Check</th><th>Verdict</th><th>Evidence</th><th>Source</th></tr>{checks_rows}</table>
 <h2>Runs</h2>

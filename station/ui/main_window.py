@@ -27,8 +27,10 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QDoubleSpinBox,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QScrollArea,
     QToolBar,
     QVBoxLayout,
@@ -38,7 +40,6 @@ from PySide6.QtWidgets import (
 from station.core.journal import JournalError, JournalReader
 from station.core.live_store import LiveStore
 from station.core.run_index import station_home
-from station.core.samples import Flag
 from station.ui import calibration, units
 from station.ui.calibration import CalibrationBook
 from station.ui.deep_zoom import JournalDetail
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from station.ui.guide import GuideWidget
 
 FRAME_MS = 33
+CENTRAL_MIN_WIDTH, CENTRAL_MIN_HEIGHT = 480, 420  # px: all the plot column asks of the window
 PANEL_S = 0.25
 STATUS_S = 1.0
 DISK_PROBE_S = 5.0
@@ -125,6 +127,7 @@ class MainWindow(QMainWindow):
         self.ticks = 0
         self._closing = False
         self._close_ready = False
+        self._quit_confirmed = False  # request_quit asked already (or nothing needed asking)
         self._mark_count = 0
         self.live_marks: list[tuple[float, str]] = []  # marks on the live data (kept while browsing)
         self._settings_pause_until = 0.0
@@ -144,7 +147,17 @@ class MainWindow(QMainWindow):
         v.addWidget(self.readout)
         v.addWidget(self.plot, 1)
         v.addWidget(self.region_readout)
-        self.setCentralWidget(central)
+        # What the column shows (banners, trace rows, meters, long names) must never make the
+        # window grow by itself: the plot gives up its room first, and when even the smallest
+        # layout does not fit, the column scrolls instead of pushing the window's edges.
+        column = QScrollArea(self)
+        column.setObjectName("central_column")
+        column.setWidget(central)
+        column.setWidgetResizable(True)
+        column.setFrameShape(QFrame.Shape.NoFrame)
+        column.setMinimumSize(CENTRAL_MIN_WIDTH, CENTRAL_MIN_HEIGHT)
+        self.central_column = column
+        self.setCentralWidget(column)
 
         # -- docks --------------------------------------------------------------------------------------
         self.panel = InstrumentPanel(theme=self.theme)
@@ -229,12 +242,13 @@ class MainWindow(QMainWindow):
                                          checkable=True, name="theme")
         self.fullscreen_action = self._action("Full screen", "F11", self.toggle_full_screen,
                                               "Full screen on / off", name="full_screen")
-        self.quit_action = self._action("Quit", "Ctrl+Q", self.close, "Close the station", name="quit")
+        self.quit_action = self._action("Quit", "Ctrl+Q", self.request_quit, "Close the station", name="quit")
         self.trace_actions: dict[str, QAction] = {}
-        for name, text, key, tip in (("v", "Volts", "Alt+V", "Show the voltage in a plot under the power"),
-                                     ("a", "Amps", "Alt+A", "Show the current in a plot under the power"),
-                                     ("pf", "PF", "Alt+F", "Show the power factor in a plot under the power"),
-                                     ("ch_w", "Elements", "Alt+E", "Show the power of each measuring element")):
+        # Shift+letter: Alt+letter belongs to the menus' mnemonics (Alt+V opens &View).
+        for name, text, key, tip in (("v", "Volts", "Shift+V", "Show the voltage in a plot under the power"),
+                                     ("a", "Amps", "Shift+A", "Show the current in a plot under the power"),
+                                     ("pf", "PF", "Shift+F", "Show the power factor in a plot under the power"),
+                                     ("ch_w", "Elements", "Shift+E", "Show the power of each measuring element")):
             act = self._action(text, key, lambda checked, n=name: self.set_trace(n, checked), tip,
                                checkable=True, name=f"trace_{name}")
             self.trace_actions[name] = act
@@ -891,6 +905,9 @@ class MainWindow(QMainWindow):
             self._conditions = conditions
             return
         r = compute_readings(store.latest(samples_for(store.interval_s)))
+        ranges = self.link.session.ranges if self.browse is None and self.link.session is not None else None
+        if ranges is not None:  # the records only say "some range is auto"; the session knows which
+            r.v_auto, r.a_auto = ranges.voltage_auto, ranges.current_auto
         self.readings = r
         note = "end of the recorded run" if self.browse is not None else ""
         self.readout.show_readings(r, note)
@@ -905,14 +922,12 @@ class MainWindow(QMainWindow):
                     "overrange", ALARM,
                     f"OVERRANGE — {overrange_cause(r)}. These readings are not measurements and enter no "
                     f"average: choose a larger range. ({total_over} overrange samples so far)", latch_s=3.0)
-            elif r.invalid:
+            elif r.invalid_not_switching:
+                # Readings taken while the meter switches range are invalid by nature: the panel
+                # says "switching range"; only invalid data a range switch does not explain alarms.
                 conditions.add("invalid")
-                if r.flags & int(Flag.RANGE_CHANGE):
-                    self.banners.set_banner("invalid", WARN, "INVALID readings while the meter switches range "
-                                            "(auto range): they enter no average.", latch_s=2.0)
-                else:
-                    self.banners.set_banner("invalid", ALARM, "INVALID readings: the meter reports no valid "
-                                            "value; they enter no average.", latch_s=3.0)
+                self.banners.set_banner("invalid", ALARM, "INVALID readings: the meter reports no valid "
+                                        "value; they enter no average.", latch_s=3.0)
         self._conditions = conditions
 
     def _update_status(self) -> None:
@@ -1053,9 +1068,35 @@ class MainWindow(QMainWindow):
             lane.close(timeout)
         self.drain(100000)
 
+    def request_quit(self) -> None:
+        """Quit (Ctrl+Q, the window's close button): while recording, only once the operator agrees."""
+        if self.recorder.state == "recording" and not self._closing and not self.confirm_stop_and_quit():
+            return
+        self._quit_confirmed = True
+        self.close()
+
+    def confirm_stop_and_quit(self) -> bool:
+        """Ask whether to stop the recording and quit; True for "Stop and quit"."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Quit while recording?",
+                          f"A recording is running ({units.duration(self.recorder.elapsed_s())} so far). "
+                          "Quitting stops it; what was recorded is kept.", parent=self)
+        box.setObjectName("quit_question")
+        stop = box.addButton("Stop and quit", QMessageBox.ButtonRole.DestructiveRole)
+        stop.setObjectName("stop_and_quit")
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        box.exec()
+        return box.clickedButton() is stop
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         if self._close_ready:
             event.accept()
+            return
+        quit_confirmed, self._quit_confirmed = self._quit_confirmed, False
+        if (event.spontaneous() and not quit_confirmed and self.recorder.state == "recording"
+                and not self._closing and not self.confirm_stop_and_quit()):
+            event.ignore()  # the title bar's close button while recording: the operator said Cancel
             return
         self.save_settings()
         if not (self.link.connected or self.recorder.state != "idle" or self.link.pending):

@@ -43,6 +43,9 @@ from station.ui.theme import LIGHT, Theme, qcolor
 MAX_PIXELS = 4096  # entries asked per frame, whatever the screen
 # Quantities that can be shown on demand under the power plot: (row title, unit).
 TRACE_ROWS = {"v": ("Voltage", "V"), "a": ("Current", "A"), "pf": ("Power factor", "")}
+ROW_MIN_HEIGHT = 60  # px: three rows under the power plot fit a 900 px window
+POWER_MIN_HEIGHT, POWER_MIN_HEIGHT_WITH_ROWS = 220, 150  # px: the power plot gives rows room
+TIME_AXIS_LABEL = "Time since first sample"
 TRACES = (*TRACE_ROWS, "ch_w")  # ch_w: per-element power, in the power plot
 # Colours of further instruments and of elements, readable on both backgrounds.
 SOURCE_COLORS = ("#e8590c", "#2b8a3e", "#ae3ec9", "#0c8599", "#c2255c", "#5c7cfa")
@@ -277,8 +280,10 @@ class TraceRow:
         self.field = field
         self.unit = unit
         self.auto_y = True
-        self.widget, pi, self.vb = _plot_widget(owner, 110, title, unit)
-        pi.hideAxis("bottom")
+        self.widget, pi, self.vb = _plot_widget(owner, ROW_MIN_HEIGHT, title, unit)
+        pi.setLabel("bottom", TIME_AXIS_LABEL, units="s")
+        pi.getAxis("bottom").enableAutoSIPrefix(True)
+        pi.hideAxis("bottom")  # the lowest row shows the time axis (see PowerPlot._place_time_axis)
         self.vb.setXLink(owner.vb)
         self.grid = GridLines(self.vb, owner.plot.getPlotItem().getAxis("bottom"), pi.getAxis("left"))
         self.series: dict[str, Series] = {}
@@ -295,9 +300,10 @@ class TraceRow:
     def set_theme(self, theme: Theme) -> None:
         self.widget.setBackground(qcolor(theme.plot_bg))
         pi = self.widget.getPlotItem()
-        axis = pi.getAxis("left")
-        axis.setPen(pg.mkPen(qcolor(theme.plot_fg)))
-        axis.setTextPen(pg.mkPen(qcolor(theme.plot_fg)))
+        for name in ("left", "bottom"):
+            axis = pi.getAxis(name)
+            axis.setPen(pg.mkPen(qcolor(theme.plot_fg)))
+            axis.setTextPen(pg.mkPen(qcolor(theme.plot_fg)))
         self.grid.set_colors(qcolor(theme.plot_fg), qcolor(theme.plot_bg), theme.grid_alpha)
 
     def dispose(self) -> None:
@@ -374,8 +380,8 @@ class PowerPlot(QWidget):
         self._w_series: dict[str, Series] = {}  # further sources', elements' and the total's power lines
         self._legend_key: tuple = ()
 
-        self.plot, pi, self.vb = _plot_widget(self, 220, "Power", "W")
-        pi.setLabel("bottom", "Time since first sample", units="s")
+        self.plot, pi, self.vb = _plot_widget(self, POWER_MIN_HEIGHT, "Power", "W")
+        pi.setLabel("bottom", TIME_AXIS_LABEL, units="s")
         pi.getAxis("bottom").enableAutoSIPrefix(True)
         self.vb.setMouseEnabled(x=True, y=True)
         self.vb.setXRange(-self.window_s, 0, padding=0)
@@ -506,10 +512,24 @@ class PowerPlot(QWidget):
                 self.rows[name] = row
             elif not show and name in self.rows:
                 self.rows.pop(name).dispose()
+            self._place_time_axis()
         elif not show:
             for key in [k for k in self._w_series if k.startswith("ch:")]:
                 self._w_series.pop(key).remove()
         self._dirty = True
+
+    def _place_time_axis(self) -> None:
+        """The lowest row under the power plot carries a time axis too: a voltage or current
+        plot at the bottom of the screen is read against time like the power. With rows, the
+        power plot may be smaller, so that they all fit without the window growing."""
+        lowest = next((f for f in reversed(TRACE_ROWS) if f in self.rows), None)
+        self.plot.setMinimumHeight(POWER_MIN_HEIGHT if lowest is None else POWER_MIN_HEIGHT_WITH_ROWS)
+        for field, row in self.rows.items():
+            pi = row.widget.getPlotItem()
+            if field == lowest:
+                pi.showAxis("bottom")
+            else:
+                pi.hideAxis("bottom")
 
     def add_source(self, key: str, label: str, store: LiveStore | None) -> None:
         """Show a further instrument (its own colour, in every row); replaces one of the same key."""

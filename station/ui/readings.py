@@ -46,11 +46,15 @@ class Readings:
     has_freq: bool = False
     v_range: float | None = None
     a_range: float | None = None
-    auto_range: bool = False
+    auto_range: bool = False  # some range was under auto control (the records do not say which)
+    v_auto: bool | None = None  # the voltage range is auto; None: not known apart from ``auto_range``
+    a_auto: bool | None = None  # the current range is auto; None: likewise
     uncert: float | None = None  # relative, mean over good samples
     flags: int = 0
     overrange: int = 0
-    invalid: int = 0
+    invalid: int = 0  # invalid samples, including those taken while the meter switched range
+    switching: int = 0  # samples taken while the meter switched range (invalid by nature, no alarm)
+    switching_invalid: int = 0  # the invalid ones among them
     t_last: float | None = None
     channels_w: list[float | None] = field(default_factory=list)
 
@@ -63,6 +67,17 @@ class Readings:
     @property
     def range_changing(self) -> bool:
         return bool(self.flags & int(Flag.RANGE_CHANGE))
+
+    @property
+    def invalid_not_switching(self) -> int:
+        """Invalid samples that a range switch does not explain: the ones worth an alarm."""
+        return self.invalid - self.switching_invalid
+
+    def voltage_auto(self) -> bool:
+        return self.auto_range if self.v_auto is None else self.v_auto
+
+    def current_auto(self) -> bool:
+        return self.auto_range if self.a_auto is None else self.a_auto
 
 
 def compute_readings(block: np.ndarray) -> Readings:
@@ -79,6 +94,9 @@ def compute_readings(block: np.ndarray) -> Readings:
     r.flags = int(np.bitwise_or.reduce(flags))
     r.overrange = int(np.count_nonzero(flags & int(Flag.OVERRANGE)))
     r.invalid = int(np.count_nonzero(flags & int(Flag.INVALID)))
+    switching = (flags & int(Flag.RANGE_CHANGE)) != 0
+    r.switching = int(np.count_nonzero(switching))
+    r.switching_invalid = int(np.count_nonzero(switching & ((flags & int(Flag.INVALID)) != 0)))
     r.t_last = float(block["t"][-1])
     g = block[good] if r.good < n else block
     if r.good:

@@ -46,6 +46,15 @@ def _font(label: QLabel, scale: float, bold: bool = False) -> None:
     label.setFont(f)
 
 
+def _never_widens(label: QLabel) -> None:
+    """Let the layout choose the label's width: a long text (an instrument's name, an error
+    message without spaces) wraps or is cut, and never makes the window grow by itself."""
+    policy = label.sizePolicy()
+    policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+    label.setSizePolicy(policy)
+    label.setMinimumWidth(0)
+
+
 class AlarmBanners(QWidget):
     """A stack of banners, one per active condition, most severe first."""
 
@@ -75,6 +84,7 @@ class AlarmBanners(QWidget):
         label.setWordWrap(True)
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        _never_widens(label)
         _font(label, 1.55, bold=True)
         self._style(label, level)
         self._banners[key] = (label, level, expires)
@@ -153,6 +163,7 @@ class ReadoutPanel(QFrame):
         self.power_caption.setObjectName("power_caption")
         _font(self.power_caption, 1.0)
         self.power_caption.setWordWrap(True)
+        _never_widens(self.power_caption)
         self.power = QLabel(units.DASH, self)
         self.power.setObjectName("power_value")
         self.power.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -160,6 +171,9 @@ class ReadoutPanel(QFrame):
         _font(self.power, 4.2, bold=True)
         self.power.setMinimumWidth(self.power.fontMetrics().horizontalAdvance("-888.88 mW") + 12)
         self.status = QLabel("", self)
+        self.status.setObjectName("readout_status")
+        self.status.setWordWrap(True)
+        _never_widens(self.status)
         _font(self.status, 1.0)
         left = QVBoxLayout()
         left.setSpacing(0)
@@ -183,6 +197,8 @@ class ReadoutPanel(QFrame):
         self.a_range = _Cell("Current range", 1.6, widest="500 mA (auto)")
         self.uncert = _Cell("Uncertainty (per sample)", 1.6)
         self.elements = _Cell("Elements", 1.2)
+        self.elements.value.setWordWrap(True)
+        _never_widens(self.elements.value)
         # Three columns: four values of this size side by side were cut off beside the power.
         grid = QGridLayout()
         grid.setHorizontalSpacing(8)
@@ -249,7 +265,7 @@ class ReadoutPanel(QFrame):
             if r is None or r.samples == 0:
                 self.power.setText(units.DASH)
                 return
-            bad = r.good == 0
+            bad = r.good == 0 and not _only_switching(r)
             self.power.setText("OVERRANGE" if bad and r.overrange else units.si(r.w, "W", 5))
         elif choice == TOTAL:
             total, missing = self.meters.total()
@@ -287,9 +303,8 @@ class ReadoutPanel(QFrame):
             self.freq.set(units.DASH, "no frequency: a DC supply, or the instrument does not report it")
         else:
             self.freq.set("n/a", "these records carry no frequency (recorded before the station stored it)")
-        auto = " (auto)" if r.auto_range else ""
-        self.v_range.set(units.range_label(r.v_range, "V") + auto)
-        self.a_range.set(units.range_label(r.a_range, "A") + auto)
+        self.v_range.set(units.range_label(r.v_range, "V") + (" (auto)" if r.voltage_auto() else ""))
+        self.a_range.set(units.range_label(r.a_range, "A") + (" (auto)" if r.current_auto() else ""))
         if r.uncert is None:
             self.uncert.set("unknown", "auto ranging or no accuracy model: uncertainty is not assured; "
                                        "fix the ranges to know it")
@@ -303,11 +318,18 @@ class ReadoutPanel(QFrame):
         parts = [f"{r.good} of {r.samples} samples good"]
         if r.overrange:
             parts.append(f"{r.overrange} overrange")
-        if r.invalid:
-            parts.append(f"{r.invalid} invalid")
+        if r.invalid_not_switching:
+            parts.append(f"{r.invalid_not_switching} invalid")
+        if r.switching:
+            parts.append("switching range")
         if note:
             parts.append(note)
         self.status.setText(", ".join(parts))
+
+
+def _only_switching(r: Readings) -> bool:
+    """No good sample only because the meter is switching range: a normal moment, not an alarm."""
+    return bool(r.switching) and not r.overrange and not r.invalid_not_switching
 
 
 class RegionReadout(QLabel):
@@ -318,6 +340,7 @@ class RegionReadout(QLabel):
         self.setObjectName("region_readout")
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.setWordWrap(True)
+        _never_widens(self)
         _font(self, 1.15, bold=False)
         self.show_stats(None)
 
@@ -357,6 +380,8 @@ class TotalsPanel(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.title = QLabel("Since record start", self)
         self.title.setObjectName("totals_title")
+        self.title.setWordWrap(True)
+        _never_widens(self.title)
         _font(self.title, 1.0, bold=True)
         self.energy = _Cell("Energy", 1.6, widest="888.88 kJ  (888.88 Wh)")
         self.charge = _Cell("Charge", 1.3, widest="888.88 C  (888.88 mAh)")
@@ -411,6 +436,7 @@ class MeterStrip(QWidget):
         self.values.setObjectName("meter_values")
         self.values.setTextFormat(Qt.TextFormat.RichText)
         self.values.setWordWrap(True)
+        _never_widens(self.values)
         self.values.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         _font(self.values, 1.15)
         top = QHBoxLayout()

@@ -35,13 +35,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6.QtCore import QSettings
 
-    from station.ui.app import make_application
-    from station.ui.main_window import MainWindow
+    from station.ui.app import create_window, make_application
 
     app = make_application()
     args.out.mkdir(parents=True, exist_ok=True)
     settings = QSettings(str(Path(os.environ["STATION_HOME"]) / "shots.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(settings)
+    w = create_window(settings=settings)  # the window as the program opens it, every menu included
     w.resize(args.width, args.height)
     w.show()
     _pump(app, 0.3)
@@ -121,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         w.set_trace(name, True)
     w.set_show_total(True)
     w.set_follow(True)
+    # Two meters, the totals and three rows need more height than one meter: the window would
+    # scroll its plot column at the default size, so this picture is taken a little larger.
+    w.resize(args.width + 200, args.height + 220)
     _pump(app, 4.0)
     save("multi-trace-light")
 
