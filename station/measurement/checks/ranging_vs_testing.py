@@ -38,8 +38,8 @@ class Live(LiveRule):
 
     def tick(self, snapshots: list[dict], now: float) -> None:
         live = self.live
-        if not self.active or live.workload_started is None:
-            return
+        if not self.active or live.workload_started is None or live.workload_ended is not None:
+            return  # before and after the workload the analyzer sees idle power: not what is compared
         if self.base is None:  # the first look after the workload began: count from here
             self.base = power_sums(snapshots)
             return
