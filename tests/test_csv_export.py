@@ -86,6 +86,7 @@ def test_a_span_is_exactly_the_samples_inside_it_across_chunk_borders(tmp_path):
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.slow
 def test_export_streams_in_bounded_memory(tmp_path):
     n = 200_000  # 9 MiB of records, about 14 MiB of CSV text
     _journal(tmp_path / "run", n, block=50_000)

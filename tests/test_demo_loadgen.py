@@ -52,6 +52,7 @@ def test_it_runs_its_seconds_and_the_station_reads_its_power_window_and_metric(t
     assert metric["efficiency"]["value"] == pytest.approx(60 / window / 40.0, rel=0.01)
 
 
+@pytest.mark.slow
 def test_per_query_scenarios_give_the_query_count_the_energy_metric_needs(tmp_path):
     done = stand_in("0.3", "--scenario", "SingleStream", "--queries", "321", "--dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
@@ -64,6 +65,7 @@ def test_per_query_scenarios_give_the_query_count_the_energy_metric_needs(tmp_pa
     assert "90.0th percentile latency (ns)" in (tmp_path / "mlperf_log_summary.txt").read_text()
 
 
+@pytest.mark.slow
 def test_without_dir_it_writes_where_station_loadgen_dir_says(tmp_path):
     target = tmp_path / "given" / "by the station"
     done = stand_in("0.1", env={"STATION_LOADGEN_DIR": str(target)}, cwd=tmp_path)

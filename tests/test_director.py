@@ -609,6 +609,7 @@ def test_the_procedure_proposes_the_ranges_the_director_chose_from_the_same_rang
 
 
 # -- the demo passes honestly -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_simulator_draws_the_clients_workload_so_testing_is_within_5_percent_of_ranging(director, full_session):
     """The simulated analyzer follows the client's workload (between its start and stop), so the
     official checker's rule (testing average no more than 5 % below ranging) holds, and the load

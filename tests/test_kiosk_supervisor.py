@@ -55,6 +55,7 @@ def test_the_backoff_doubles_from_1_s_up_to_60_s():
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.slow
 def test_a_window_that_dies_at_start_is_restarted_later_and_later_then_given_up(tmp_path, capfd):
     code, times, log, took = _supervise_fake(tmp_path, "fffff", base_s=0.2)
     assert code == EXIT_GAVE_UP != 0
@@ -71,6 +72,7 @@ def test_a_window_that_dies_at_start_is_restarted_later_and_later_then_given_up(
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.slow
 def test_a_window_that_ran_fine_comes_back_at_once_and_the_backoff_starts_over(tmp_path):
     # Two failed starts, a window that worked for a while, then failed starts until it gives up.
     code, times, log, _ = _supervise_fake(tmp_path, "ffh", base_s=0.4, healthy_s=1.5)

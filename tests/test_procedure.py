@@ -422,6 +422,7 @@ def test_an_unknown_scenario_under_the_mlperf_rules_is_refused_at_setup(tmp_path
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_the_loadgen_stand_in_on_the_simulator_gives_testing_within_5_percent_of_ranging(tmp_path):
     """The demo passes honestly: the simulated edge box draws its load while the stand-in runs, so
     ranging and testing measure the same load and the official 5 % rule holds."""

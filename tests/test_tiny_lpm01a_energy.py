@@ -42,6 +42,7 @@ def test_energy_mode_sets_the_board_up_as_the_mlcommons_runner_does():
             driver.close()
 
 
+@pytest.mark.slow
 def test_energy_samples_and_gpio_events_carry_the_board_sample_index():
     workload = TinyWorkload(period_s=0.2)
     with Lpm01aDevice(seed=4, workload=workload) as device:

@@ -17,7 +17,7 @@ from station.cli import main
 from station.tiny.procedure import choose_inferences
 from station.tiny.verify import verify_tiny
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # each run drives emulated boards for seconds
 SCALE = 10.0
 VOLT = 3.0
 

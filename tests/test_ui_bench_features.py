@@ -177,6 +177,7 @@ def _record(qtbot, w, directory, seconds: float) -> None:
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.slow
 def test_energy_and_charge_since_record_start_match_the_journal_and_reset(qtbot, window, tmp_path):
     w = window
     _connect_sim(qtbot, w, update_interval_s=0.01)
@@ -221,6 +222,7 @@ def test_energy_and_charge_since_record_start_match_the_journal_and_reset(qtbot,
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.slow
 def test_cursors_key_and_the_data_menu_export_csv_clipboard_and_images(qtbot, window, tmp_path):
     w = window
     _connect_sim(qtbot, w, update_interval_s=0.01)
