@@ -381,6 +381,22 @@ def takes_transport_forms(cls: type[Driver]) -> bool:
     return cls.claims.__func__ is Driver.claims.__func__
 
 
+class NoRanges:
+    """For drivers whose readings have no measuring ranges (telemetry: Prometheus series, a BMC):
+    ranges are always automatic, and asking for a fixed one is refused with ``no_ranges_reason``."""
+
+    no_ranges_reason = "this instrument has no ranges to set; use auto"
+
+    def set_ranges(self, voltage: RangeValue, current: RangeValue) -> None:
+        """Only automatic is accepted: there is no range to choose."""
+        if voltage != AUTO or current != AUTO:
+            raise ConfigurationError(self.no_ranges_reason)
+
+    def ranges(self) -> Ranges:
+        """No ranges (NaN), automatic."""
+        return Ranges(math.nan, math.nan, True, True)
+
+
 def check_range(table: Sequence[float], value: RangeValue, what: str) -> RangeValue:
     """Validate a range request against a table; return the matching table value or AUTO."""
     if value == AUTO or (isinstance(value, str) and value.lower() == AUTO):

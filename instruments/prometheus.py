@@ -40,7 +40,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from instruments.base import (
-    AUTO,
     AccuracySpec,
     Clock,
     Config,
@@ -50,8 +49,7 @@ from instruments.base import (
     Identity,
     InstrumentDisconnected,
     InstrumentError,
-    Ranges,
-    RangeValue,
+    NoRanges,
     SettingSpec,
 )
 from instruments.records import Block, Flag, InstrumentEvent, empty_block
@@ -164,8 +162,10 @@ def series_name(metric: dict[str, str]) -> str:
     return f"{metric.get('__name__', '')}{{{labels}}}"
 
 
-class PrometheusSeries(Driver):
+class PrometheusSeries(NoRanges, Driver):
     """Every series of a PromQL selector as one channel, read as raw samples from the Prometheus HTTP API."""
+
+    no_ranges_reason = "series read from Prometheus have no ranges to set; use auto"
 
     description = Description(
         name="prometheus",
@@ -322,15 +322,6 @@ class PrometheusSeries(Driver):
             raise ConfigurationError(f"update interval {interval:g} s is outside {desc.fastest_interval_s:g} to "
                                      f"{desc.slowest_interval_s:g} s")
         self.interval = interval
-
-    def set_ranges(self, voltage: RangeValue, current: RangeValue) -> None:
-        """Exporters have no ranges: only automatic is accepted."""
-        if voltage != AUTO or current != AUTO:
-            raise ConfigurationError("series read from Prometheus have no ranges to set; use auto")
-
-    def ranges(self) -> Ranges:
-        """No ranges (NaN), automatic."""
-        return Ranges(math.nan, math.nan, True, True)
 
     def start(self) -> None:
         """Start the record grid now; after a reconnect, go on from the last record (Prometheus kept the data)."""

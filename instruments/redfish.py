@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 from instruments.base import (
-    AUTO,
     AccuracySpec,
     Config,
     ConfigurationError,
@@ -42,8 +41,7 @@ from instruments.base import (
     Identity,
     InstrumentDisconnected,
     InstrumentError,
-    Ranges,
-    RangeValue,
+    NoRanges,
     SettingSpec,
 )
 from instruments.records import Block, Flag, InstrumentEvent, empty_block
@@ -89,8 +87,10 @@ def reading_time(text: Any) -> float | None:
         return None
 
 
-class RedfishPower(Driver):
+class RedfishPower(NoRanges, Driver):
     """One chassis's power from a Redfish service: a Sensor, EnvironmentMetrics or the legacy Power resource."""
+
+    no_ranges_reason = "a Redfish power reading has no ranges to set; use auto"
 
     description = Description(
         name="redfish",
@@ -281,15 +281,6 @@ class RedfishPower(Driver):
         if not self.description.fastest_interval_s <= interval <= self.description.slowest_interval_s:
             raise ConfigurationError(f"update interval {interval:g} s is outside 0.2 to 600 s")
         self.interval = interval
-
-    def set_ranges(self, voltage: RangeValue, current: RangeValue) -> None:
-        """A BMC has no ranges: only automatic is accepted."""
-        if voltage != AUTO or current != AUTO:
-            raise ConfigurationError("a Redfish power reading has no ranges to set; use auto")
-
-    def ranges(self) -> Ranges:
-        """No ranges (NaN), automatic."""
-        return Ranges(math.nan, math.nan, True, True)
 
     def start(self) -> None:
         """Poll from now on, one reading per update interval."""

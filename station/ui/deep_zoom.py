@@ -49,45 +49,42 @@ def wants_detail(level: int, entries: int, samples: int, pixels: int) -> bool:
     return entries < 0.5 * min(pixels, samples)
 
 
-class JournalDetail:
-    """Reads spans of one instrument's samples from a run directory, on a background thread."""
+class _SpanWorker:
+    """One background thread that computes a span of a run's journal at a time; the newest request
+    replaces an older one still waiting, and :meth:`get` never waits for the disk."""
 
-    def __init__(self, directory: str | Path, inst_id: str | None = None, interval_s: float | None = None) -> None:
+    thread_name = "journal-span"
+
+    def __init__(self, directory: str | Path, inst_id: str | None = None) -> None:
         self.directory = Path(directory)
         self.inst_id = inst_id
-        self.interval_s = interval_s
         self._cond = threading.Condition()
         self._wanted: tuple[float, float] | None = None
-        self._ready: Detail | None = None
+        self._ready: tuple[tuple[float, float], object] | None = None
         self._closed = False
-        self.reads = 0  # spans read from disk (diagnostics, tests)
-        self._thread = threading.Thread(target=self._run, name="deep-zoom", daemon=True)
+        self.reads = 0  # spans computed (diagnostics, tests)
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
 
-    def get(self, t0: float, t1: float) -> Detail | None:
-        """The detail of exactly [t0, t1] if it has been read; otherwise ask for it (any newer
-        request replaces an older one still waiting) and return None. Never blocks on disk."""
+    def get(self, t0: float, t1: float):
+        """What was computed for exactly [t0, t1]; otherwise ask for it and return None."""
         key = (float(t0), float(t1))
         with self._cond:
-            ready = self._ready
-            if ready is not None and (ready.t0, ready.t1) == key:
-                return ready
+            if self._ready is not None and self._ready[0] == key:
+                return self._ready[1]
             if self._wanted != key:
                 self._wanted = key
                 self._cond.notify()
         return None
-
-    @property
-    def ready(self) -> Detail | None:
-        """The last span read (whatever it was asked for)."""
-        return self._ready
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
             self._cond.notify()
 
-    # -- the reading thread -------------------------------------------------------------------------
+    def _compute(self, t0: float, t1: float):
+        raise NotImplementedError
+
     def _run(self) -> None:
         while True:
             with self._cond:
@@ -95,16 +92,39 @@ class JournalDetail:
                     self._cond.wait()
                 if self._closed:
                     return
-                t0, t1 = self._wanted
+                key = self._wanted
                 self._wanted = None
-            try:
-                detail = self._read(t0, t1)
-            except (OSError, JournalError, ValueError) as exc:
-                log.warning("deep zoom: reading %s failed: %s", self.directory, exc)
-                detail = Detail(t0, t1, None, 0, f"{type(exc).__name__}: {exc}")
+            value = self._compute(*key)
             with self._cond:
-                self._ready = detail
+                self._ready = (key, value)
             self.reads += 1
+
+
+class JournalDetail(_SpanWorker):
+    """Reads spans of one instrument's samples from a run directory, on a background thread."""
+
+    thread_name = "deep-zoom"
+
+    def __init__(self, directory: str | Path, inst_id: str | None = None, interval_s: float | None = None) -> None:
+        self.interval_s = interval_s
+        super().__init__(directory, inst_id)
+
+    def get(self, t0: float, t1: float) -> Detail | None:
+        """The detail of exactly [t0, t1] if it has been read; otherwise ask for it (any newer
+        request replaces an older one still waiting) and return None. Never blocks on disk."""
+        return super().get(t0, t1)
+
+    @property
+    def ready(self) -> Detail | None:
+        """The last span read (whatever it was asked for)."""
+        return self._ready[1] if self._ready is not None else None
+
+    def _compute(self, t0: float, t1: float) -> Detail:
+        try:
+            return self._read(t0, t1)
+        except (OSError, JournalError, ValueError) as exc:
+            log.warning("deep zoom: reading %s failed: %s", self.directory, exc)
+            return Detail(t0, t1, None, 0, f"{type(exc).__name__}: {exc}")
 
     def _read(self, t0: float, t1: float) -> Detail:
         """Every sample with t0 <= t <= t1 (journal files grow while a run records: mapped anew)."""
@@ -135,7 +155,7 @@ class JournalDetail:
         return Detail(t0, t1, store, len(chunk))
 
 
-class JournalSpanStats:
+class JournalSpanStats(_SpanWorker):
     """Exact statistics of a span of one instrument's journal, computed on a background thread.
 
     The live store's statistics are approximate where only coarse bins remain (old parts of a
@@ -143,49 +163,18 @@ class JournalSpanStats:
     was computed for exactly that span, or asks for it and returns None.
     """
 
-    def __init__(self, directory: str | Path, inst_id: str | None = None) -> None:
-        self.directory = Path(directory)
-        self.inst_id = inst_id
-        self._cond = threading.Condition()
-        self._wanted: tuple[float, float] | None = None
-        self._ready: tuple[tuple[float, float], RegionStats | None] | None = None
-        self._closed = False
-        self.reads = 0
-        self._thread = threading.Thread(target=self._run, name="journal-span-stats", daemon=True)
-        self._thread.start()
+    thread_name = "journal-span-stats"
 
     def get(self, t0: float, t1: float) -> RegionStats | None:
-        key = (float(t0), float(t1))
-        with self._cond:
-            if self._ready is not None and self._ready[0] == key:
-                return self._ready[1]
-            if self._wanted != key:
-                self._wanted = key
-                self._cond.notify()
-        return None
+        return super().get(t0, t1)
 
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while self._wanted is None and not self._closed:
-                    self._cond.wait()
-                if self._closed:
-                    return
-                key = self._wanted
-                self._wanted = None
-            try:
-                stats = span_stats(JournalReader(self.directory), self.inst_id, *key)
-                slack = stats.interval_s * 1.5
-                if stats.samples == 0 or stats.t_start > key[0] + slack or stats.t_end < key[1] - slack:
-                    stats = None  # the journal does not hold the whole span (recording started later)
-            except (OSError, JournalError, ValueError, KeyError) as exc:
-                log.warning("span statistics: reading %s failed: %s", self.directory, exc)
-                stats = None
-            with self._cond:
-                self._ready = (key, stats)
-            self.reads += 1
+    def _compute(self, t0: float, t1: float) -> RegionStats | None:
+        try:
+            stats = span_stats(JournalReader(self.directory), self.inst_id, t0, t1)
+        except (OSError, JournalError, ValueError, KeyError) as exc:
+            log.warning("span statistics: reading %s failed: %s", self.directory, exc)
+            return None
+        slack = stats.interval_s * 1.5
+        if stats.samples == 0 or stats.t_start > t0 + slack or stats.t_end < t1 - slack:
+            return None  # the journal does not hold the whole span (recording started later)
+        return stats
