@@ -60,7 +60,8 @@ STRINGS: dict[str, str] = {
     "explain_result": (
         "While it was working, the {title} drew {avg_power} on average. It handles about "
         "{throughput} {work} per second, so each one costs {energy_per}. That is {per_joule} "
-        "{work} per joule: the higher, the more efficient."),
+        "{work} per joule: the higher, the more efficient. (A demo on a simulated meter with short "
+        "runs: NOT COMPLIANT, not an official MLPerf result.)"),
     "explain_no_window": (
         "The workload of the {title} did not start during this test, so there is no efficiency "
         "figure this time. A real test runs long enough to cover the whole workload."),
