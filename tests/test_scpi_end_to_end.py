@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from instruments.fakes.gwinstek import Gpm8213Device
@@ -21,6 +20,7 @@ from instruments.fakes.rohde_schwarz import Hmc8015Device
 from instruments.fakes.serve import TcpDeviceServer, WallClock
 from instruments.fakes.yokogawa import Wt210Device, Wt300eDevice, Wt500Device
 from station.core.journal import JournalReader
+from tests.helpers.sample_blocks import missed_updates
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,12 +36,6 @@ FAMILIES = {
 # The command each family uses to fix the current range (its own dialect, as the device parses it).
 CURRENT_RANGE_HEADERS = {"wt300e": ":INP:CURR:RANG", "wt210": ":CONF:CURR:RANG", "wt500": ":INP:CURR:RANG",
                          "hmc8015": "CHAN1:CURR:RANG", "gpm8213": ":INP:CURR:RANG"}
-
-
-def missed_updates(data, interval: float) -> int:
-    """Updates of the meter between the recorded samples that the poll loop did not read."""
-    steps = np.diff(data["t"])
-    return int(np.sum(np.maximum(np.round(steps / interval) - 1, 0)))
 
 
 def station_run(driver: str, resource: str, out: Path, duration: float) -> list[str]:

@@ -22,3 +22,10 @@ def make_block(t0: float, n: int, interval: float, watts, *, flags=0, v=230.0, v
     b["flags"] = flags
     b["hz"] = 50.0  # mains frequency (a NaN would make whole records compare unequal)
     return b
+
+
+def missed_updates(data: np.ndarray, interval: float) -> int:
+    """Updates of a meter between recorded samples that the poll loop did not read (a loaded
+    machine): each shows as a step of several intervals on the steady time base."""
+    steps = np.diff(data["t"])
+    return int(np.sum(np.maximum(np.round(steps / interval) - 1, 0)))
