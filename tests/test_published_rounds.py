@@ -73,6 +73,17 @@ def test_each_result_is_read_and_judged_by_the_rules_of_its_own_round(verified, 
     assert isinstance(server["ptd_config"], list if want >= "v5.0" else dict)
 
 
+def test_llm_and_server_results_are_watts_of_the_directorys_scenario(verified):
+    # LLM results (gptj, llama3.1) of the object- and list-form eras, one of them Server: the metric
+    # is the average power in watts whatever the LoadGen log says about tokens
+    for key, scenario in (("v4.1/nvidia-gptj-99-offline", "Offline"), ("v5.1/lenovo-llama3.1-8b-server", "Server")):
+        perf, r = verified[key]
+        assert perf.parent.parent.name in ("gptj-99", "llama3.1-8b") and perf.parent.name == scenario
+        m = r["metric"]
+        assert m["scenario"] == scenario and m["unit"] == "W" and m["value"] == m["average_power_w"] > 1000, m
+        assert m["samples"] >= 600 and m["duration_s"] >= 600  # an 8-GPU system over a full testing run
+
+
 def test_todays_rules_fail_an_old_result_on_versions_alone(tmp_path):
     perf = _unpack(DATA / "v2.0/inspur-multistream.zip", tmp_path)
     r = verify_published(perf, round_name="v5.1")
@@ -267,7 +278,8 @@ def test_a_whole_tree_gives_one_result_per_directory_then_a_summary(tmp_path):
     broken = next(r for r in results if r["path"].startswith("closed/Broken"))
     assert broken["valid"] is False and "power" in (broken.get("error") or str(broken["checks"]))
     assert sum(summary["by_verdict"].values()) == len(results)
-    assert summary["by_round"]["v1.0"] == 2 and summary["by_round"]["v5.1"] == 1
+    per_round = {r: sum(1 for z in FIXTURES if z.parent.name == r) for r in ("v1.0", "v5.1")}
+    assert summary["by_round"]["v1.0"] == per_round["v1.0"] and summary["by_round"]["v5.1"] == per_round["v5.1"]
     # the same tree as a zip
     zpath = tmp_path / "tree.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
