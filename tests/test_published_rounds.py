@@ -156,15 +156,26 @@ def test_v1_0_loadgen_times_are_local_and_the_dst_hour_is_the_checkers_allowance
     assert _status(r, "client/server messages") == "pass"  # v1.0: the server holds one more
 
 
-def _official_metric(run_1: Path, scenario: str) -> dict:
+def _official_metric(run_1: Path, scenario: str, round_name: str, benchmark: str) -> dict:
+    """The submission checker's get_power_metric on ``run_1``; for Offline / Server results of
+    v5.0 on also its efficiency, from the round's performance result (get_performance_metric:
+    tokens per second for the LLMs)."""
     code = (
-        "import json, sys\n"
+        "import json, sys, types\n"
         f"sys.path.insert(0, {str(Path(INFERENCE) / 'tools' / 'submission')!r})\n"
         "sys.argv = ['submission_checker_old']\n"
         "import submission_checker_old as s\n"
+        "res, out = 1.0, {}\n"
+        f"if {round_name >= 'v5.0' and scenario in ('Offline', 'Server')!r}:\n"
+        f"    res = s.get_performance_metric(types.SimpleNamespace(version={round_name!r}), {benchmark!r}, "
+        f"{str(run_1)!r}, {scenario!r})\n"
+        "    out['performance'] = res\n"
         "try:\n"
-        f"    valid, metric, scen, eff = s.get_power_metric(None, {scenario!r}, {str(run_1)!r}, True, 1.0)\n"
-        "    print(json.dumps({'valid': valid, 'metric': metric, 'log_scenario': scen}))\n"
+        f"    valid, metric, scen, eff = s.get_power_metric(None, {scenario!r}, {str(run_1)!r}, True, res)\n"
+        "    out.update({'valid': valid, 'metric': metric, 'log_scenario': scen})\n"
+        f"    if 'performance' in out or {scenario in ('SingleStream', 'MultiStream')!r}:\n"
+        "        out['efficiency'] = eff\n"
+        "    print(json.dumps(out))\n"
         "except Exception as exc:\n"
         "    print(json.dumps({'error': type(exc).__name__}))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -177,11 +188,13 @@ def _official_metric(run_1: Path, scenario: str) -> dict:
 def test_the_metric_equals_the_official_submission_checkers(verified, key):
     perf, r = verified[key]
     scenario = canonical_scenario(perf.parent.name)
-    official = _official_metric(perf / "run_1", scenario)
+    official = _official_metric(perf / "run_1", scenario, key.split("/")[0], perf.parent.parent.name)
     if "error" in official:  # LoadGen of v1.x logs no result_query_count: no metric either way
         assert r["metric"] is None or r["metric"].get("value") is None, (official, r["metric"])
         return
     assert r["metric"]["value"] == pytest.approx(official["metric"], rel=1e-9, abs=0)
+    if "efficiency" in official:  # per query, and Offline / Server from v5.0 (LLMs: tokens/J)
+        assert r["metric"]["efficiency"]["value"] == pytest.approx(official["efficiency"], rel=1e-9, abs=0)
 
 
 def _rewrite(path: Path, edit) -> None:
