@@ -3,7 +3,8 @@ each read in its own format, judged by its round's rules, and its metric equal t
 submission checker's.
 
 The comparison with the official function needs a checkout of mlcommons/inference: set
-STATION_MLCOMMONS_INFERENCE to it (the directory holding tools/submission/); the test skips
+STATION_MLCOMMONS_INFERENCE to it (the directory holding tools/submission/, or a bare snapshot
+as the fetch tool leaves it, ``.../mlcommons+inference`` with ``repo/``); the test skips
 without it. Its code runs in a subprocess and is never copied here.
 """
 
@@ -156,13 +157,28 @@ def test_v1_0_loadgen_times_are_local_and_the_dst_hour_is_the_checkers_allowance
     assert _status(r, "client/server messages") == "pass"  # v1.0: the server holds one more
 
 
-def _official_metric(run_1: Path, scenario: str, round_name: str, benchmark: str) -> dict:
+@pytest.fixture(scope="module")
+def submission_tools(tmp_path_factory) -> Path:
+    """The folder holding the submission checker: the checkout's, or extracted from a bare snapshot."""
+    root = Path(INFERENCE)
+    if (root / "tools" / "submission").is_dir():
+        return root / "tools" / "submission"
+    gitdir = root / "repo" if (root / "repo" / "HEAD").is_file() else root
+    out = tmp_path_factory.mktemp("inference")
+    names = [f"tools/submission/{n}" for n in ("submission_checker_old.py", "log_parser.py")]
+    archive = subprocess.run(["git", "-C", str(gitdir), "archive", "--format=tar", "HEAD", *names],
+                             capture_output=True, check=True, timeout=120).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True, timeout=120)
+    return out / "tools" / "submission"
+
+
+def _official_metric(tools: Path, run_1: Path, scenario: str, round_name: str, benchmark: str) -> dict:
     """The submission checker's get_power_metric on ``run_1``; for Offline / Server results of
     v5.0 on also its efficiency, from the round's performance result (get_performance_metric:
     tokens per second for the LLMs)."""
     code = (
         "import json, sys, types\n"
-        f"sys.path.insert(0, {str(Path(INFERENCE) / 'tools' / 'submission')!r})\n"
+        f"sys.path.insert(0, {str(tools)!r})\n"
         "sys.argv = ['submission_checker_old']\n"
         "import submission_checker_old as s\n"
         "res, out = 1.0, {}\n"
@@ -185,10 +201,10 @@ def _official_metric(run_1: Path, scenario: str, round_name: str, benchmark: str
 
 @pytest.mark.skipif(not INFERENCE, reason="set STATION_MLCOMMONS_INFERENCE to a checkout of mlcommons/inference")
 @pytest.mark.parametrize("key", [f"{z.parent.name}/{z.stem}" for z in FIXTURES])
-def test_the_metric_equals_the_official_submission_checkers(verified, key):
+def test_the_metric_equals_the_official_submission_checkers(verified, submission_tools, key):
     perf, r = verified[key]
     scenario = canonical_scenario(perf.parent.name)
-    official = _official_metric(perf / "run_1", scenario, key.split("/")[0], perf.parent.parent.name)
+    official = _official_metric(submission_tools, perf / "run_1", scenario, key.split("/")[0], perf.parent.parent.name)
     if "error" in official:  # LoadGen of v1.x logs no result_query_count: no metric either way
         assert r["metric"] is None or r["metric"].get("value") is None, (official, r["metric"])
         return
