@@ -11,8 +11,11 @@ second timestamp, ``m-infer-done``, ``m-results-[...]``.
 
 What it draws and when it pulls the timestamp line low is a schedule in the rig's clock
 (:class:`ScaledClock`, shared with the fake LPM01A through :meth:`TinyRig.load_for`), so a test
-can run the 10 s windows of the procedure in a fraction of the time. Faults on request:
-``missing_edge_trial`` / ``extra_edge_trial`` (timestamps of one ``infer``), :meth:`TinyRig.stop_answering`.
+can run the 10 s windows of the procedure in a fraction of the time. Trials are counted from 0
+by the ``infer`` commands that follow a ``db load`` (a calibration ``infer`` without a new input
+is not a trial). Faults on request: ``missing_edge_trial`` / ``extra_edge_trial`` (timestamps of
+one trial), :meth:`TinyRig.stop_answering`, and :meth:`TinyRig.during_window` (something done
+halfway through a trial's timed window, e.g. the monitor dropping samples).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import threading
 import time
 import tty
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +103,10 @@ class TinyRig:
         self.dut_baud = 115200  # the interface board talks to the DUT at this speed until told otherwise
         self.received: list[str] = []
         self.infers = 0
+        self.trials = 0  # infer commands after a 'db load': the procedure's trials
+        self._fresh_input = False
+        self._midway: dict[int, list[Callable[[], None]]] = {}
+        self._actions: list[tuple[float, Callable[[], None]]] = []  # (due on the rig clock, action)
         self.loaded = b""
         self.answering = True
         self._expect = 0
@@ -124,8 +132,16 @@ class TinyRig:
         return _DutLoad(self, board)
 
     def stop_answering(self) -> None:
-        """The DUT hangs: the interface board still passes commands, the DUT says nothing more."""
-        self.answering = False
+        """The DUT hangs: the interface board still passes commands, the DUT says nothing more
+        (not even the rest of the answer it was giving)."""
+        with self._lock:
+            self.answering = False
+            self._timed.clear()
+
+    def during_window(self, trial: int, action: Callable[[], None]) -> None:
+        """Call ``action`` halfway through the timed window of ``trial`` (on the serving thread)."""
+        with self._lock:
+            self._midway.setdefault(trial, []).append(action)
 
     def close(self) -> None:
         self._closed = True
@@ -161,6 +177,10 @@ class TinyRig:
                     self._inbuf = bytearray(rest)
                     self._command(cmd.decode("ascii", errors="replace").strip())
             now = self.clock()
+            due = [a for t, a in self._actions if t <= now]
+            self._actions = [(t, a) for t, a in self._actions if t > now]
+            for action in due:
+                action()
             while self._timed and self._timed[0][0] <= now:
                 self._out += self._timed.pop(0)[1]
             if self._out:
@@ -208,6 +228,7 @@ class TinyRig:
             dut("m-profile-[ULPMark for tinyML Firmware V0.0.1]", f"m-model-[{self.model}]", "m-ready")
         elif parts[:2] == ["db", "load"] and len(parts) == 3 and parts[2].isdigit():
             self._expect, self._buffer = int(parts[2]), bytearray()
+            self._fresh_input = True
             dut(f"m-[Expecting {self._expect} bytes]", "m-ready")
         elif parts[:1] == ["db"] and len(parts) == 2:
             try:
@@ -226,8 +247,11 @@ class TinyRig:
             dut(f"e-[Unknown command: {cmd}]", "m-ready")
 
     def _infer(self, n: int, warmups: int, dut) -> None:
-        trial = self.infers
         self.infers += 1
+        trial = self.trials if self._fresh_input else None
+        if self._fresh_input:
+            self.trials += 1
+            self._fresh_input = False
         now = self.clock()
         t = now + 0.005
         dut(f"m-warmup-start-{warmups}", at=t)
@@ -236,14 +260,16 @@ class TinyRig:
         t0 = warm_end + 0.004  # the timestamp, then the N timed inferences, then the timestamp
         t1 = t0 + n * self.inference_s
         falls = [t0, t1]
-        if trial == self.missing_edge_trial:
+        for action in self._midway.pop(trial, []) if trial is not None else []:
+            self._actions.append(((t0 + t1) / 2, action))
+        if trial is not None and trial == self.missing_edge_trial:
             falls = [t0]
-        if trial == self.extra_edge_trial:
+        elif trial is not None and trial == self.extra_edge_trial:
             falls = [t0, t0 + (t1 - t0) / 2, t1]
         self._schedule.busy.append((t, warm_end))
         self._schedule.busy.append((t0, t1))
         self._schedule.falls.extend(falls)
-        scores = np.round(np.random.default_rng(len(self.loaded) + trial).dirichlet(np.ones(12)), 3)
+        scores = np.round(np.random.default_rng(len(self.loaded) + self.infers).dirichlet(np.ones(12)), 3)
         dut("m-infer-done", "m-results-[" + ",".join(f"{x:.3f}" for x in scores) + "]", "m-ready",
             at=t1 + 0.003)
 

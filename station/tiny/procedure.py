@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from instruments.base import AUTO, Config
+from instruments.base import AUTO, Config, InstrumentError
 from instruments.lpm01a import ENERGY_MODE_INTERVAL_S
 from instruments.transports.base import TransportError, TransportTimeout
 from station.tiny.published import DutRun
@@ -43,6 +43,8 @@ MARGIN = 1.2  # windows aim at 20 % above the minimum: inference time varies wit
 CALIBRATION_MIN_S = 0.2  # a calibration window this long measures one inference to 0.5 % (1 ms edges)
 SETTLE_S = 1.0  # baseline before the first trial (the EnergyRunner's 'echo head 1000')
 TAIL_S = 0.3  # samples kept after the DUT's m-infer-done: its last edge came before that line
+INFER_SLACK_S = 15.0  # beyond twice the expected window: a DUT this late has stopped answering
+STREAMING_S = 1200.0  # the streaming-wakeword trial: the runner's ~20-minute long_wav.wav
 _NAME = re.compile(r"m-name-dut-\[([^\]]+)\]")
 _MODEL = re.compile(r"m-model-\[([^\]]+)\]")
 _RESULTS = re.compile(r"m-results-\[([^\]]*)\]")
@@ -60,6 +62,7 @@ class TinyRunResult:
     inferences: int
     verification: dict
     trials: list[TrialRecord] = field(default_factory=list)
+    emulation: str | None = None  # what was emulated, when the boards were not hardware
 
     @property
     def valid(self) -> bool:
@@ -69,7 +72,8 @@ class TinyRunResult:
         metric = self.verification.get("metric") or {}
         return {"valid": self.valid, "median_uj_per_inference": metric.get("value"), "metric": metric,
                 "inferences_per_window": self.inferences, "dut": {"name": self.dut_name, "model": self.model},
-                "emulated": self.dut_name.startswith("station-emulated"), "out": str(self.out),
+                "emulated": self.emulation is not None or self.dut_name.startswith("station-emulated"),
+                "emulation": self.emulation, "out": str(self.out),
                 "windows": self.verification.get("windows", []), "checks": self.verification["checks"]}
 
 
@@ -201,14 +205,18 @@ def choose_inferences(window_s: float, calibration_n: int, min_window_s: float) 
 
 def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: int = 9600,
                min_window_s: float = 10.0, inferences: int | None = None, warmups: int = 1,
-               clock: Callable[[], float] = time.monotonic, progress: Callable[[str], None] | None = None
+               clock: Callable[[], float] = time.monotonic, progress: Callable[[str], None] | None = None,
+               emulation: str | None = None, streaming: bool = False, streaming_s: float = STREAMING_S
                ) -> TinyRunResult:
     """Run the energy procedure on an opened-or-not LPM01A driver ``monitor`` and the interface
-    board's transport ``interface``; write the runner's layout into ``out`` and verify it."""
+    board's transport ``interface``; write the runner's layout into ``out`` and verify it.
+
+    ``emulation``: a sentence saying the boards are emulated; it heads the log and results.txt."""
     from station.tiny.verify import verify_tiny
 
     say = progress or (lambda text: None)
-    log: list[str] = ["station tiny: MLPerf Tiny energy run (MLCommons runner procedure)"]
+    log: list[str] = ([emulation] if emulation else []) + [
+        "station tiny: MLPerf Tiny energy run (MLCommons runner procedure)"]
     files = sorted(Path(p) for p in dataset)
     if not files:
         raise TinyRunError("the dataset holds no input files; give the directory of the model's inputs")
@@ -226,12 +234,18 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
         dut_name = m.group(1)
         model = next((m.group(1) for line in board.dut("profile") if (m := _MODEL.search(line))), "")
         say(f"DUT {dut_name}, model {model or '?'}")
-        monitor.open()
-        monitor.identify()
-        monitor.configure(Config(update_interval_s=ENERGY_MODE_INTERVAL_S))
-        monitor.set_ranges(AUTO, AUTO)
-        freq = float(monitor.freq)
-        monitor.start()
+        try:
+            monitor.open()
+            monitor.identify()
+            monitor.configure(Config(update_interval_s=ENERGY_MODE_INTERVAL_S))
+            monitor.set_ranges(AUTO, AUTO)
+            freq = float(monitor.freq)
+            monitor.start()
+        except InstrumentError as exc:
+            raise TinyRunError(f"the energy monitor did not take its energy-mode settings: {exc}. Nothing was "
+                               "measured; check its port and firmware (1.0.6 or later), unplug it and plug it "
+                               "in again, then run again") from None
+        log.append(f"monitor: {getattr(monitor, 'identity', None) or 'LPM01A'}; energy mode at {freq:g} Hz")
         started = clock()
         recorder = EnergyRecorder(monitor, freq)
         recorder.start()
@@ -250,6 +264,7 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
             return recorder.snapshot(begin, end)
 
         n = inferences
+        per_inference_s: float | None = None
         if n is None:
             n_cal = 10
             while True:
@@ -264,6 +279,7 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
                     break
                 n_cal *= 10
             n = choose_inferences(width, n_cal, min_window_s)
+            per_inference_s = width / n_cal
             log.append(f"calibration: {n_cal} inferences in {width:.3f} s; N = {n}")
         say(f"{n} inferences per window")
         trials: list[TrialRecord] = []
@@ -283,7 +299,8 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
                     run.host_start_s = clock()
                 elif text == "m-infer-done" and run.host_start_s is not None:
                     run.host_span_s = clock() - run.host_start_s
-            lines = board.dut(f"infer {n} {warmups}", timeout_s=60.0 + 3 * MARGIN * min_window_s, on_line=seen)
+            expected_s = (n + warmups) * per_inference_s if per_inference_s else MARGIN * min_window_s + 45.0
+            lines = board.dut(f"infer {n} {warmups}", timeout_s=2 * expected_s + INFER_SLACK_S, on_line=seen)
             samples, events = collect(begin)
             scores = next((m.group(1) for line in lines if (m := _RESULTS.search(line))), "")
             trials.append(TrialRecord(path.name, n, warmups, samples.tolist(), events,
@@ -300,8 +317,8 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
                 pass
     windows = [measure_window(np.asarray(t.samples_j), t.events[-2][1], t.events[-1][1], n, 1.0 / freq, k)
                for k, t in enumerate(trials) if len(t.events) >= 2]
-    write_runner_layout(out, trials, windows, log)
+    write_runner_layout(out, trials, windows, log, note=emulation)
     verification = verify_tiny(out, dut_runs=dut_runs)
-    return TinyRunResult(Path(out), dut_name, model, n, verification, trials)
+    return TinyRunResult(Path(out), dut_name, model, n, verification, trials, emulation)
 
 

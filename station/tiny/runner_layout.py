@@ -38,9 +38,10 @@ class TrialRecord:
                 "mode": "e"}
 
 
-def results_text(windows: list[TinyWindow], streaming: bool = False) -> str:
-    """``results.txt`` as the MLCommons runner prints it (numbers in its formats)."""
-    lines = ["Power Edition Output"]
+def results_text(windows: list[TinyWindow], streaming: bool = False, note: str | None = None) -> str:
+    """``results.txt`` as the MLCommons runner prints it (numbers in its formats); ``note`` (an
+    emulation's label) follows the first line."""
+    lines = ["Power Edition Output"] + ([note] if note else [])
     for w in windows:
         lines += [f"Energy data for trial {w.trial}",
                   f"  Elapsed time  : {w.duration_s}" + ("" if w.duration_s >= 10.0 else "  <<<< below minimum duration"),
@@ -62,12 +63,13 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def write_runner_layout(out: Path, trials: list[TrialRecord], windows: list[TinyWindow], log_lines: list[str],
-                        streaming: bool = False) -> list[Path]:
-    """Write the three files into ``out`` (created if needed); returns their paths."""
+                        streaming: bool = False, note: str | None = None) -> list[Path]:
+    """Write the three files into ``out`` (created if needed); returns their paths. ``note`` (an
+    emulation's label) goes into results.txt and, as ``"note"``, into every trial of results.json."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "results.json", out / "results.txt", out / "log.txt"]
-    _atomic_write(paths[0], json.dumps([t.to_json() for t in trials]))
-    _atomic_write(paths[1], results_text(windows, streaming))
+    _atomic_write(paths[0], json.dumps([{**t.to_json(), **({"note": note} if note else {})} for t in trials]))
+    _atomic_write(paths[1], results_text(windows, streaming, note))
     _atomic_write(paths[2], "\n".join(log_lines) + "\n")
     return paths
