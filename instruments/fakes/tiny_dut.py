@@ -16,10 +16,18 @@ by the ``infer`` commands that follow a ``db load`` (a calibration ``infer`` wit
 is not a trial). Faults on request: ``missing_edge_trial`` / ``extra_edge_trial`` (timestamps of
 one trial), :meth:`TinyRig.stop_answering`, and :meth:`TinyRig.during_window` (something done
 halfway through a trial's timed window, e.g. the monitor dropping samples).
+
+Streaming wakeword (the runner's ``stream`` step, model ``sww01``): the DUT's ``start`` raises a
+timestamp edge and starts detecting (drawing its duty-cycled average current), the interface
+board's ``record_detections`` starts its clock, ``play <wav>`` plays ``stream_s`` seconds of audio
+(the emulated SD card holds one file) during which the DUT detects the wakeword at ``detect_at``
+(seconds into the audio; the board records them in ms, after a start marker), ``m-ready`` when the
+file ends; the DUT's ``stop`` raises the second edge; ``print_detections`` lists what was recorded.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import select
 import tempfile
@@ -58,6 +66,7 @@ class _Schedule:
 
     busy: list[tuple[float, float]] = field(default_factory=list)
     falls: list[float] = field(default_factory=list)
+    streaming: list[list[float]] = field(default_factory=list)  # [start, stop] of each detection run
 
 
 class _DutLoad:
@@ -72,9 +81,13 @@ class _DutLoad:
         amps = np.full(t.shape, self.rig.idle_a)
         with self.rig._lock:
             busy = list(self.rig._schedule.busy)
+            streaming = [tuple(x) for x in self.rig._schedule.streaming]
         for a, b in busy:
             if b > at[0] and a < at[-1] + 1:
                 amps[(at >= a) & (at < b)] = self.rig.busy_a
+        for a, b in streaming:  # the duty-cycled detection loop, at its average current
+            if b > at[0] and a < at[-1] + 1:
+                amps[(at >= a) & (at < b)] = self.rig.streaming_a
         amps *= 1.0 + self.rig.noise * rng.standard_normal(t.shape)
         return np.maximum(amps, 0.0)
 
@@ -95,11 +108,18 @@ class TinyRig:
 
     def __init__(self, clock: ScaledClock | None = None, inference_s: float = 0.0125, model: str = "kws01",
                  idle_a: float = 1.0e-3, busy_a: float = 9.0e-3, noise: float = 0.01, pulse_s: float = 0.0005,
-                 missing_edge_trial: int | None = None, extra_edge_trial: int | None = None) -> None:
+                 missing_edge_trial: int | None = None, extra_edge_trial: int | None = None,
+                 stream_s: float = 1200.0, detect_at: tuple[float, ...] = (), duty_cycle: float = 0.13,
+                 wav_file: str = "long_wav.wav") -> None:
         self.clock = clock or ScaledClock(1.0)
         self.inference_s, self.model = inference_s, model
         self.idle_a, self.busy_a, self.noise, self.pulse_s = idle_a, busy_a, noise, pulse_s
         self.missing_edge_trial, self.extra_edge_trial = missing_edge_trial, extra_edge_trial
+        self.stream_s, self.detect_at, self.wav_file = float(stream_s), tuple(detect_at), wav_file
+        self.streaming_a = idle_a + duty_cycle * (busy_a - idle_a)
+        self._detecting_since: float | None = None
+        self._recording_since: float | None = None
+        self._detections: list[int] = []
         self.dut_baud = 115200  # the interface board talks to the DUT at this speed until told otherwise
         self.received: list[str] = []
         self.infers = 0
@@ -208,6 +228,13 @@ class TinyRig:
         elif word == "setbaud":
             self.dut_baud = int(arg) if arg.isdigit() else self.dut_baud
             self._say(f"set baud to: {self.dut_baud}", "m-ready")
+        elif word == "record_detections":
+            self._recording_since, self._detections = self.clock(), []
+            self._say("m-ready")
+        elif word == "play":
+            self._play(arg.strip())
+        elif word == "print_detections":
+            self._say("Detection Timestamps (ms)", *(f"{ms}," for ms in self._detections), "m-ready")
         elif word == "dut":
             self._say(f"m-dut-passthrough({arg})", "m-ready")
             if self.answering and self.dut_baud == ENERGY_BAUD:
@@ -241,10 +268,41 @@ class TinyRig:
                 dut("m-load-done", "m-ready")
             else:
                 dut("m-ready")
+        elif cmd == "start":
+            now = self.clock()
+            if self._detecting_since is None:
+                self._detecting_since = now + 0.002
+                self._schedule.falls.append(now + 0.002)
+                self._schedule.streaming.append([now + 0.002, math.inf])
+            dut("m-ready")
+        elif cmd == "stop":
+            now = self.clock()
+            if self._detecting_since is not None:  # a stop while idle raises no edge
+                self._detecting_since = None
+                self._schedule.falls.append(now + 0.002)
+                self._schedule.streaming[-1][1] = now + 0.002
+            dut("m-ready")
         elif parts[:1] == ["infer"] and len(parts) in (2, 3) and all(p.isdigit() for p in parts[1:]):
             self._infer(int(parts[1]), int(parts[2]) if len(parts) == 3 else 10, dut)
         else:
             dut(f"e-[Unknown command: {cmd}]", "m-ready")
+
+    def _play(self, name: str) -> None:
+        if name and name != self.wav_file:
+            self._say(f"m-error-[no file {name} on the SD card]", "m-ready")
+            return
+        now = self.clock()
+        since = self._recording_since if self._recording_since is not None else now
+
+        def detect(at: float) -> None:
+            if self._detecting_since is not None and self.answering:
+                self._detections.append(int(round((at - since) * 1000)))
+        self._actions.append((now + 0.089, lambda: detect(now + 0.089)))  # the board's start marker
+        for d in self.detect_at:
+            if d < self.stream_s:
+                self._actions.append((now + d, lambda at=now + d: detect(at)))
+        self._actions.sort(key=lambda x: x[0])
+        self._say("m-ready", at=now + self.stream_s)
 
     def _infer(self, n: int, warmups: int, dut) -> None:
         self.infers += 1

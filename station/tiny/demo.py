@@ -23,6 +23,7 @@ Trials are numbered from 0, as in the checks' evidence (trial 2 is the third).
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # the emulated boards are imported when a demo runs, not when
     from station.tiny.procedure import TinyRunResult
 
 STREAMING_DEMO_S = 1200.0  # the demo's streaming trial lasts as long as the runner's long_wav.wav
+STREAMING_WAV = "long_wav.wav"
 
 FAULTS: dict[str, str] = {
     "dropped-samples": "the monitor's buffer loses 300 samples inside trial 2's window",
@@ -60,7 +62,19 @@ def write_dataset(directory: Path, count: int = 5, size: int = INPUT_BYTES) -> l
     return paths
 
 
-def build_bench(clock: ScaledClock, fault: str | None = None, model: str = "kws01") -> tuple[TinyRig, Lpm01aDevice]:
+def write_truth(directory: Path, length_s: float) -> tuple[Path, list[float]]:
+    """A streaming-wakeword truth file in the runner's format for an emulated wav of ``length_s``:
+    a wakeword every 25 s (from 9.5 s on), 0.6 s long. Returns the file and the wakeword times."""
+    directory.mkdir(parents=True, exist_ok=True)
+    starts = [9.5 + 25.0 * k for k in range(int(max(0.0, length_s - 10.5) // 25.0) + 1) if 9.5 + 25.0 * k + 1 < length_s]
+    path = directory / "sww_emulated_test.json"
+    path.write_text(json.dumps([{"wav_file": STREAMING_WAV, "length_sec": length_s,
+                                 "detection_windows": [[a, a + 0.6] for a in starts]}], indent=1))
+    return path, starts
+
+
+def build_bench(clock: ScaledClock, fault: str | None = None, model: str = "kws01", stream_s: float = 1200.0,
+                detect_at: tuple[float, ...] = ()) -> tuple[TinyRig, Lpm01aDevice]:
     """The emulated DUT + interface board and the LPM01A powering it, with ``fault`` armed."""
     from instruments.fakes.lpm01a import Lpm01aDevice
     from instruments.fakes.tiny_dut import TinyRig
@@ -68,7 +82,8 @@ def build_bench(clock: ScaledClock, fault: str | None = None, model: str = "kws0
     if fault is not None and fault not in FAULTS:
         raise ValueError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
     rig = TinyRig(clock, model=model, missing_edge_trial=2 if fault == "missing-edge" else None,
-                  extra_edge_trial=1 if fault == "extra-edge" else None)
+                  extra_edge_trial=1 if fault == "extra-edge" else None, stream_s=stream_s,
+                  detect_at=detect_at, wav_file=STREAMING_WAV)
     board = Lpm01aDevice(seed=5, clock=clock)
     board.workload = rig.load_for(board)
     if fault == "dropped-samples":
@@ -95,19 +110,25 @@ def run_demo(out: Path, *, fault: str | None = None, time_scale: float = 1.0, st
     say(EMULATION_NOTE)
     if fault:
         say(f"fault armed: {FAULTS[fault]}")
-    rig, board = build_bench(clock, fault, model="strww01" if streaming else "kws01")
-    try:
-        with tempfile.TemporaryDirectory(prefix="station-tiny-demo-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="station-tiny-demo-") as tmp:
+        if streaming:
+            truth, starts = write_truth(Path(tmp), streaming_s)
+            files = [truth]
+            # The emulated DUT hears each wakeword 0.3 s after it starts.
+            rig, board = build_bench(clock, fault, model="sww01", stream_s=streaming_s,
+                                     detect_at=tuple(a + 0.3 for a in starts))
+        else:
             files = write_dataset(Path(tmp))
+            rig, board = build_bench(clock, fault)
+        try:
             monitor = LPM01A(SerialTransport(board.port, baudrate=BAUDRATE, timeout=2.0),
                              **{**ENERGY_MODE_OPTIONS, "target_voltage_v": DEMO_VOLTAGE_V})
             interface = SerialTransport(rig.port, baudrate=115_200, write_termination="%", timeout=2.0)
             return run_energy(monitor=monitor, interface=interface, dataset=files, out=Path(out), clock=clock,
-                              progress=progress, emulation=EMULATION_NOTE, streaming=streaming,
-                              streaming_s=streaming_s)
-    finally:
-        rig.close()
-        board.close()
+                              progress=progress, emulation=EMULATION_NOTE, streaming=streaming)
+        finally:
+            rig.close()
+            board.close()
 
 
 __all__ = ["EMULATION_NOTE", "FAULTS", "build_bench", "run_demo", "write_dataset"]
