@@ -16,6 +16,15 @@ standard than a submission.
 
 ``clock`` is the host's notion of time for deadlines and the DUT's timing; tests share a faster
 clock with the emulated hardware (instruments.fakes.tiny_dut.ScaledClock).
+
+``on_event(kind, detail)`` lets a front end follow the run (the window's live plot): it is called
+on the run's threads, must return quickly and must not raise. Kinds: ``dut`` (name, model),
+``monitor`` (freq), ``block`` (samples: the monitor's records, the ``w`` field is power; its
+events; t_first), ``edge`` (number, sample: a timestamp edge by the monitor's sample index; t),
+``inferences`` (n), ``trial_start`` (trial, of, file, begin), ``trial_done`` (trial, file, begin,
+events, window: :meth:`TinyWindow.to_dict` with sample indices from ``begin``, or None without
+two edges) and ``result`` (the summary). A sample index ``i`` is at ``t_first + i / freq`` in the
+records' time, ``t_first`` the first record's ``t``.
 """
 
 from __future__ import annotations
@@ -76,13 +85,16 @@ class TinyRunResult:
 class InterfaceBoard:
     """The interface board's serial link: ``%``-terminated commands, replies end with ``m-ready``."""
 
-    def __init__(self, transport, clock: Callable[[], float], log: list[str]) -> None:
-        self.transport, self.clock, self.log = transport, clock, log
+    def __init__(self, transport, clock: Callable[[], float], log: list[str],
+                 stop: threading.Event | None = None) -> None:
+        self.transport, self.clock, self.log, self.stop = transport, clock, log, stop
 
     def _lines_until(self, done: Callable[[str], bool], timeout_s: float, what: str) -> list[str]:
         deadline = self.clock() + timeout_s
         lines: list[str] = []
         while True:
+            if self.stop is not None and self.stop.is_set():
+                raise TinyRunError(f"the run was stopped during {what}; nothing of it is kept")
             if self.clock() > deadline:
                 raise TinyRunError(f"no answer to {what} within {timeout_s:g} s: the board or the DUT stopped "
                                    "answering; check the cables and power, then run again")
@@ -128,8 +140,8 @@ class EnergyRecorder:
     """Reads the monitor's blocks in a thread: energy per sample (J) by board sample index, and the
     timestamp edges ``(event number, sample index)``. Samples that never arrived stay NaN."""
 
-    def __init__(self, driver, freq: float) -> None:
-        self.driver, self.freq = driver, freq
+    def __init__(self, driver, freq: float, on_event: Callable[[str, dict], None] | None = None) -> None:
+        self.driver, self.freq, self.on_event = driver, freq, on_event
         self.energy = np.full(1 << 16, math.nan)
         self.count = 0  # board samples accounted for (received or known lost)
         self.events: list[tuple[int, int]] = []
@@ -170,11 +182,19 @@ class EnergyRecorder:
                     self.energy = grown
                 self.energy[k] = s["w"] / self.freq
                 self.count = max(self.count, end)
+            edges = []
             for e in block.events:
                 if e.kind == "gpio" and "sample" in e.detail:
-                    self.events.append((int(e.detail["number"]), int(e.detail["sample"])))
+                    edges.append((int(e.detail["number"]), int(e.detail["sample"])))
                 elif e.kind == "gap":
                     self.missing += int(e.detail.get("missing_samples", 0))
+            self.events.extend(edges)
+            t_first = self._t_first
+        if self.on_event is not None:  # outside the lock: the run's waits are not held up by a viewer
+            self.on_event("block", {"samples": s, "events": list(block.events), "t_first": t_first})
+            for number, sample in edges:
+                self.on_event("edge", {"number": number, "sample": sample,
+                                       "t": None if t_first is None else t_first + sample / self.freq})
 
     def snapshot(self, begin: int, end: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
         with self._lock:
@@ -201,19 +221,23 @@ def choose_inferences(window_s: float, calibration_n: int, min_window_s: float) 
 
 def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: int = 9600,
                min_window_s: float = 10.0, inferences: int | None = None, warmups: int = 1,
-               clock: Callable[[], float] = time.monotonic, progress: Callable[[str], None] | None = None
+               clock: Callable[[], float] = time.monotonic, progress: Callable[[str], None] | None = None,
+               on_event: Callable[[str, dict], None] | None = None, stop: threading.Event | None = None
                ) -> TinyRunResult:
     """Run the energy procedure on an opened-or-not LPM01A driver ``monitor`` and the interface
-    board's transport ``interface``; write the runner's layout into ``out`` and verify it."""
+    board's transport ``interface``; write the runner's layout into ``out`` and verify it.
+    ``on_event`` follows the run (see the module's doc); setting ``stop`` ends it with TinyRunError
+    at the next line from the board."""
     from station.tiny.verify import verify_tiny
 
     say = progress or (lambda text: None)
+    tell = on_event or (lambda kind, detail: None)
     log: list[str] = ["station tiny: MLPerf Tiny energy run (MLCommons runner procedure)"]
     files = sorted(Path(p) for p in dataset)
     if not files:
         raise TinyRunError("the dataset holds no input files; give the directory of the model's inputs")
     interface.open()
-    board = InterfaceBoard(interface, clock, log)
+    board = InterfaceBoard(interface, clock, log, stop)
     recorder = None
     try:
         board.command("name")
@@ -226,6 +250,7 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
         dut_name = m.group(1)
         model = next((m.group(1) for line in board.dut("profile") if (m := _MODEL.search(line))), "")
         say(f"DUT {dut_name}, model {model or '?'}")
+        tell("dut", {"name": dut_name, "model": model})
         monitor.open()
         monitor.identify()
         monitor.configure(Config(update_interval_s=ENERGY_MODE_INTERVAL_S))
@@ -233,7 +258,8 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
         freq = float(monitor.freq)
         monitor.start()
         started = clock()
-        recorder = EnergyRecorder(monitor, freq)
+        recorder = EnergyRecorder(monitor, freq, on_event)
+        tell("monitor", {"freq": freq})
         recorder.start()
         recorder.wait(lambda: recorder.count >= SETTLE_S * freq, 5 * SETTLE_S + 5, clock)
 
@@ -266,12 +292,14 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
             n = choose_inferences(width, n_cal, min_window_s)
             log.append(f"calibration: {n_cal} inferences in {width:.3f} s; N = {n}")
         say(f"{n} inferences per window")
+        tell("inferences", {"n": n})
         trials: list[TrialRecord] = []
         dut_runs: list[DutRun] = []
         for k, path in enumerate(files[:TRIALS]):
             data = path.read_bytes()
             say(f"trial {k + 1}/{min(TRIALS, len(files))}: {path.name}")
             begin = sample_now()
+            tell("trial_start", {"trial": k, "of": min(TRIALS, len(files)), "file": path.name, "begin": begin})
             board.dut(f"db load {len(data)}")
             for i in range(0, len(data), CHUNK_BYTES):
                 board.dut(f"db {data[i:i + CHUNK_BYTES].hex()}")
@@ -290,6 +318,10 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
                                       [float(x) for x in scores.split(",") if x.strip()],
                                       float(getattr(monitor, "voltage", 0.0)) or None))
             dut_runs.append(run)
+            window = (measure_window(samples, events[-2][1], events[-1][1], n, 1.0 / freq, k).to_dict()
+                      if len(events) >= 2 else None)
+            tell("trial_done", {"trial": k, "file": path.name, "begin": begin, "events": len(events),
+                                "window": window})
     finally:
         if recorder is not None:
             recorder.stop()
@@ -302,6 +334,8 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
                for k, t in enumerate(trials) if len(t.events) >= 2]
     write_runner_layout(out, trials, windows, log)
     verification = verify_tiny(out, dut_runs=dut_runs)
-    return TinyRunResult(Path(out), dut_name, model, n, verification, trials)
+    result = TinyRunResult(Path(out), dut_name, model, n, verification, trials)
+    tell("result", result.summary())
+    return result
 
 
