@@ -101,7 +101,8 @@ class TinyRunSetup:
     out: Path
     inferences: int | None = None  # None: measured so each window lasts at least 10 s
     emulation_speed: float = 1.0
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # further LPM01A driver options
+    faults: dict = field(default_factory=dict)  # the emulated boards' faults
 
 
 def emulated_dataset(directory: Path, files: int = 5) -> list[Path]:
@@ -144,6 +145,9 @@ class TinyGuideWidget(QWidget):
         self.log_lines: list[str] = []
         self._store_lock = threading.Lock()  # the recorder thread makes the store, a new run drops it
         self._run_id = 0  # events of an earlier run (still draining) are ignored
+        # Faults for the emulated boards (instruments.fakes.tiny_dut.TinyRig options such as
+        # missing_edge_trial), to show or test what a broken run looks like.
+        self.emulation_faults: dict = {}
 
         layout = QVBoxLayout(self)
         self.do_now = QLabel()
@@ -353,7 +357,8 @@ class TinyGuideWidget(QWidget):
             raise ValueError(f"The dataset {dataset} holds no input files.")
         return TinyRunSetup(MONITOR_EMULATED if emulated else MONITOR_LPM01A, self.monitor_port.text().strip(),
                             self.interface_port.text().strip(), self.dut_baud.value(), self.voltage.value(), dataset,
-                            Path(self.out.text().strip()), self.inferences_spin.value() or None, self.speed.value())
+                            Path(self.out.text().strip()), self.inferences_spin.value() or None, self.speed.value(),
+                            faults=dict(self.emulation_faults) if emulated else {})
 
     def use_emulation(self, speed: float = 1.0) -> None:
         """Choose the emulated boards, their clock ``speed`` times the wall clock."""
@@ -397,7 +402,7 @@ class TinyGuideWidget(QWidget):
                 from instruments.fakes.tiny_dut import ScaledClock, TinyRig
 
                 clock = ScaledClock(setup.emulation_speed)
-                rig = TinyRig(clock)
+                rig = TinyRig(clock, **setup.faults)
                 made.append(rig)
                 board = Lpm01aDevice(seed=5, clock=clock)
                 made.append(board)
