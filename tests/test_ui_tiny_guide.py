@@ -77,6 +77,7 @@ def test_a_guided_run_marks_five_windows_as_they_happen_and_shows_the_median_of_
     # The first window is shaded and labelled while the run goes on, not only at the end.
     qtbot.waitUntil(lambda: len(g.windows) >= 1 or not g.running, timeout=DEADLINE_MS)
     assert g.running and len(g.windows) == 1, g.log_lines
+    assert g.median.text().startswith("Median so far: ") and "(1 of 5 windows)" in g.median.text()
     assert g.plot.store is not None and g.plot.store.total_samples > 0
     qtbot.waitUntil(lambda: not g.running, timeout=DEADLINE_MS)
     gaps.timer.stop()
@@ -135,6 +136,7 @@ def test_stopping_a_run_keeps_nothing_and_the_window_can_start_again(qtbot, guid
     g.stop_button.click()
     qtbot.waitUntil(lambda: not g.running, timeout=DEADLINE_MS)
     assert g.summary is None and "stopped" in g.failure and g.problem.isVisible()
+    assert g.verdict.text() == "NO RESULT" and g.median.text() == ""
     assert not (tmp_path / "tiny-out" / "results.txt").exists()
     assert g.primary.text() == "Run again" and g.primary.isEnabled()
 

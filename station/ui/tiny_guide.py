@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import statistics
 import tempfile
 import threading
 import time
@@ -63,6 +64,7 @@ STATUS_COLOURS = {"pass": "#1b7f3b", "warn": "#b26a00", "fail": "#c62828", "pend
 WINDOW_BRUSH = "#2b8a3e40"  # a trial's window: green, see-through so the trace stays readable
 OPEN_WINDOW_BRUSH = "#f2a40040"  # a window whose second edge has not come yet
 CALIBRATION_BRUSH = "#8a94a340"
+NO_WINDOW_BRUSH = "#c6282833"  # a trial whose edges do not make a window
 EMULATED_INPUT_BYTES = 80
 TRIAL_COLUMNS = ("Trial", "Input file", "Inferences", "Window (s)", "Energy (uJ)", "uJ/inference")
 
@@ -140,6 +142,7 @@ class TinyGuideWidget(QWidget):
         self.inferences: int | None = None
         self.trial: int | None = None  # the trial running now, numbered from 0 as results.txt numbers them
         self.trials_planned = 5
+        self.window_values: dict[int, float] = {}  # uJ/inference of each measured window, by trial
         self.trial_edges = 0  # timestamp edges seen in the running trial (or calibration)
         self.marks: list[WindowMark] = []
         self.log_lines: list[str] = []
@@ -315,8 +318,12 @@ class TinyGuideWidget(QWidget):
         self.trials.verticalHeader().setVisible(False)
         self.trials.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.trials.horizontalHeader().setStretchLastSection(True)
-        self.trials.setMinimumHeight(150)
-        right.addWidget(self.trials, 1)
+        self.trials.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Five rows without scrolling and no more: the checks below need the room for their evidence.
+        rows = self.trials.verticalHeader().defaultSectionSize() * 5
+        self.trials.setFixedHeight(rows + self.trials.horizontalHeader().sizeHint().height()
+                                   + 2 * self.trials.frameWidth() + 4)
+        right.addWidget(self.trials)
         self.checks = QTableWidget(0, 3)
         self.checks.setObjectName("tiny_checks")
         self.checks.setHorizontalHeaderLabels(["Check", "Verdict", "Evidence"])
@@ -328,6 +335,7 @@ class TinyGuideWidget(QWidget):
         self.checks.setWordWrap(True)
         self.checks.hide()
         right.addWidget(self.checks, 1)
+        right.addStretch(0)
         box = QWidget()
         box.setLayout(right)
         box.setMinimumWidth(590)
@@ -451,6 +459,11 @@ class TinyGuideWidget(QWidget):
             self.failure = (str(error) if isinstance(error, TinyRunError)
                             else f"The run failed: {type(error).__name__}: {error}")
             self._show_problem(self.failure)
+            # Windows measured before the failure are not a result: nothing was written.
+            self.verdict.setText("NO RESULT")
+            self.verdict.setStyleSheet(f"color:{STATUS_COLOURS['fail']};")
+            self.median.setText("")
+            self.reason.setText(self.failure)
         else:
             self.summary = result.summary()
             self._show_result(self.summary)
@@ -486,7 +499,7 @@ class TinyGuideWidget(QWidget):
         elif kind == "trial_start":
             self.trial, self.trial_edges, self.trials_planned = int(d["trial"]), 0, int(d.get("of") or 5)
             self._say(f"Trial {self.trial} ({self.trial + 1} of {self.trials_planned}): loading {d.get('file')}.")
-            self._trial_row(self.trial, d.get("file", ""), "loading the input…")
+            self._trial_row(self.trial, d.get("file", ""), "loading…")
         elif kind == "edge":
             self._on_edge(d)
         elif kind == "trial_done":
@@ -507,7 +520,7 @@ class TinyGuideWidget(QWidget):
             text = f"trial {trial}:\n{self.inferences} inferences,\nmeasuring…" if trial is not None else "calibration"
             self.marks.append(self._new_mark(trial, t, text))
             if trial is not None:
-                self._trial_row(trial, None, "inferences running…")
+                self._trial_row(trial, None, "running…")
         else:
             mark = next((m for m in reversed(self.marks) if m.trial == trial and m.stop is None), None)
             if mark is not None:
@@ -520,8 +533,17 @@ class TinyGuideWidget(QWidget):
         w = d.get("window")
         mine = [m for m in self.marks if m.trial == k]
         if w is None or self.t_first is None:
-            for m in mine:
+            # No window to score: what the monitor saw of it stays on the plot, in red, saying why.
+            for m in mine[:-1]:
                 self._drop_mark(m)
+            if mine:
+                span = self.plot.store.span() if self.plot.store is not None else None
+                mark = mine[-1]
+                mark.stop = span[1] if span else mark.start
+                edges = int(d.get("events") or 0)
+                mark.text = f"trial {k}:\nno window:\n" + (f"{edges} of 2 edges" if edges < 2 else f"{edges} edges")
+                mark.label.setFormat(mark.text)
+                mark.region.setBrush(pg.mkBrush(NO_WINDOW_BRUSH))
             self._trial_row(k, d.get("file"), f"no window: {d.get('events')} timestamp edge(s)", bad=True)
             self._say(f"Trial {k}: the monitor saw {d.get('events')} timestamp edge(s), two are needed.")
             return
@@ -540,6 +562,12 @@ class TinyGuideWidget(QWidget):
         self._trial_row(k, d.get("file"), None, w)
         self._say(f"Trial {k}: {w['inferences']} inferences in {w['duration_s']:.3f} s, "
                   f"{w['uj_per_inference']:.3f} uJ/inference.")
+        self.window_values[k] = float(w["uj_per_inference"])
+        so_far = statistics.median(self.window_values.values())
+        self.verdict.setText("Measuring…")
+        self.verdict.setStyleSheet(f"color:{STATUS_COLOURS['pending']};")
+        self.median.setText(f"Median so far: {so_far:.4f} uJ/inference ({len(self.window_values)} of "
+                            f"{self.trials_planned} windows)")
         self.trial = None
 
     # -- marks ---------------------------------------------------------------------------------------
@@ -555,6 +583,9 @@ class TinyGuideWidget(QWidget):
                                 anchors=[(0, 0.5), (0, 0.5)] if trial is not None else [(0, 1), (0, 1)],
                                 color=colour)
         label.setZValue(20)
+        font = QFont(label.textItem.font())
+        font.setPointSizeF(font.pointSizeF() * 1.1)
+        label.textItem.setFont(font)
         self.plot.vb.addItem(region, ignoreBounds=True)
         mark = WindowMark(trial, start, None, text, region, label)
         self._place(mark)
@@ -595,6 +626,10 @@ class TinyGuideWidget(QWidget):
                           5: f"{w['uj_per_inference']:.3f} ± {w['uj_per_inference_uncertainty']:.3f}"})
         elif note is not None:
             cells.update({2: str(self.inferences or ""), 3: note, 4: "", 5: ""})
+        # A note spans the figures' columns, so it never widens the window column past the table.
+        span = 1 if w is not None else len(TRIAL_COLUMNS) - 3
+        if self.trials.columnSpan(k, 3) != span:
+            self.trials.setSpan(k, 3, 1, span)
         for col, text in cells.items():
             item = QTableWidgetItem(text)
             item.setToolTip(text)
@@ -654,6 +689,7 @@ class TinyGuideWidget(QWidget):
             self._drop_mark(mark)
         self.plot.set_store(None)
         self.t_first, self.inferences, self.trial, self.trial_edges = None, None, None, 0
+        self.window_values = {}
         self.summary, self.failure = None, None
         self.trials.setRowCount(0)
         self.checks.setRowCount(0)
