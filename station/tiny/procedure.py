@@ -16,6 +16,15 @@ standard than a submission.
 
 ``clock`` is the host's notion of time for deadlines and the DUT's timing; tests share a faster
 clock with the emulated hardware (instruments.fakes.tiny_dut.ScaledClock).
+
+``on_event(kind, detail)`` lets a front end follow the run (the window's live plot): it is called
+on the run's threads, must return quickly and must not raise. Kinds: ``dut`` (name, model),
+``monitor`` (freq), ``block`` (samples: the monitor's records, the ``w`` field is power; its
+events; t_first), ``edge`` (number, sample: a timestamp edge by the monitor's sample index; t),
+``inferences`` (n), ``trial_start`` (trial, of, file, begin), ``trial_done`` (trial, file, begin,
+events, window: :meth:`TinyWindow.to_dict` with sample indices from ``begin``, or None without
+two edges) and ``result`` (the summary). A sample index ``i`` is at ``t_first + i / freq`` in the
+records' time, ``t_first`` the first record's ``t``.
 """
 
 from __future__ import annotations
@@ -88,13 +97,16 @@ class TinyRunResult:
 class InterfaceBoard:
     """The interface board's serial link: ``%``-terminated commands, replies end with ``m-ready``."""
 
-    def __init__(self, transport, clock: Callable[[], float], log: list[str]) -> None:
-        self.transport, self.clock, self.log = transport, clock, log
+    def __init__(self, transport, clock: Callable[[], float], log: list[str],
+                 stop: threading.Event | None = None) -> None:
+        self.transport, self.clock, self.log, self.stop = transport, clock, log, stop
 
     def _lines_until(self, done: Callable[[str], bool], timeout_s: float, what: str) -> list[str]:
         deadline = self.clock() + timeout_s
         lines: list[str] = []
         while True:
+            if self.stop is not None and self.stop.is_set():
+                raise TinyRunError(f"the run was stopped during {what}; nothing of it is kept")
             if self.clock() > deadline:
                 raise TinyRunError(f"no answer to {what} within {timeout_s:g} s: the board or the DUT stopped "
                                    "answering; check the cables and power, then run again")
@@ -140,8 +152,9 @@ class EnergyRecorder:
     """Reads the monitor's blocks in a thread: energy per sample (J) by board sample index, and the
     timestamp edges ``(event number, sample index)``. Samples that never arrived stay NaN."""
 
-    def __init__(self, driver, freq: float, on_block: Callable[[np.ndarray], None] | None = None) -> None:
-        self.driver, self.freq, self.on_block = driver, freq, on_block
+    def __init__(self, driver, freq: float, on_event: Callable[[str, dict], None] | None = None,
+                 on_block: Callable[[np.ndarray], None] | None = None) -> None:
+        self.driver, self.freq, self.on_event, self.on_block = driver, freq, on_event, on_block
         self.energy = np.full(1 << 16, math.nan)
         self.count = 0  # board samples accounted for (received or known lost)
         self.events: list[tuple[int, int]] = []
@@ -189,11 +202,19 @@ class EnergyRecorder:
                     self.energy = grown
                 self.energy[k] = s["w"] / self.freq
                 self.count = max(self.count, end)
+            edges = []
             for e in block.events:
                 if e.kind == "gpio" and "sample" in e.detail:
-                    self.events.append((int(e.detail["number"]), int(e.detail["sample"])))
+                    edges.append((int(e.detail["number"]), int(e.detail["sample"])))
                 elif e.kind == "gap":
                     self.missing += int(e.detail.get("missing_samples", 0))
+            self.events.extend(edges)
+            t_first = self._t_first
+        if self.on_event is not None:  # outside the lock: the run's waits are not held up by a viewer
+            self.on_event("block", {"samples": s, "events": list(block.events), "t_first": t_first})
+            for number, sample in edges:
+                self.on_event("edge", {"number": number, "sample": sample,
+                                       "t": None if t_first is None else t_first + sample / self.freq})
 
     def snapshot(self, begin: int, end: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
         with self._lock:
@@ -221,7 +242,9 @@ def choose_inferences(window_s: float, calibration_n: int, min_window_s: float) 
 def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: int = 9600,
                min_window_s: float = 10.0, inferences: int | None = None, warmups: int = 1,
                clock: Callable[[], float] = time.monotonic, progress: Callable[[str], None] | None = None,
-               emulation: str | None = None, streaming: bool = False, operator: str = "", sut: str = "", bundle: bool = True) -> TinyRunResult:
+               on_event: Callable[[str, dict], None] | None = None, stop: threading.Event | None = None,
+               emulation: str | None = None, streaming: bool = False, operator: str = "", sut: str = "",
+               bundle: bool = True) -> TinyRunResult:
     """Run the energy procedure on an opened-or-not LPM01A driver ``monitor`` and the interface
     board's transport ``interface``; write the runner's layout into ``out``, verify it, and (with
     ``bundle``) export the station bundle to ``out/station`` from the session kept in ``out/session``.
@@ -229,11 +252,14 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
     ``streaming``: the streaming-wakeword procedure instead (one trial as long as the wav file the
     interface board plays, scored as average power; ``dataset`` holds the truth file, :func:`read_truth`). ``emulation``: a
     sentence saying the boards are emulated; it heads the log and results.txt and goes into the bundle.
+    ``on_event`` follows the run (see the module's doc); setting ``stop`` ends it with TinyRunError
+    at the next line from the board.
     """
     from station.tiny.bundle import SESSION_DIR, TinySession
     from station.tiny.verify import verify_tiny
 
     say = progress or (lambda text: None)
+    tell = on_event or (lambda kind, detail: None)
     log: list[str] = ([emulation] if emulation else []) + [
         "station tiny: MLPerf Tiny " + ("streaming wakeword" if streaming else "energy") +
         " run (MLCommons runner procedure)"]
@@ -246,7 +272,7 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
         "inferences": inferences, "warmups": warmups, "inputs": [p.name for p in files],
         "truth": truth}) if bundle else None
     interface.open()
-    board = InterfaceBoard(interface, clock, log)
+    board = InterfaceBoard(interface, clock, log, stop)
     recorder = None
     try:
         board.command("name")
@@ -261,6 +287,7 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
         log.append(f"Device name retrieved: {dut_name}")
         log.append(f"Device model retrieved: {model}")
         say(f"DUT {dut_name}, model {model or '?'}")
+        tell("dut", {"name": dut_name, "model": model})
         if streaming and model and "ww" not in model:
             raise TinyRunError(f"the DUT runs {model}, not the streaming wakeword model (sww01): flash the "
                                "streaming wakeword firmware or leave out --mode streaming")
@@ -284,8 +311,9 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
             record.instrument_info.update(identity=_as_dict(identity), settings=monitor.settings_snapshot())
             record.event("monitor", identity=_as_dict(identity), settings=monitor.settings_snapshot())
         started = clock()
-        recorder = EnergyRecorder(monitor, freq, on_block=(
+        recorder = EnergyRecorder(monitor, freq, on_event, on_block=(
             (lambda s: record.add_block(s, 1.0 / freq)) if record is not None else None))
+        tell("monitor", {"freq": freq})
         recorder.start()
         recorder.wait(lambda: recorder.count >= SETTLE_S * freq, 5 * SETTLE_S + 5, clock)
 
@@ -306,7 +334,9 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
         begins: list[int] = []
         if streaming:
             n = 1
+            tell("inferences", {"n": n})
             begin = sample_now()
+            tell("trial_start", {"trial": 0, "of": 1, "file": truth["wav_file"], "begin": begin})
             trial, run = _stream(board, truth, clock, say, log)
             samples, events = collect(begin)
             trial.samples_j, trial.events = samples.tolist(), events
@@ -316,6 +346,8 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
             begins.append(begin)
             if record is not None:
                 record.event("trial", trial=0, file=trial.file, events=len(events), detections=len(trial.detections))
+            tell("trial_done", {"trial": 0, "file": trial.file, "begin": begin, "events": len(events),
+                                "window": _window_dict(samples, events, n, freq, 0)})
         else:
             n = inferences
             per_inference_s: float | None = None
@@ -338,10 +370,12 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
                 if record is not None:
                     record.event("calibration", inferences=n_cal, window_s=width, chosen_inferences=n)
             say(f"{n} inferences per window")
+            tell("inferences", {"n": n})
             for k, path in enumerate(files[:TRIALS]):
                 data = path.read_bytes()
                 say(f"trial {k + 1}/{min(TRIALS, len(files))}: {path.name}")
                 begin = sample_now()
+                tell("trial_start", {"trial": k, "of": min(TRIALS, len(files)), "file": path.name, "begin": begin})
                 board.dut(f"db load {len(data)}")
                 for i in range(0, len(data), CHUNK_BYTES):
                     board.dut(f"db {data[i:i + CHUNK_BYTES].hex()}")
@@ -364,6 +398,8 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
                 if record is not None:
                     record.event("trial", trial=k, file=path.name, inferences=n, events=len(events),
                                  host_span_s=run.host_span_s)
+                tell("trial_done", {"trial": k, "file": path.name, "begin": begin, "events": len(events),
+                                    "window": _window_dict(samples, events, n, freq, k)})
     except BaseException as exc:
         if record is not None:
             record.abandon(str(exc) or type(exc).__name__)
@@ -389,7 +425,15 @@ def run_energy(*, monitor, interface, dataset: list[Path], out: Path, dut_baud: 
     if record is not None:
         exported, notes = record.finish(out, verification, dut_runs, windows_utc, result.summary())
         result.bundle, result.notes = exported.directory, notes
+    tell("result", result.summary())
     return result
+
+
+def _window_dict(samples: np.ndarray, events: list[tuple[int, int]], n: int, freq: float, trial: int) -> dict | None:
+    """A trial's window for ``on_event`` (sample indices from the trial's begin), None without two edges."""
+    if len(events) < 2:
+        return None
+    return measure_window(samples, events[-2][1], events[-1][1], n, 1.0 / freq, trial).to_dict()
 
 
 def _as_dict(identity) -> dict:
