@@ -2,6 +2,12 @@
 
     station tiny --monitor lpm01a:PORT[,key=value...] --interface PORT [--dut-baud 9600]
                  --dataset DIR --out DIR [--inferences N] [--warmups W] [--voltage V] [--json]
+    station tiny --demo --out DIR [--fault NAME] [--json]
+    station tiny --mode streaming ... (the same, streaming wakeword: one trial, average power in mW)
+
+``--demo`` runs the whole procedure on EMULATED boards (an emulated DUT + interface board and an
+emulated LPM01A on pseudo-terminals, :mod:`station.tiny.demo`), in real time, and says so in its
+summary and files; ``--fault`` arms one of the emulation's faults, to see how the station judges it.
 
 The interface board (STM32H573I-DK or Arduino IO manager) on ``--interface`` passes commands to
 the DUT at ``--dut-baud``; the LPM01A on ``--monitor`` supplies the DUT and measures it in energy
@@ -20,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from station.commands.grammar import ExitCode, UsageError, positive_float
+from station.tiny.demo import FAULTS
 
 MONITORS = ("lpm01a",)  # Joulescope and N6705 energy monitors are not wired into this procedure yet
 INTERFACE_BAUD = 115_200
@@ -43,6 +50,21 @@ def add_parser(sub) -> None:
     p.add_argument("--voltage", type=positive_float, default=3.0, metavar="V",
                    help="DUT supply voltage the LPM01A sets (1.8 to 3.3 V, default 3.0)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--mode", choices=("single-stream", "streaming"), default="single-stream",
+                   help="single-stream: five trials, median uJ/inference (default); streaming: the streaming "
+                        "wakeword run, one trial as long as the wav file the interface board plays, average power "
+                        "in mW (--dataset holds the runner's truth file, e.g. sww_long_test.json)")
+    p.add_argument("--operator", default="", help="who runs the measurement (recorded in the station bundle; "
+                   "without it the bundle's verdict says it is not compliant)")
+    p.add_argument("--sut", default="", help="description of the system under test (default: the DUT's name)")
+    p.add_argument("--demo", action="store_true",
+                   help="run on emulated boards (no hardware; labelled as emulation in every output)")
+    p.add_argument("--fault", choices=sorted(FAULTS), metavar="NAME",
+                   help="with --demo: arm one emulated fault: " + "; ".join(f"{k} ({v})" for k, v in FAULTS.items()))
+    # Tests only: the emulated boards' clock runs this many times faster than the wall clock.
+    p.add_argument("--time-scale", type=positive_float, default=1.0, help=argparse.SUPPRESS)
+    # Tests only: the emulated streaming-wakeword audio's length (the demo plays 20 minutes).
+    p.add_argument("--streaming-s", type=positive_float, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
@@ -69,7 +91,11 @@ def run(args: argparse.Namespace) -> int:
     from instruments.transports.serial import SerialTransport
     from station.tiny.procedure import TinyRunError, run_energy
 
-    # Checked here rather than by argparse: a later '--demo' runs without boards (issue 17, point 6).
+    if args.demo:
+        return run_demo_command(args)
+    if args.fault or args.time_scale != 1.0 or args.streaming_s is not None:
+        raise UsageError("--fault works with --demo only: real boards have their own faults")
+    # Checked here rather than by argparse: '--demo' runs without boards.
     missing = [flag for flag, value in (("--monitor", args.monitor), ("--interface", args.interface),
                                         ("--dataset", args.dataset), ("--out", args.out)) if value is None]
     if missing:
@@ -78,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.dataset.is_dir():
         raise UsageError(f"--dataset {args.dataset}: not a directory")
     files = sorted(p for p in args.dataset.iterdir() if p.is_file() and not p.name.startswith("."))
+    if args.mode == "streaming" and not any(p.suffix.lower() == ".json" for p in files):
+        raise UsageError(f"--dataset {args.dataset}: the streaming mode needs the runner's truth file "
+                         "(sww_long_test.json) in it")
     if not files:
         raise UsageError(f"--dataset {args.dataset}: holds no input files")
     try:
@@ -90,21 +119,67 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = run_energy(monitor=monitor, interface=interface, dataset=files, out=args.out,
                             dut_baud=args.dut_baud, inferences=args.inferences, warmups=args.warmups,
-                            clock=clock, progress=say)
+                            clock=clock, progress=say, streaming=args.mode == "streaming",
+                            operator=args.operator.strip(), sut=args.sut.strip())
     except TinyRunError as exc:
         print(f"station tiny: the run failed: {exc}", file=sys.stderr)
         return ExitCode.FAILED
     except Exception as exc:  # a port that cannot be opened, a monitor that refuses energy mode
         print(f"station tiny: the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return ExitCode.FAILED
+    return report(result, args)
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    """``--demo``: the procedure on emulated boards, into ``--out``."""
+    from station.tiny.demo import run_demo
+    from station.tiny.procedure import TinyRunError
+
+    if args.out is None:
+        raise UsageError("give --out DIR for the demo's result files")
+    given = [flag for flag, value in (("--monitor", args.monitor), ("--interface", args.interface),
+                                      ("--dataset", args.dataset), ("--inferences", args.inferences))
+             if value is not None]
+    if given:
+        raise UsageError(f"--demo emulates its boards and inputs: leave out {', '.join(given)}")
+    streaming = args.mode == "streaming"
+    if streaming and args.fault:
+        raise UsageError("--fault arms faults of the single-stream demo (five trials); leave it out with "
+                         "--mode streaming")
+    say = (lambda text: print(text, file=sys.stderr)) if args.json else print
+    options = {"streaming_s": args.streaming_s} if args.streaming_s else {}
+    try:
+        result = run_demo(args.out, fault=args.fault, time_scale=args.time_scale, progress=say,
+                          streaming=streaming, **options)
+    except TinyRunError as exc:
+        print(f"station tiny --demo (EMULATION): the run failed: {exc}", file=sys.stderr)
+        return ExitCode.FAILED
+    except Exception as exc:  # an emulated port that cannot be opened
+        print(f"station tiny --demo (EMULATION): the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return ExitCode.FAILED
+    return report(result, args)
+
+
+def report(result, args: argparse.Namespace) -> int:
+    """Print the summary (JSON or lines); the exit code says valid (0) or not (1)."""
     summary = result.summary()
     if args.json:
         print(json.dumps(summary, sort_keys=True, default=str))
     else:
-        median = summary["median_uj_per_inference"]
-        print(f"{args.out}: {'VALID' if result.valid else 'NOT VALID'}; median "
-              f"{'-' if median is None else f'{median:.4f}'} uJ/inf over {len(summary['windows'])} windows of "
-              f"{result.inferences} inferences")
+        if result.emulation:
+            print(result.emulation)
+        median, power = summary["median_uj_per_inference"], summary["average_power_mw"]
+        verdict = 'VALID' if result.valid else 'NOT VALID'
+        if args.mode == "streaming":
+            print(f"{args.out}: {verdict}; average power {'-' if power is None else f'{power:.4f}'} mW over "
+                  f"{sum(w['duration_s'] for w in summary['windows']):.1f} s of streaming")
+        else:
+            print(f"{args.out}: {verdict}; median {'-' if median is None else f'{median:.4f}'} uJ/inf over "
+                  f"{len(summary['windows'])} windows of {result.inferences} inferences")
         for c in summary["checks"]:
             print(f"  [{c['status']:<4}] {c['name']}: {c['evidence']}")
+        if result.bundle is not None:
+            print(f"station bundle: {result.bundle} (station verify {result.bundle})")
+        for note in result.notes:
+            print(f"  note: {note}")
     return ExitCode.OK if result.valid else ExitCode.FAILED
