@@ -34,6 +34,7 @@ BUILTIN: dict[str, str] = {
     "ptd": "instruments.ptd:PTDaemon",
     "prometheus": "instruments.prometheus:PrometheusSeries",
     "redfish": "instruments.redfish:RedfishPower",
+    "joulescope": "instruments.joulescope:Joulescope",
 }
 
 _registered: dict[str, type[Driver]] = {}
