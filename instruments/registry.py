@@ -35,6 +35,7 @@ BUILTIN: dict[str, str] = {
     "prometheus": "instruments.prometheus:PrometheusSeries",
     "redfish": "instruments.redfish:RedfishPower",
     "joulescope": "instruments.joulescope:Joulescope",
+    "n6705": "instruments.n6705:N6705",
 }
 
 _registered: dict[str, type[Driver]] = {}
