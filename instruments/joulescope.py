@@ -66,6 +66,7 @@ MODELS = ("JS110", "JS220")
 DEFAULT_SOURCE_RATE_HZ = 1_000_000  # the JS220's full rate; the JS110 streams 2 MHz
 GPI_SIGNAL = "gpi"
 EDGE_NAMES = {"fal": "falling", "ris": "rising"}
+MAX_QUEUED_CHUNKS = 64  # chunks a replay may queue ahead of the reader (3 per frame)
 INSTALL_HINT = "install the optional Joulescope support: pip install 'station[joulescope]'"
 
 JOULESCOPE_ACCURACY = AccuracySpec(
@@ -285,6 +286,7 @@ class ReplaySource:
         self.skip_frames = set(skip_frames)
         self.resource = resource
         self.present = True  # False: the device is unplugged (tests)
+        self.backpressure = True  # the driver may hold a delivery until it has read what it has
         self.sent: list[str] = []  # what the driver asked of the "device", in order
         self.opens = 0
         self.finished = threading.Event()  # the last frame was delivered
@@ -632,6 +634,11 @@ class Joulescope(NoRanges, Driver):
 
     def _on_chunk(self, chunk: StreamChunk) -> None:  # the source's thread
         with self._arrived:
+            # A replay read faster than it is consumed waits here, so memory stays bounded; an
+            # instrument's callback is never held up (its data would be lost at the device).
+            while (getattr(self.transport, "backpressure", False) and self._streaming
+                   and len(self._queue) >= MAX_QUEUED_CHUNKS):
+                self._arrived.wait(0.1)
             self._queue.append(chunk)
             self._arrived.notify_all()
 
@@ -657,6 +664,7 @@ class Joulescope(NoRanges, Driver):
                 chunks = list(self._queue)
                 self._queue.clear()
                 gone = self._gone
+                self._arrived.notify_all()  # a replay waiting for room goes on
             for chunk in chunks:
                 integrator.add(chunk)
             block = integrator.release(self.dtype, JOULESCOPE_ACCURACY.bands[0][1] / 100.0)
@@ -676,9 +684,11 @@ class Joulescope(NoRanges, Driver):
 
     def stop(self) -> None:
         """Stop streaming (the incomplete last period is dropped)."""
-        if self.transport is not None and self._streaming:
+        streaming, self._streaming = self._streaming, False
+        with self._arrived:
+            self._arrived.notify_all()  # a delivery held for room gives up
+        if self.transport is not None and streaming:
             self.transport.stop()
-        self._streaming = False
 
     def close(self) -> None:
         """Stop and release the device."""

@@ -303,3 +303,22 @@ def test_the_tiny_procedure_records_energy_and_edges_from_it():
     assert recorder.events == [(1, 100), (2, 950)]
     energy, _ = recorder.snapshot(100, 950)
     assert float(np.sum(energy)) == pytest.approx(_exact_energy(current, voltage, 10_000, 95_000), rel=1e-12)
+
+
+def test_a_replay_waits_for_the_reader_so_memory_stays_bounded():
+    from instruments.joulescope import MAX_QUEUED_CHUNKS
+
+    current, voltage, gpi = _stream(seconds=4.0)
+    source = ReplaySource.from_arrays(current, voltage, RATE, gpi=gpi, frame_samples=1_000)  # 400 frames
+    driver = Joulescope(source, sample_rate_hz=RATE)
+    driver.open()
+    driver.configure(Config(update_interval_s=1e-3))
+    driver.start()
+    deadline = time.monotonic() + 10
+    while len(driver._queue) < MAX_QUEUED_CHUNKS and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(driver._queue) == MAX_QUEUED_CHUNKS and not source.finished.is_set()
+    samples = np.concatenate([b.samples for b in _drain(driver, source)])
+    driver.close()
+    assert len(samples) == 4_000
+    assert float(np.sum(samples["w"])) * 1e-3 == pytest.approx(_exact_energy(current, voltage), rel=1e-12)
