@@ -436,7 +436,7 @@ class PeriodIntegrator:
         self.ends: dict[str, int | None] = {s: None for s in self.signals}  # id after the last sample received
         self.t0: float | None = None  # UTC of source sample id 0
         self.k = 0  # output samples released
-        self.last_bit = 1  # the timestamp line idles high
+        self.last_bit: int | None = None  # the line's level before the pending samples (None: not seen yet)
         self.edges = 0
         self.missing = 0  # source samples never received
         self._gap_events: list[InstrumentEvent] = []
@@ -460,7 +460,8 @@ class PeriodIntegrator:
                 return
         if start > end:  # a hole: unknown values, never numbers
             hole = start - end
-            fill = np.full(hole, self.last_bit if chunk.signal == GPI_SIGNAL else np.nan,
+            level = self.last_bit if self.last_bit is not None else 1
+            fill = np.full(hole, level if chunk.signal == GPI_SIGNAL else np.nan,
                            dtype=np.float64 if chunk.signal != GPI_SIGNAL else np.uint8)
             self.pending[chunk.signal].append(fill)
             if chunk.signal == "current":
@@ -498,7 +499,8 @@ class PeriodIntegrator:
         flags[bad] |= int(Flag.INVALID)
         if GPI_SIGNAL in cols:
             bits = cols[GPI_SIGNAL].astype(np.int8)
-            prev = np.concatenate(([self.last_bit], bits[:-1]))
+            # the first sample ever seen is a level, not an edge (an unconnected input reads low)
+            prev = np.concatenate(([bits[0] if self.last_bit is None else self.last_bit], bits[:-1]))
             step = bits - prev
             picks = {"fal": step < 0, "ris": step > 0, "both": step != 0}[self.gpi_edge]
             for j in np.flatnonzero(picks):

@@ -322,3 +322,11 @@ def test_a_replay_waits_for_the_reader_so_memory_stays_bounded():
     driver.close()
     assert len(samples) == 4_000
     assert float(np.sum(samples["w"])) * 1e-3 == pytest.approx(_exact_energy(current, voltage), rel=1e-12)
+
+
+def test_an_input_low_from_the_start_is_a_level_not_an_edge():
+    current, voltage, gpi = _stream(seconds=0.5, pulses=())
+    gpi[:20_000] = 0  # unconnected (low) until the DUT pulls it up, then one pulse
+    gpi[30_000:30_050] = 0
+    _, _, events = _run(ReplaySource.from_arrays(current, voltage, RATE, gpi=gpi, frame_samples=FRAME))
+    assert [e.detail["source_sample"] for e in events if e.kind == "gpio"] == [30_000]
