@@ -376,7 +376,8 @@ class ReplaySource:
         self.sent.append("start")
         self._stop.clear()
         self.finished.clear()
-        self._thread = threading.Thread(target=self._run, args=(on_chunk, on_gone), daemon=True,
+        frames = self.frames()  # here, so a live source's sample 0 is the moment start() was called
+        self._thread = threading.Thread(target=self._run, args=(frames, on_chunk, on_gone), daemon=True,
                                         name="joulescope-replay")
         self._thread.start()
 
@@ -392,12 +393,12 @@ class ReplaySource:
         self.stop()
         self._open = False
 
-    def _run(self, on_chunk: ChunkCallback, on_gone: GoneCallback) -> None:
+    def _run(self, frames: Frames, on_chunk: ChunkCallback, on_gone: GoneCallback) -> None:
         rate = self.sample_rate_hz
         utc0 = self.utc_start if self.utc_start is not None else time.time()
         t_start = time.monotonic()
         sample_id = 0
-        for index, (cur, volt, bits) in enumerate(self.frames()):
+        for index, (cur, volt, bits) in enumerate(frames):
             if self._stop.is_set():
                 return
             n = len(cur)

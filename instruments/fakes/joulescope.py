@@ -13,6 +13,7 @@ streams and JLS files whose exact energy and edge samples they know.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,38 @@ def synthetic_frames(workload: Any, rate_hz: float, volts: float = 3.3, frame_sa
             bits = gpi_bits(edges, t, level)
             level = int(bits[-1])
             yield (workload.current(t, rng).astype(np.float32), np.full(n, volts, np.float32), bits)
+            start += n
+
+    return frames
+
+
+def live_frames(workload: Any, rate_hz: float, clock: Callable[[], float], volts: float = 3.3,
+                frame_s: float = 0.05, seed: int = 1, started: Callable[[float], None] | None = None
+                ) -> Callable[[], Iterator]:
+    """Frames computed as ``clock`` (seconds, e.g. an emulated rig's scaled clock) passes each frame's
+    end, from a workload whose schedule is decided as it goes (a DUT answering commands).
+    ``started(t)`` is told the clock time of sample 0 at each start."""
+    n = max(1, round(frame_s * rate_hz))
+
+    def frames() -> Iterator:
+        # Sample 0 is now, when the source starts (not when its thread gets going): a procedure that
+        # counts samples from its start() call then agrees with the stream.
+        origin = clock()
+        if started is not None:
+            started(origin)
+        return _stream(origin)
+
+    def _stream(origin: float) -> Iterator:
+        rng = np.random.default_rng(seed)
+        level, start = 1, 0
+        while True:
+            due = origin + (start + n) / rate_hz
+            while clock() < due:
+                time.sleep(0.001)
+            t = (start + np.arange(n)) / rate_hz
+            bits = gpi_bits(workload.edges(start / rate_hz, (start + n) / rate_hz), t, level)
+            level = int(bits[-1])
+            yield workload.current(t, rng).astype(np.float32), np.full(n, volts, np.float32), bits
             start += n
 
     return frames
