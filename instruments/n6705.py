@@ -14,7 +14,9 @@ A record holds, in this order, current average, current minimum, current maximum
 average, voltage minimum, voltage maximum (minimum / maximum only when enabled). ASCII replies
 are comma-separated numbers; REAL replies an IEEE 488.2 definite-length block of float32
 (``#<n><length><bytes>``, big-endian with ``FORM:BORD NORM``). The shortest period is
-102.4 us per logged parameter (REAL format; ASCII is slower).
+102.4 us per logged parameter (REAL format; ASCII is slower). Not yet checked on an instrument
+(the guide's excerpts we read do not say): that REAL values are 32-bit, the replies of
+``SYST:CHAN:COUN?`` / ``SYST:CHAN:MOD?``, and the ELOG auto-range header.
 
 Power and energy. A record's power is ``I_avg x V_avg``: the ELOG gives no average of the
 product. On a regulated supply the difference is small and bounded by the record's own spread,
