@@ -28,7 +28,9 @@ from pathlib import Path
 from station.commands.grammar import ExitCode, UsageError, positive_float
 from station.tiny.demo import FAULTS
 
-MONITORS = ("lpm01a",)  # Joulescope and N6705 energy monitors are not wired into this procedure yet
+# Energy monitors that also see the DUT's timestamp edges. The N6705 logs energy but has no timestamp
+# input, so it cannot pair windows with inferences and is not offered here.
+MONITORS = ("lpm01a", "joulescope")
 INTERFACE_BAUD = 115_200
 # The host's clock for the run's deadlines and the DUT's timing. Emulated hardware with a faster
 # clock (instruments.fakes.tiny_dut.ScaledClock) is tested by replacing it; real boards use this one.
@@ -38,7 +40,8 @@ clock: Callable[[], float] = time.monotonic
 def add_parser(sub) -> None:
     p = sub.add_parser("tiny", help="run the MLPerf Tiny energy procedure (interface board + DUT + LPM01A)")
     p.add_argument("--monitor", metavar="lpm01a:PORT",
-                   help="energy monitor as DRIVER:PORT[,key=value...], e.g. lpm01a:/dev/ttyACM0")
+                   help="energy monitor as DRIVER:PORT[,key=value...], e.g. lpm01a:/dev/ttyACM0, "
+                        "joulescope (the one connected), joulescope:SERIAL or jls:FILE.jls (a recording replayed)")
     p.add_argument("--interface", metavar="PORT", help="serial port of the interface board")
     p.add_argument("--dut-baud", type=int, default=9600, help="DUT link speed in energy mode (default 9600)")
     p.add_argument("--dataset", type=Path, metavar="DIR",
@@ -69,13 +72,20 @@ def add_parser(sub) -> None:
 
 
 def parse_monitor(text: str) -> tuple[str, str, dict[str, str]]:
-    """``lpm01a:/dev/ttyACM0,key=value`` -> (driver, port, options)."""
-    driver, sep, rest = text.partition(":")
-    if not sep or not rest:
-        raise UsageError(f"--monitor {text!r}: give DRIVER:PORT, e.g. lpm01a:/dev/ttyACM0")
+    """``lpm01a:/dev/ttyACM0,key=value`` -> (driver, port, options). ``joulescope`` alone is the one
+    connected (port ""); ``jls:FILE`` is a Joulescope recording replayed (driver joulescope, port
+    ``jls:FILE``)."""
+    head, *items = text.split(",")
+    if head == "joulescope":
+        driver, port = "joulescope", ""
+    elif head.startswith("jls:") and len(head) > 4:
+        driver, port = "joulescope", head
+    else:
+        driver, sep, port = head.partition(":")
+        if not sep or not port:
+            raise UsageError(f"--monitor {text!r}: give DRIVER:PORT, e.g. lpm01a:/dev/ttyACM0")
     if driver not in MONITORS:
         raise UsageError(f"--monitor {text!r}: the Tiny procedure drives {', '.join(MONITORS)} for now")
-    port, *items = rest.split(",")
     options: dict[str, str] = {}
     for item in items:
         key, eq, value = item.partition("=")
@@ -100,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
                                         ("--dataset", args.dataset), ("--out", args.out)) if value is None]
     if missing:
         raise UsageError(f"give {', '.join(missing)} (see station tiny --help)")
-    _, port, extra = parse_monitor(args.monitor)
+    monitor_driver, port, extra = parse_monitor(args.monitor)
     if not args.dataset.is_dir():
         raise UsageError(f"--dataset {args.dataset}: not a directory")
     files = sorted(p for p in args.dataset.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -110,8 +120,11 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise UsageError(f"--dataset {args.dataset}: holds no input files")
     try:
-        monitor = LPM01A(SerialTransport(port, baudrate=BAUDRATE, timeout=2.0),
-                         **{**ENERGY_MODE_OPTIONS, "target_voltage_v": args.voltage, **extra})
+        if monitor_driver == "joulescope":
+            monitor = joulescope_monitor(port, extra)
+        else:
+            monitor = LPM01A(SerialTransport(port, baudrate=BAUDRATE, timeout=2.0),
+                             **{**ENERGY_MODE_OPTIONS, "target_voltage_v": args.voltage, **extra})
     except ConfigurationError as exc:
         raise UsageError(f"--monitor: {exc}") from None
     interface = SerialTransport(args.interface, baudrate=INTERFACE_BAUD, write_termination="%", timeout=2.0)
@@ -128,6 +141,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"station tiny: the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return ExitCode.FAILED
     return report(result, args)
+
+
+def joulescope_monitor(port: str, options: dict[str, str]):
+    """The Joulescope as the Tiny monitor: ``port`` is a serial number, ``jls:FILE`` or "" (the one
+    connected). It measures the DUT's supply it is wired into (it does not set the voltage, as the
+    LPM01A does) and takes the timestamp edges on its GPI input; options as ``station run -o``."""
+    from instruments.base import ConfigurationError
+    from instruments.joulescope import Joulescope
+    from station.measurement.instruments import InstrumentSpec, SpecError, validated_options
+
+    resource = port if port.startswith("jls:") else (f"joulescope:{port}" if port else "joulescope")
+    try:
+        converted = validated_options(InstrumentSpec("joulescope", resource, dict(options)))
+        return Joulescope.from_resource(resource, **converted)
+    except (SpecError, ConfigurationError) as exc:
+        raise UsageError(f"--monitor: {exc}") from None
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
