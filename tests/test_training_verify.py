@@ -119,8 +119,9 @@ def test_a_clean_result_passes_every_check(tmp_path):
 
 def test_node_files_numbered_from_one_are_rejected_as_the_package_checker_rejects_them(tmp_path):
     result = verify_training(_made_result(tmp_path, names=["node_1.txt", "node_2.txt"]))
-    names = _checks(result)["power file names"]
-    assert names["status"] == "fail" and "node files numbered 1, 2, expected 0..1" in names["evidence"]
+    names = _checks(result)["power file names (package checker)"]
+    assert names["status"] == "fail" and "node_2.txt: 2 is outside 0..1" in names["evidence"]
+    assert "node files numbered 1, 2, expected 0..1" in _checks(result)["power file names"]["evidence"]
     assert result["official"]["accepted"] is False and result["headline"].startswith("NOT VALID")
 
 
@@ -158,12 +159,32 @@ def test_a_long_gap_fails_with_the_line_after_it(tmp_path):
     assert "longest gap 11.0 s before the sample at node_0.txt:102" in sampling["evidence"]
 
 
-def test_a_missing_performance_log_is_an_integrity_failure(tmp_path):
+def test_a_power_folder_without_its_performance_log_is_never_scored(tmp_path):
     power = _made_result(tmp_path)
     (power.parent.parent / "result_0.txt").unlink()
     result = verify_training(power)
+    assert result["headline"].startswith("NOT VALID") and result["metric"] is None
+    assert "no result_0.txt two levels above result_0/" in _checks(result)["performance log"]["evidence"]
+
+
+def test_a_performance_log_without_run_stop_is_an_integrity_failure(tmp_path):
+    power = _made_result(tmp_path)
+    perf = power.parent.parent / "result_0.txt"
+    perf.write_text(perf.read_text().splitlines(keepends=True)[0])
+    result = verify_training(power)
     assert result["headline"].startswith("INTEGRITY FAILED") and result["metric"] is None
-    assert "result_0.txt: cannot read" in _checks(result)["files"]["evidence"]
+    assert "result_0.txt: run_stop not recorded" in _checks(result)["files"]["evidence"]
+
+
+def test_plots_named_like_node_files_pass_the_package_checker_but_not_the_station(tmp_path):
+    """As in the v4.0 SMC results: node_1..node_8 and nodes_1_to_8.png (the package checker reads 8)."""
+    power = _made_result(tmp_path, names=[f"node_{k}.txt" for k in range(1, 9)])
+    (power / "nodes_1_to_8.png").write_bytes(b"\x89PNG")
+    checks = _checks(verify_training(power))
+    assert checks["power file names (package checker)"]["status"] == "pass"
+    station = checks["power file names"]
+    assert station["status"] == "fail" and "node files numbered 1, 2, 3, 4, 5, 6 ..., expected 0..7" in station["evidence"]
+    assert "nodes_1_to_8.png" in station["evidence"]
 
 
 def test_station_verify_walks_a_tree_of_training_results(tmp_path, capsys):
