@@ -17,6 +17,7 @@ from tests.helpers.training_results import FIXTURES, extract, official_summarize
 
 SMC = next(p for p in FIXTURES if p.name == "smc-8nodes-start-equals-stop.zip")
 DELL = next(p for p in FIXTURES if p.name == "dell-8nodes-measured-switch.zip")
+SMC_ONE = next(p for p in FIXTURES if p.name == "smc-1node-numbered-from-1.zip")
 LENOVO = next(p for p in FIXTURES if p.name == "lenovo-1node-retinanet.zip")
 
 RUN_START, RUN_STOP = 1_760_000_000_000.0, 1_760_000_300_000.0  # a 300 s run, 2025-10-09
@@ -68,6 +69,16 @@ def test_smc_v40_today_s_summarizer_divides_by_zero_and_the_round_s_value_is_rep
     assert checks["switches"]["status"] == "pass" and "16100 W" in checks["switches"]["evidence"]
     # The official tools accept it (it was published); the station's checks do not: never a bare VALID.
     assert result["headline"].startswith("ACCEPTED OFFICIALLY") and result["valid"] is False
+
+
+def test_smc_v40_node_numbered_from_one_next_to_a_plot(tmp_path):
+    result = verify_path(SMC_ONE)
+    checks = _checks(result)
+    assert checks["power file names (package checker)"]["status"] == "pass"  # the plot counts as node 1 of 2
+    assert checks["power file names"]["status"] == "fail" and "nodes_1_to_1.png" in checks["power file names"]["evidence"]
+    assert result["metric"]["value"] == pytest.approx(5555757.859237378, rel=1e-12)
+    assert checks["energy (result summarizer)"]["status"] == "pass"
+    assert "longest gap 11.0 s before the sample at node_1.txt:345" in checks["sampling at least 1 Hz per node"]["evidence"]
 
 
 def test_dell_v41_measured_switch_without_an_estimate_is_zero_joules(tmp_path):
@@ -193,10 +204,10 @@ def test_station_verify_walks_a_tree_of_training_results(tmp_path, capsys):
         extract(z, tree)
     with pytest.raises(ManyResults):
         verify_path(tree)
-    assert main(["verify", str(tree), "--json"]) == 1  # two of the three have station problems
+    assert main(["verify", str(tree), "--json"]) == 1  # three of the four have station problems
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert lines[-1]["summary"] == {"results": 3, "by_round": {"v4.0": 1, "v4.1": 1, "v5.0": 1},
-                                    "by_verdict": {"ACCEPTED OFFICIALLY; station finds 3 problems": 2, "VALID": 1}}
+    assert lines[-1]["summary"] == {"results": 4, "by_round": {"v4.0": 2, "v4.1": 1, "v5.0": 1},
+                                    "by_verdict": {"ACCEPTED OFFICIALLY; station finds 3 problems": 3, "VALID": 1}}
     by_path = {item["path"]: item for item in lines[:-1]}
     assert {item["kind"] for item in by_path.values()} == {"training"}
     assert by_path["Lenovo/results/SR780aV3-8xB200_SXM_180GB/retinanet/power/result_0"]["metric"]["unit"] == "J"
