@@ -223,3 +223,14 @@ def test_station_verify_of_one_power_folder_prints_the_energy(tmp_path, capsys):
     assert main(["verify", str(power), "--json"]) == 0  # no system description: a warning, still valid
     result = json.loads(capsys.readouterr().out)
     assert _checks(result)["node count"]["status"] == "warn"
+
+
+def test_an_estimate_that_is_no_number_fails_the_energy_check_without_a_crash(tmp_path):
+    power = _made_result(tmp_path)
+    sw = power / "sw_0.txt"
+    sw.write_text(sw.read_text().replace('"value": 500.0', '"value": "n/a"'))
+    result = verify_training(power)
+    energy_check = _checks(result)["energy (result summarizer)"]
+    assert energy_check["status"] == "fail" and "sw_0.txt: line 1: interconnect_power_est 'n/a' is not a number" \
+        in energy_check["evidence"]
+    assert result["metric"] is None and result["official"]["accepted"] is False

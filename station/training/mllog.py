@@ -83,15 +83,21 @@ class PowerLog:
 
     @property
     def conversion_eff(self) -> float | None:
-        """The last ``conversion_eff`` value in the file (None without one)."""
-        found = self.find(CONVERSION_EFF)
-        return float(found[-1].value) if found else None  # type: ignore[arg-type]
+        """The last ``conversion_eff`` value in the file (None without one, or when it is no number)."""
+        return _number(self.find(CONVERSION_EFF)[-1:])
 
     @property
     def interconnect_power_est(self) -> float | None:
-        """The first ``interconnect_power_est`` value (the one the summarizer reads), None without one."""
-        found = self.find(INTERCONNECT_EST)
-        return float(found[0].value) if found else None  # type: ignore[arg-type]
+        """The first ``interconnect_power_est`` value (the one the summarizer reads), None without one
+        or when it is no number."""
+        return _number(self.find(INTERCONNECT_EST)[:1])
+
+
+def _number(events: list[MllogEvent]) -> float | None:
+    try:
+        return float(events[0].value) if events else None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
