@@ -386,20 +386,24 @@ class TinyGuideWidget(QWidget):
         self._reset()
         self.running = True
         self.emulated = setup.monitor == MONITOR_EMULATED
-        self._stop = threading.Event()
+        self._stop = stop = threading.Event()
         run_id = self._run_id
         self._say(f"Energy run into {setup.out}" + (" on EMULATED boards." if self.emulated else "."))
-        self.lane.submit(lambda: self._run(setup, run_id, self._stop), self._finished)
+        self.lane.submit(lambda: self._run(setup, run_id, stop), self._finished)
         self.refresh()
 
     def _run(self, setup: TinyRunSetup, run_id: int, stop: threading.Event):
         """The lane's job: open the boards, run the procedure, close what the emulation made."""
         from station.tiny.procedure import run_energy
 
+        freq = {"hz": self.freq}
+
         def on_event(kind: str, detail: dict) -> None:
             if kind == "block":
-                self._feed(run_id, detail)
+                self._feed(run_id, detail, freq["hz"])
             else:
+                if kind == "monitor":  # told on this thread before the recorder's first block
+                    freq["hz"] = float(detail["freq"])
                 self.inbox.call_soon(self._on_run_event, run_id, kind, dict(detail))
 
         made: list = []
@@ -434,7 +438,7 @@ class TinyGuideWidget(QWidget):
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
 
-    def _feed(self, run_id: int, detail: dict) -> None:
+    def _feed(self, run_id: int, detail: dict, freq: float) -> None:
         """The recorder's thread: the block's samples into the run's live store (made at the first)."""
         samples = detail["samples"]
         if not len(samples):
@@ -443,8 +447,7 @@ class TinyGuideWidget(QWidget):
             if run_id != self._run_id:
                 return
             if self.store is None:
-                interval = 1.0 / self.freq
-                self.store = LiveStore(samples.dtype, window_samples=1 << 18, interval_s=interval)
+                self.store = LiveStore(samples.dtype, window_samples=1 << 18, interval_s=1.0 / freq)
                 self.inbox.call_soon(self._show_store, run_id, self.store, detail.get("t_first"))
             store = self.store
         store.append(samples)
