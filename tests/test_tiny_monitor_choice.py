@@ -7,7 +7,8 @@ import pytest
 
 from station.cli import main
 from station.commands.grammar import ExitCode, UsageError
-from station.commands.tiny import joulescope_monitor, parse_monitor
+from station.commands.tiny import parse_monitor
+from station.tiny.boards import BoardError, open_monitor
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -30,11 +31,16 @@ def test_monitors_the_procedure_cannot_drive_or_cannot_place_are_refused(text):
 
 
 def test_a_joulescope_monitor_takes_its_settings_converted_and_refuses_unknown_ones():
-    monitor = joulescope_monitor("002122", {"gpi_edge": "ris", "sample_rate_hz": "100000"})
+    monitor = open_monitor("joulescope", "002122", {"gpi_edge": "ris", "sample_rate_hz": "100000"}, 3.0)
     assert monitor._opt("gpi_edge") == "ris"
     assert float(monitor._opt("sample_rate_hz")) == 100000.0
-    with pytest.raises(UsageError, match="nosuch"):
-        joulescope_monitor("", {"nosuch": "1"})
+    with pytest.raises(BoardError, match="nosuch"):
+        open_monitor("joulescope", "", {"nosuch": "1"}, 3.0)
+
+
+def test_an_lpm01a_monitor_refuses_a_supply_voltage_it_cannot_set():
+    with pytest.raises(BoardError):
+        open_monitor("lpm01a", "/dev/null", {}, 12.0)
 
 
 def test_station_tiny_refuses_a_bad_joulescope_setting_before_touching_any_port(tmp_path, capsys):

@@ -26,12 +26,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from station.commands.grammar import ExitCode, UsageError, positive_float
+from station.tiny.boards import MONITORS
 from station.tiny.demo import FAULTS
 
-# Energy monitors that also see the DUT's timestamp edges. The N6705 logs energy but has no timestamp
-# input, so it cannot pair windows with inferences and is not offered here.
-MONITORS = ("lpm01a", "joulescope")
-INTERFACE_BAUD = 115_200
 # The host's clock for the run's deadlines and the DUT's timing. Emulated hardware with a faster
 # clock (instruments.fakes.tiny_dut.ScaledClock) is tested by replacing it; real boards use this one.
 clock: Callable[[], float] = time.monotonic
@@ -96,9 +93,7 @@ def parse_monitor(text: str) -> tuple[str, str, dict[str, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from instruments.base import ConfigurationError
-    from instruments.lpm01a import BAUDRATE, ENERGY_MODE_OPTIONS, LPM01A
-    from instruments.transports.serial import SerialTransport
+    from station.tiny.boards import BoardError, dataset_files, open_interface, open_monitor
     from station.tiny.procedure import TinyRunError, run_energy
 
     if args.demo:
@@ -113,21 +108,17 @@ def run(args: argparse.Namespace) -> int:
     monitor_driver, port, extra = parse_monitor(args.monitor)
     if not args.dataset.is_dir():
         raise UsageError(f"--dataset {args.dataset}: not a directory")
-    files = sorted(p for p in args.dataset.iterdir() if p.is_file() and not p.name.startswith("."))
+    files = dataset_files(args.dataset)
     if args.mode == "streaming" and not any(p.suffix.lower() == ".json" for p in files):
         raise UsageError(f"--dataset {args.dataset}: the streaming mode needs the runner's truth file "
                          "(sww_long_test.json) in it")
     if not files:
         raise UsageError(f"--dataset {args.dataset}: holds no input files")
     try:
-        if monitor_driver == "joulescope":
-            monitor = joulescope_monitor(port, extra)
-        else:
-            monitor = LPM01A(SerialTransport(port, baudrate=BAUDRATE, timeout=2.0),
-                             **{**ENERGY_MODE_OPTIONS, "target_voltage_v": args.voltage, **extra})
-    except ConfigurationError as exc:
+        monitor = open_monitor(monitor_driver, port, extra, args.voltage)
+    except BoardError as exc:
         raise UsageError(f"--monitor: {exc}") from None
-    interface = SerialTransport(args.interface, baudrate=INTERFACE_BAUD, write_termination="%", timeout=2.0)
+    interface = open_interface(args.interface)
     say = (lambda text: print(text, file=sys.stderr)) if args.json else print
     try:
         result = run_energy(monitor=monitor, interface=interface, dataset=files, out=args.out,
@@ -141,22 +132,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"station tiny: the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return ExitCode.FAILED
     return report(result, args)
-
-
-def joulescope_monitor(port: str, options: dict[str, str]):
-    """The Joulescope as the Tiny monitor: ``port`` is a serial number, ``jls:FILE`` or "" (the one
-    connected). It measures the DUT's supply it is wired into (it does not set the voltage, as the
-    LPM01A does) and takes the timestamp edges on its GPI input; options as ``station run -o``."""
-    from instruments.base import ConfigurationError
-    from instruments.joulescope import Joulescope
-    from station.measurement.instruments import InstrumentSpec, SpecError, validated_options
-
-    resource = port if port.startswith("jls:") else (f"joulescope:{port}" if port else "joulescope")
-    try:
-        converted = validated_options(InstrumentSpec("joulescope", resource, dict(options)))
-        return Joulescope.from_resource(resource, **converted)
-    except (SpecError, ConfigurationError) as exc:
-        raise UsageError(f"--monitor: {exc}") from None
 
 
 def run_demo_command(args: argparse.Namespace) -> int:

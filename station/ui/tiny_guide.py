@@ -52,6 +52,7 @@ from PySide6.QtWidgets import (
 )
 
 from station.core.live_store import LiveStore
+from station.tiny.boards import dataset_files, open_interface, open_monitor
 from station.ui.inbox import Inbox, TaskLane, run_callback
 from station.ui.power_plot import PowerPlot
 from station.ui.theme import qcolor
@@ -116,11 +117,6 @@ def emulated_dataset(directory: Path, files: int = 5) -> list[Path]:
         path.write_bytes(bytes((i * 7 + k) % 256 for k in range(EMULATED_INPUT_BYTES)))
         paths.append(path)
     return paths
-
-
-def dataset_files(directory: Path) -> list[Path]:
-    """The input files of a dataset directory, by name (hidden files left out)."""
-    return sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
 class TinyGuideWidget(QWidget):
@@ -428,7 +424,8 @@ class TinyGuideWidget(QWidget):
             else:
                 scratch = Path(tempfile.mkdtemp(prefix="station-tiny-inputs-"))
                 files = emulated_dataset(scratch)
-            monitor, interface = _open_boards(monitor_port, interface_port, setup.voltage, setup.extra)
+            monitor = open_monitor("lpm01a", monitor_port, setup.extra, setup.voltage)
+            interface = open_interface(interface_port)
             return run_energy(monitor=monitor, interface=interface, dataset=files, out=setup.out,
                               dut_baud=setup.dut_baud, inferences=setup.inferences, clock=clock,
                               on_event=on_event, stop=stop)
@@ -790,18 +787,6 @@ class TinyGuideWidget(QWidget):
 def window_label(trial: int, w: dict) -> str:
     """The plot's label of a measured window: ``trial k: N inferences, E uJ/inf``, on three lines."""
     return f"trial {trial}:\n{w['inferences']} inferences,\n{w['uj_per_inference']:.3f} uJ/inf"
-
-
-def _open_boards(monitor_port: str, interface_port: str, voltage: float, extra: dict):
-    """The LPM01A in energy mode and the interface board's link, as ``station tiny`` opens them."""
-    from instruments.lpm01a import BAUDRATE, ENERGY_MODE_OPTIONS, LPM01A
-    from instruments.transports.serial import SerialTransport
-    from station.commands.tiny import INTERFACE_BAUD
-
-    monitor = LPM01A(SerialTransport(monitor_port, baudrate=BAUDRATE, timeout=2.0),
-                     **{**ENERGY_MODE_OPTIONS, "target_voltage_v": voltage, **extra})
-    interface = SerialTransport(interface_port, baudrate=INTERFACE_BAUD, write_termination="%", timeout=2.0)
-    return monitor, interface
 
 
 class TinyGuideWindow(QMainWindow):
