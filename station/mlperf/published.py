@@ -35,7 +35,7 @@ from station.mlperf.client_server import PowerSummary, read_power_json, read_pow
 from station.mlperf.errors import FormatError
 from station.mlperf.loadgen import LoadgenDetail, read_detail, read_summary
 from station.mlperf.metric import canonical_scenario, mlperf_metric, window_average
-from station.mlperf.ptd_log import PtdLog, read_ptd_log
+from station.mlperf.ptd_log import PtdLog, parse_uncertainty_reply, read_ptd_log
 from station.mlperf.rounds import (
     ROUNDS,
     Round,
@@ -169,6 +169,7 @@ def verify_published(root: Path, round_name: str | None = None) -> dict:
         checks.extend(_ptd_log_checks(log, server.session_name, details.get("testing"), rnd))
         if len(set(log.analyzers)) > 1 or len(server.ptd_config or []) > 1:
             checks.append(_later_analyzers_check(log, server))
+        checks.append(_uncertainty_reply_check(log, server, rnd))
 
     checks.append(_ptd_config_check(server))
     checks.append(Check("server debug mode", "fail" if server.debug else "pass",
@@ -571,6 +572,78 @@ def _later_analyzers_check(log: PtdLog, server: PowerSummary) -> Check:
                     + (f" ranging {name}:{run.go.line}..{run.completed.line}" if run and run.completed else ""))
     return Check("analyzers after the first (not checked officially)", "fail" if problems else "pass",
                  "; ".join(problems) or ", ".join(seen), OURS)
+
+
+UNCERTAINTY_LIMIT = 0.01  # MLPerf Inference: 1 % per sample
+
+
+def _uncertainty_replies(log: PtdLog, server: PowerSummary) -> tuple[list, list]:
+    """Each analyzer's end-of-run ``Uncertainty`` reply of the testing run: ([(analyzer, where,
+    reply)], [analyzers without one]). From ``ptd_logs.txt`` ("Response to client sent:
+    Uncertainty,...", the first after the testing Go of that analyzer), else from server.json's
+    ``ptd_messages`` (the first ``Uncertainty`` after the k-th testing Go: power-dev appends the
+    analyzers' messages in order)."""
+    mark = f"{server.session_name}_testing"
+    analyzers = sorted(set(log.analyzers)) or [None]
+    msgs = server.ptd_messages or []
+    gos = [i for i, m in enumerate(msgs) if str(m.get("cmd", "")).startswith("Go,") and str(m.get("cmd")).endswith(mark)]
+    found, missing = [], []
+    for k, n in enumerate(analyzers):
+        run = next((r for r in log.runs if r.mark == mark and r.go.analyzer == n), None)
+        line = next((x for x in log.uncertainty_replies if run is not None and x.analyzer == n and x.t >= run.go.t),
+                    None)
+        reply = parse_uncertainty_reply(line.text) if line is not None else None
+        if reply is not None:
+            found.append((n, f"power/ptd_logs.txt:{line.line}", reply))
+            continue
+        if k < len(gos):
+            i = next((j for j in range(gos[k] + 1, len(msgs)) if msgs[j].get("cmd") == "Uncertainty"), None)
+            reply = parse_uncertainty_reply(str(msgs[i].get("reply", ""))) if i is not None else None
+            if reply is not None:
+                found.append((n, f"power/server.json ptd_messages[{i}]", reply))
+                continue
+        missing.append(n)
+    return found, missing
+
+
+def _uncertainty_reply_check(log: PtdLog, server: PowerSummary, rnd: Round) -> Check:
+    """PTDaemon's own summary of the testing run's per-sample uncertainty, which the official
+    checker never reads: an average above the 1 % limit, or no known uncertainty at all (auto
+    ranging), fails; samples above the limit are named; a missing reply fails in the rounds
+    whose every accepted server asked for it."""
+    name = "PTD uncertainty reply (not checked officially)"
+    found, missing = _uncertainty_replies(log, server)
+
+    def who(n: int | None) -> str:
+        return f"analyzer {n}" if n is not None else "the analyzer"
+
+    problems, notes, status = [], [], "pass"
+    for n, where, r in found:
+        if r.avg is None:
+            problems.append(f"{where}: {who(n)} knew the uncertainty of none of its {r.samples} testing samples "
+                            f"(Uncertainty -1.0: auto ranging or no valid sample)")
+            continue
+        text = (f"{where}: {who(n)} average {r.avg * 100:.2f} %, max {r.max * 100:.2f} % over {r.samples} "
+                f"testing samples; {r.above} above the {UNCERTAINTY_LIMIT * 100:.2f} % limit, {r.unknown} unknown")
+        if r.avg > UNCERTAINTY_LIMIT:
+            problems.append(text + " — the average is above the limit")
+        else:
+            notes.append(text)
+            if r.above or r.unknown:
+                status = "warn"
+    if missing:
+        who_missing = ", ".join(who(n) for n in missing)
+        if rnd.uncertainty_reply:
+            problems.append(f"no end-of-run Uncertainty reply of the testing run for {who_missing} in "
+                            f"power/ptd_logs.txt or power/server.json: every power-dev server accepted in {rnd.name} "
+                            "asks PTDaemon for it (since power-dev f968959, 2023-01-02), so these files are cut "
+                            "or not from that server")
+        elif not found:
+            return Check(name, "pass", f"the power-dev servers accepted in {rnd.name} did not ask PTDaemon for its "
+                                       "Uncertainty summary (they do from v3.1 on): nothing to read", OURS)
+    if problems:
+        return Check(name, "fail", "; ".join(problems + notes), OURS)
+    return Check(name, status, "; ".join(notes), OURS)
 
 
 def _line_time(log: PtdLog, line: int) -> float:
