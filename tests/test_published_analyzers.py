@@ -92,3 +92,110 @@ def test_an_average_above_the_limit_or_no_known_uncertainty_fails(tmp_path, repl
     c = _check(verify_published(perf), UNC)
     assert c["status"] == "fail" and words in c["evidence"], c
     assert c["evidence"].startswith("power/ptd_logs.txt:2544: ")
+
+
+# -- analyzers after the first ------------------------------------------------------------------------------------
+LATER = "analyzers after the first (not checked officially)"
+
+
+def _second_analyzer(perf: Path, log_edit=None, ident_edit=None, device_type: int = 8, watts_factor: float = 1.0,
+                     first_errors: bool = False):
+    """Turn a real one-analyzer v5.1 result into two analyzers as power-dev writes them since
+    2024-11: ``Analyzer 2`` and its log after analyzer 1's, a second ``ptd_config`` entry, its PTD
+    messages after analyzer 1's, and ``run_1/spl.txt`` merged (sum of |W| then each analyzer's
+    own line). The second analyzer is a copy of the first (``log_edit`` / ``ident_edit`` change
+    its log section / its Identify reply, ``watts_factor`` its readings, taken as positive). The
+    first analyzer's 37 negative readings (PTDaemon's readings in error) are kept with
+    ``first_errors``, else made positive."""
+    log = perf / "power/ptd_logs.txt"
+    raw = log.read_bytes()
+    nl = b"\r\n" if b"\r\n" in raw else b"\n"
+    body = raw.split(nl, 1)[1]
+    if log_edit is not None:
+        body = log_edit(body)
+    log.write_bytes(raw.rstrip(nl) + nl + b"Analyzer 2" + nl + body)
+    server = perf / "power/server.json"
+    data = json.loads(server.read_text())
+    second = [dict(m) for m in data["ptd_messages"]]
+    if ident_edit is not None:
+        for m in second:
+            if m["cmd"] == "Identify":
+                m["reply"] = ident_edit(m["reply"])
+    data["ptd_messages"] += second
+    data["ptd_config"].append({**data["ptd_config"][0], "device_type": device_type})
+    server.write_text(json.dumps(data, indent=4))
+    spl = perf / "run_1/spl.txt"
+    out = []
+    for line in spl.read_text().split("\n"):
+        if not line.startswith("Time,"):
+            out.append(line)
+            continue
+        f = line.split(",")
+        w1 = float(f[3])
+        if not first_errors and w1 != -1:
+            f[3] = f"{abs(w1):.6f}"
+            line = ",".join(f)
+        w2 = abs(w1) * watts_factor if w1 != -1 else -1.0
+        f2 = list(f)
+        f2[3] = f"{w2:.6f}"
+        total = sum(abs(w) for w in (w1, w2) if w != -1)
+        out.append(f"Time,{f[1]},Watts,{total:.6f},Volts,-1.000000,Amps,-1.000000,PF,-1.000000,Mark,{f[11]},"
+                   f"Analyzer1,{line},Analyzer2,{','.join(f2)}")
+    spl.write_text("\n".join(out))
+
+
+def test_a_second_analyzer_like_the_first_is_named_with_its_model_version_and_windows(tmp_path):
+    perf = _unpack(DATA / "v5.1/gateoverflow-singlestream-log-in-multistream.zip", tmp_path)
+    _second_analyzer(perf)
+    c = _check(verify_published(perf), LATER)
+    assert c["status"] == "pass", c
+    ev = c["evidence"]
+    assert ev.startswith("analyzer 2 YokogawaWT210 PTDaemon 1.11.1 device type 8, ranging power/ptd_logs.txt:")
+    assert "covers the LoadGen window, testing power/ptd_logs.txt:" in ev
+    assert "valid readings of its own in the window" in ev
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"ident_edit": lambda r: r.replace("version=1.11.1", "version=1.10.0")},
+     "analyzer 2: PTDaemon 1.10.0 is not accepted in v5.1 (1.11.1)"),
+    ({"log_edit": lambda b: b.replace(b"YokogawaWT210", b"HiokiPW3335")}, "model HiokiPW3335 is not one"),
+    ({"device_type": 49}, "ptd_config[1] device type 49 is not YokogawaWT210's (8)"),
+    ({"watts_factor": -1.0}, "negative readings of its own in the testing window, first run_1/spl.txt:"),
+    ({"log_edit": lambda b: b.replace(b"Uncertainty checking for YokogawaWT210 is activated", b"Uncertainty off")},
+     "no 'Uncertainty checking for Yokogawa"),
+])
+def test_each_later_analyzer_is_held_to_its_rounds_models_versions_and_wiring(tmp_path, kwargs, words):
+    perf = _unpack(DATA / "v5.1/gateoverflow-singlestream-log-in-multistream.zip", tmp_path)
+    _second_analyzer(perf, **kwargs)
+    r = verify_published(perf)
+    c = _check(r, LATER)
+    assert c["status"] == "fail" and words in c["evidence"], c
+    # the official checker reads the first analyzer only: none of this reaches it
+    assert _check(r, "PTD analyzer and version")["status"] == "pass"
+
+
+def test_a_later_analyzer_that_started_ranging_after_loadgen_does_not_cover_its_window(tmp_path):
+    perf = _unpack(DATA / "v5.1/gateoverflow-singlestream-log-in-multistream.zip", tmp_path)
+    go = b"07-12-2025 23:37:49.402: Go with mark '2025-07-13_00-37-24_ranging'"
+
+    def late(body: bytes) -> bytes:
+        assert go in body
+        return body.replace(go, go.replace(b"23:37:49.402", b"23:39:49.402"))
+
+    _second_analyzer(perf, log_edit=late)
+    c = _check(verify_published(perf), LATER)
+    assert c["status"] == "fail", c
+    assert "analyzer 2: its ranging run 2025-07-12 23:39:49.402..2025-07-12 23:43:00.406 UTC" in c["evidence"]
+    assert "does not cover the LoadGen window" in c["evidence"]
+
+
+def test_readings_in_error_that_the_merged_sum_counts_as_power_are_named(tmp_path):
+    perf = _unpack(DATA / "v5.1/gateoverflow-singlestream-log-in-multistream.zip", tmp_path)
+    _second_analyzer(perf, first_errors=True)
+    c = _check(verify_published(perf), LATER)
+    # this real analyzer wrote 37 readings in error as negative watts (run_1/spl.txt line 28 is the
+    # first inside the window); merged, power-dev adds their absolute value to the sum
+    assert c["status"] == "fail", c
+    assert c["evidence"].startswith("analyzer 1: 37 negative readings of its own in the testing window, first "
+                                    "run_1/spl.txt:")
+    assert "(-37.41 W); the merged sum the metric averages counts them as valid power" in c["evidence"]

@@ -75,6 +75,7 @@ class PtdLog:
     uncertainty_activated: list[LogLine] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
     uncertainty_replies: list[LogLine] = field(default_factory=list)  # "Response to client sent: Uncertainty,..."
+    analyzer_versions: dict[int | None, str] = field(default_factory=dict)  # each section's banner version
 
     @property
     def errors(self) -> list[LogLine]:
@@ -158,6 +159,8 @@ def parse_ptd_log(text: str, path: Path) -> PtdLog:
             v = _VERSION.match(raw)
             if v and log.version is None:
                 log.version = v.group(1)
+            if v:
+                log.analyzer_versions.setdefault(analyzer, v.group(1))
             if raw.strip() and log.lines and log.lines[-1].analyzer == analyzer:
                 log.lines[-1].more.append(raw)
             continue

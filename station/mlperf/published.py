@@ -16,7 +16,11 @@ Where it is blind, checked here:
   lines it never reaches;
 - its ">1 % uncertainty in testing is an error" rule adds 800 *seconds* instead of 0.8 s to the
   window, so it never fires on runs under ~1600 s: we apply it to the real testing window;
-- it counts no samples, gaps or invalid (-1) readings: we do, inside the LoadGen window.
+- it counts no samples, gaps or invalid (-1) readings: we do, inside the LoadGen window;
+- it never reads PTDaemon's end-of-run ``Uncertainty`` reply: we do, and hold it to the 1 % limit;
+- with several analyzers it reads the first one's model, version and ranging run only: we hold
+  every later one to its round's models and versions, both LoadGen windows, and its own readings
+  in the merged ``spl.txt`` (whose sum turns negative readings into power).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from station.mlperf.rounds import (
     ptd_version_of,
     sources_fingerprint,
 )
-from station.mlperf.spl import SplData, read_spl
+from station.mlperf.spl import SplData, analyzer_readings, read_spl
 
 TIME_DELTA_TOLERANCE_S = 0.8
 OFFICIAL_TOLERANCE_BUG_S = 800.0  # what the checker really adds (milliseconds taken as seconds)
@@ -168,7 +172,7 @@ def verify_published(root: Path, round_name: str | None = None) -> dict:
     else:
         checks.extend(_ptd_log_checks(log, server.session_name, details.get("testing"), rnd))
         if len(set(log.analyzers)) > 1 or len(server.ptd_config or []) > 1:
-            checks.append(_later_analyzers_check(log, server))
+            checks.append(_later_analyzers_check(log, server, rnd, details, perf))
         checks.append(_uncertainty_reply_check(log, server, rnd))
 
     checks.append(_ptd_config_check(server))
@@ -549,29 +553,118 @@ def _ptd_log_checks(log: PtdLog, session: str, testing: LoadgenDetail | None, rn
     return out
 
 
-def _later_analyzers_check(log: PtdLog, server: PowerSummary) -> Check:
-    """Analyzers after the first, which the official checker never looks at: each must say which
-    meter it is with uncertainty checking on, and have run the ranging measurement to its end."""
+_MODEL_LINE = re.compile(r"(?:Uncertainty checking for (\S+) is activated|Connected to (\S+) successfully)")
+
+
+def _later_analyzers_check(log: PtdLog, server: PowerSummary, rnd: Round, details: dict[str, LoadgenDetail],
+                           perf: Path) -> Check:
+    """Analyzers after the first, which the official checker never looks at (it reads the first
+    ``Identify`` reply and analyzer 1's ranging run only). Each must be a model and a PTDaemon
+    version its round accepted (from its ``ptd_logs.txt`` section, its ``Identify`` reply in
+    server.json, its ``ptd_config`` entry), have uncertainty checking on, run the ranging and the
+    testing measurement over the whole LoadGen window of each, and give readings of its own in
+    ``run_1/spl.txt`` inside the testing window."""
     name = "power/ptd_logs.txt"
-    wanted = sorted(set(log.analyzers) | set(range(1, len(server.ptd_config or []) + 1)))
+    cfg = server.ptd_config or []
+    wanted = sorted(set(log.analyzers) | set(range(1, len(cfg) + 1)))
+    idents = [str(m.get("reply", "")) for m in server.ptd_messages or [] if m.get("cmd") == "Identify"]
+    try:
+        spl_text = (perf / "run_1/spl.txt").read_text(errors="replace")
+    except OSError:
+        spl_text = ""
     problems, seen = [], []
-    ranging = f"{server.session_name}_ranging"
     for n in wanted[1:]:
         lines = [x for x in log.lines if x.analyzer == n]
         if not lines:
             problems.append(f"analyzer {n} of ptd_config has no 'Analyzer {n}' section in {name}")
             continue
+        about = []
+        # which meter: its log section, its Identify reply (power-dev appends each analyzer's
+        # PTD messages in order), its ptd_config entry; each must agree and be accepted
+        models = [m.group(1) or m.group(2) for x in lines if (m := _MODEL_LINE.search(x.text))]
+        model = models[0] if models else None
+        ident = idents[n - 1] if len(idents) >= n else ""
+        id_model = ident.split(",")[0] if ident else None
+        version = ptd_version_of(ident) or log.analyzer_versions.get(n)
+        entry = cfg[n - 1] if len(cfg) >= n and isinstance(cfg[n - 1], dict) else None
+        dev = entry.get("device_type") if entry else None
+        model = model or id_model
+        if model is None:
+            problems.append(f"analyzer {n} ({name}:{lines[0].line}..): its model is named nowhere")
+        elif model not in SUPPORTED_MODELS:
+            problems.append(f"analyzer {n}: model {model} is not one the checker accepts")
+        if id_model and model and id_model != model:
+            problems.append(f"analyzer {n}: its Identify reply names {id_model}, its log {model}")
+        if version is None:
+            problems.append(f"analyzer {n}: no PTDaemon version (no Identify reply in power/server.json, no "
+                            f"'Version' line in its {name} section)")
+        elif version not in rnd.ptd_versions:
+            problems.append(f"analyzer {n}: PTDaemon {version} is not accepted in {rnd.name} "
+                            f"({', '.join(rnd.ptd_versions)})")
+        if entry is None:
+            problems.append(f"analyzer {n}: no ptd_config[{n - 1}] entry in power/server.json")
+        elif model in SUPPORTED_MODELS and dev != SUPPORTED_MODELS[model]:
+            problems.append(f"analyzer {n}: ptd_config[{n - 1}] device type {dev} is not {model}'s "
+                            f"({SUPPORTED_MODELS[model]})")
+        about.append(f"{model or '(model unknown)'} PTDaemon {version or '(unknown)'}"
+                     + (f" device type {dev}" if entry else ""))
         act = next((x for x in lines if "Uncertainty checking for" in x.text and "is activated" in x.text), None)
-        run = next((r for r in log.runs if r.go.analyzer == n and r.mark == ranging), None)
         if act is None:
             problems.append(f"analyzer {n} ({name}:{lines[0].line}..): no 'Uncertainty checking for Yokogawa… "
                             "is activated' line")
-        if run is None or run.completed is None:
-            problems.append(f"analyzer {n}: no \"Go with mark '{ranging}'\" followed by \"Completed test\"")
-        seen.append(f"analyzer {n} {act.message.split()[3] if act else '(model unknown)'}"
-                    + (f" ranging {name}:{run.go.line}..{run.completed.line}" if run and run.completed else ""))
+        # its own measurements must cover each LoadGen window (the official checker reads
+        # analyzer 1's ranging run only)
+        for mode in ("ranging", "testing"):
+            mark = f"{server.session_name}_{mode}"
+            run = next((r for r in log.runs if r.go.analyzer == n and r.mark == mark), None)
+            if run is None or run.completed is None:
+                problems.append(f"analyzer {n}: no \"Go with mark '{mark}'\" followed by \"Completed test\"")
+                continue
+            if mode == "ranging" and act is not None and act.t >= run.go.t:
+                problems.append(f"analyzer {n}: uncertainty checking activated ({name}:{act.line}) only after "
+                                f"its ranging run began ({name}:{run.go.line})")
+            det = details.get(mode)
+            where = f"{mode} {name}:{run.go.line}..{run.completed.line}"
+            if det is not None:
+                b, e = det.power_begin.timestamp(), det.power_end.timestamp()
+                if not run.go.t < b < e < run.completed.t:
+                    problems.append(f"analyzer {n}: its {mode} run {_utc(run.go.t)}..{_utc(run.completed.t)} UTC "
+                                    f"({name}:{run.go.line}..{run.completed.line}) does not cover the LoadGen window "
+                                    f"{_utc(b)}..{_utc(e)} UTC")
+                else:
+                    where += " covers the LoadGen window"
+            about.append(where)
+        det = details.get("testing")
+        if det is not None and spl_text:
+            t, w, ln = analyzer_readings(spl_text, n)
+            b, e = det.power_begin.timestamp(), det.power_end.timestamp()
+            inside = (t > b) & (t < e)
+            valid, negative = inside & (w > 0), np.flatnonzero(inside & (w < 0) & (w != -1))
+            if not valid.any():
+                problems.append(f"analyzer {n}: no valid reading of its own in run_1/spl.txt inside the testing "
+                                f"window ({int(inside.sum())} lines there)")
+            else:
+                about.append(f"run_1/spl.txt {int(valid.sum())} valid readings of its own in the window")
+            if negative.size:
+                problems.append(_negative_readings(n, negative, w, ln))
+        seen.append(f"analyzer {n} " + ", ".join(about))
+    det = details.get("testing")
+    if det is not None and spl_text and 1 in wanted:
+        t, w, ln = analyzer_readings(spl_text, 1)
+        negative = np.flatnonzero((t > det.power_begin.timestamp()) & (t < det.power_end.timestamp()) & (w < 0)
+                                  & (w != -1))
+        if negative.size:
+            problems.insert(0, _negative_readings(1, negative, w, ln))
     return Check("analyzers after the first (not checked officially)", "fail" if problems else "pass",
-                 "; ".join(problems) or ", ".join(seen), OURS)
+                 "; ".join(problems + seen) if problems else "; ".join(seen), OURS)
+
+
+def _negative_readings(n: int, negative: np.ndarray, w: np.ndarray, ln: np.ndarray) -> str:
+    # PTDaemon writes readings in error as negative values (seen with "Current exceeds peak"):
+    # alone they fail "Watts > 0"; in a merged file the sum takes their absolute value
+    return (f"analyzer {n}: {negative.size} negative readings of its own in the testing window, first "
+            f"run_1/spl.txt:{int(ln[negative[0]])} ({w[negative[0]]:g} W); the merged sum the metric averages "
+            "counts them as valid power (their absolute value)")
 
 
 UNCERTAINTY_LIMIT = 0.01  # MLPerf Inference: 1 % per sample
