@@ -6,6 +6,8 @@ first (model, PTDaemon version, ranging run), each judged by the rules of the re
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from station.mlperf.ptd_log import parse_uncertainty_reply
 from station.mlperf.published import find_performance_dir, verify_published
 from station.verify import safe_extract
+from tests.helpers.power_dev import power_dev_checkout
 
 DATA = Path(__file__).parent / "data" / "published"
 UNC = "PTD uncertainty reply (not checked officially)"
@@ -121,7 +124,10 @@ def _second_analyzer(perf: Path, log_edit=None, ident_edit=None, device_type: in
         for m in second:
             if m["cmd"] == "Identify":
                 m["reply"] = ident_edit(m["reply"])
-    data["ptd_messages"] += second
+    # power-dev joins the analyzers' messages before it restores the ranges: analyzer 1's restore
+    # (its last SR,V and SR,A) comes after analyzer 2's messages, analyzer 2's is lost
+    first = data["ptd_messages"]
+    data["ptd_messages"] = first[:-2] + second[:-2] + first[-2:]
     data["ptd_config"].append({**data["ptd_config"][0], "device_type": device_type})
     server.write_text(json.dumps(data, indent=4))
     spl = perf / "run_1/spl.txt"
@@ -199,3 +205,19 @@ def test_readings_in_error_that_the_merged_sum_counts_as_power_are_named(tmp_pat
     assert c["evidence"].startswith("analyzer 1: 37 negative readings of its own in the testing window, first "
                                     "run_1/spl.txt:")
     assert "(-37.41 W); the merged sum the metric averages counts them as valid power" in c["evidence"]
+
+
+def test_the_official_checker_rejects_every_session_of_several_analyzers_at_the_third_stop(tmp_path):
+    perf = _unpack(DATA / "v5.1/gateoverflow-singlestream-log-in-multistream.zip", tmp_path / "r")
+    _second_analyzer(perf)
+    c = _check(verify_published(perf), "PTD commands and replies")
+    assert c["status"] == "fail"
+    assert "with 2 analyzers ptd_messages hold each one's Stop commands" in c["evidence"]
+    assert "'Stop' got 'Stopping untimed measurement', expected 'Error: no measurement to stop'" in c["evidence"]
+    checkout = power_dev_checkout(tmp_path / "power-dev")
+    if checkout is None:
+        pytest.skip("no mlcommons/power-dev snapshot to run the official checker from")
+    out = subprocess.run([sys.executable, str(checkout / "compliance" / "check.py"), str(perf)],
+                         capture_output=True, text=True, timeout=120).stderr
+    assert "[ ] Check PTD commands and replies" in out, out
+    assert "Wrong reply for 'Stop' command. Expected 'Error: no measurement to stop'" in out, out
