@@ -84,7 +84,8 @@ class _LogBuffer(logging.Handler):
 
 
 class DirectorServer:
-    """Listens on ``host:port`` and serves power-workflow clients with ``analyzer``."""
+    """Listens on ``host:port`` and serves power-workflow clients with ``analyzer`` (one, or a list:
+    several analyzers, numbered 1, 2, ... in that order, as power-dev's ``analyzerCount``)."""
 
     def __init__(self, analyzer: Analyzer | Sequence[Analyzer], out_dir: str | Path, host: str = "0.0.0.0",
                  port: int = protocol.DEFAULT_PORT, settle_s: float = 10.0,
