@@ -34,6 +34,8 @@ BUILTIN: dict[str, str] = {
     "ptd": "instruments.ptd:PTDaemon",
     "prometheus": "instruments.prometheus:PrometheusSeries",
     "redfish": "instruments.redfish:RedfishPower",
+    "joulescope": "instruments.joulescope:Joulescope",
+    "n6705": "instruments.n6705:N6705",
 }
 
 _registered: dict[str, type[Driver]] = {}

@@ -3,7 +3,8 @@ each read in its own format, judged by its round's rules, and its metric equal t
 submission checker's.
 
 The comparison with the official function needs a checkout of mlcommons/inference: set
-STATION_MLCOMMONS_INFERENCE to it (the directory holding tools/submission/); the test skips
+STATION_MLCOMMONS_INFERENCE to it (the directory holding tools/submission/, or a bare snapshot
+as the fetch tool leaves it, ``.../mlcommons+inference`` with ``repo/``); the test skips
 without it. Its code runs in a subprocess and is never copied here.
 """
 
@@ -71,6 +72,17 @@ def test_each_result_is_read_and_judged_by_the_rules_of_its_own_round(verified, 
     assert _status(r, "tool sources") == "pass", _evidence(r, "tool sources")
     server = json.loads((perf / "power/server.json").read_text())
     assert isinstance(server["ptd_config"], list if want >= "v5.0" else dict)
+
+
+def test_llm_and_server_results_are_watts_of_the_directorys_scenario(verified):
+    # LLM results (gptj, llama3.1) of the object- and list-form eras, one of them Server: the metric
+    # is the average power in watts whatever the LoadGen log says about tokens
+    for key, scenario in (("v4.1/nvidia-gptj-99-offline", "Offline"), ("v5.1/lenovo-llama3.1-8b-server", "Server")):
+        perf, r = verified[key]
+        assert perf.parent.parent.name in ("gptj-99", "llama3.1-8b") and perf.parent.name == scenario
+        m = r["metric"]
+        assert m["scenario"] == scenario and m["unit"] == "W" and m["value"] == m["average_power_w"] > 1000, m
+        assert m["samples"] >= 600 and m["duration_s"] >= 600  # an 8-GPU system over a full testing run
 
 
 def test_todays_rules_fail_an_old_result_on_versions_alone(tmp_path):
@@ -145,15 +157,41 @@ def test_v1_0_loadgen_times_are_local_and_the_dst_hour_is_the_checkers_allowance
     assert _status(r, "client/server messages") == "pass"  # v1.0: the server holds one more
 
 
-def _official_metric(run_1: Path, scenario: str) -> dict:
+@pytest.fixture(scope="module")
+def submission_tools(tmp_path_factory) -> Path:
+    """The folder holding the submission checker: the checkout's, or extracted from a bare snapshot."""
+    root = Path(INFERENCE)
+    if (root / "tools" / "submission").is_dir():
+        return root / "tools" / "submission"
+    gitdir = root / "repo" if (root / "repo" / "HEAD").is_file() else root
+    out = tmp_path_factory.mktemp("inference")
+    names = [f"tools/submission/{n}" for n in ("submission_checker_old.py", "log_parser.py")]
+    archive = subprocess.run(["git", "-C", str(gitdir), "archive", "--format=tar", "HEAD", *names],
+                             capture_output=True, check=True, timeout=120).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True, timeout=120)
+    return out / "tools" / "submission"
+
+
+def _official_metric(tools: Path, run_1: Path, scenario: str, round_name: str, benchmark: str) -> dict:
+    """The submission checker's get_power_metric on ``run_1``; for Offline / Server results of
+    v5.0 on also its efficiency, from the round's performance result (get_performance_metric:
+    tokens per second for the LLMs)."""
     code = (
-        "import json, sys\n"
-        f"sys.path.insert(0, {str(Path(INFERENCE) / 'tools' / 'submission')!r})\n"
+        "import json, sys, types\n"
+        f"sys.path.insert(0, {str(tools)!r})\n"
         "sys.argv = ['submission_checker_old']\n"
         "import submission_checker_old as s\n"
+        "res, out = 1.0, {}\n"
+        f"if {round_name >= 'v5.0' and scenario in ('Offline', 'Server')!r}:\n"
+        f"    res = s.get_performance_metric(types.SimpleNamespace(version={round_name!r}), {benchmark!r}, "
+        f"{str(run_1)!r}, {scenario!r})\n"
+        "    out['performance'] = res\n"
         "try:\n"
-        f"    valid, metric, scen, eff = s.get_power_metric(None, {scenario!r}, {str(run_1)!r}, True, 1.0)\n"
-        "    print(json.dumps({'valid': valid, 'metric': metric, 'log_scenario': scen}))\n"
+        f"    valid, metric, scen, eff = s.get_power_metric(None, {scenario!r}, {str(run_1)!r}, True, res)\n"
+        "    out.update({'valid': valid, 'metric': metric, 'log_scenario': scen})\n"
+        f"    if 'performance' in out or {scenario in ('SingleStream', 'MultiStream')!r}:\n"
+        "        out['efficiency'] = eff\n"
+        "    print(json.dumps(out))\n"
         "except Exception as exc:\n"
         "    print(json.dumps({'error': type(exc).__name__}))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -163,14 +201,16 @@ def _official_metric(run_1: Path, scenario: str) -> dict:
 
 @pytest.mark.skipif(not INFERENCE, reason="set STATION_MLCOMMONS_INFERENCE to a checkout of mlcommons/inference")
 @pytest.mark.parametrize("key", [f"{z.parent.name}/{z.stem}" for z in FIXTURES])
-def test_the_metric_equals_the_official_submission_checkers(verified, key):
+def test_the_metric_equals_the_official_submission_checkers(verified, submission_tools, key):
     perf, r = verified[key]
     scenario = canonical_scenario(perf.parent.name)
-    official = _official_metric(perf / "run_1", scenario)
+    official = _official_metric(submission_tools, perf / "run_1", scenario, key.split("/")[0], perf.parent.parent.name)
     if "error" in official:  # LoadGen of v1.x logs no result_query_count: no metric either way
         assert r["metric"] is None or r["metric"].get("value") is None, (official, r["metric"])
         return
     assert r["metric"]["value"] == pytest.approx(official["metric"], rel=1e-9, abs=0)
+    if "efficiency" in official:  # per query, and Offline / Server from v5.0 (LLMs: tokens/J)
+        assert r["metric"]["efficiency"]["value"] == pytest.approx(official["efficiency"], rel=1e-9, abs=0)
 
 
 def _rewrite(path: Path, edit) -> None:
@@ -269,7 +309,8 @@ def test_a_whole_tree_gives_one_result_per_directory_then_a_summary(tmp_path):
     broken = next(r for r in results if r["path"].startswith("closed/Broken"))
     assert broken["valid"] is False and "power" in (broken.get("error") or str(broken["checks"]))
     assert sum(summary["by_verdict"].values()) == len(results)
-    assert summary["by_round"]["v1.0"] == 2 and summary["by_round"]["v5.1"] == 1
+    per_round = {r: sum(1 for z in FIXTURES if z.parent.name == r) for r in ("v1.0", "v5.1")}
+    assert summary["by_round"]["v1.0"] == per_round["v1.0"] and summary["by_round"]["v5.1"] == per_round["v5.1"]
     # the same tree as a zip
     zpath = tmp_path / "tree.zip"
     with zipfile.ZipFile(zpath, "w") as zf:

@@ -158,5 +158,5 @@ def test_missing_boards_or_directories_are_a_usage_error(capsys):
     assert main(["tiny", "--out", "somewhere"]) == 2
     err = capsys.readouterr().err
     assert "--monitor, --interface, --dataset" in err
-    assert main(["tiny", "--monitor", "joulescope:x", "--interface", "p", "--dataset", ".", "--out", "o"]) == 2
+    assert main(["tiny", "--monitor", "n6705:USB0::INSTR", "--interface", "p", "--dataset", ".", "--out", "o"]) == 2
     assert "drives lpm01a" in capsys.readouterr().err

@@ -59,7 +59,7 @@ def test_the_window_opens_a_result_from_the_measure_menu(qtbot, bundle, tmp_path
 
     w = create_window(demo=False)
     qtbot.addWidget(w)
-    assert set(w.measure_actions) == {"guide", "result"}
+    assert set(w.measure_actions) == {"guide", "tiny", "result"}
     show_result(w, bundle)
     qtbot.waitUntil(lambda: any(isinstance(x, ResultWindow) for x in w._measure_windows), timeout=60_000)
     rw = next(x for x in w._measure_windows if isinstance(x, ResultWindow))

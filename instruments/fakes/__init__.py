@@ -14,7 +14,9 @@ from typing import Any
 
 from instruments.fakes.clock import FakeClock
 from instruments.fakes.gwinstek import Gpm8213Device
+from instruments.fakes.joulescope import joulescope_bench
 from instruments.fakes.lpm01a import lpm01a_bench
+from instruments.fakes.n6705 import n6705_bench
 from instruments.fakes.ptd import ptd_bench
 from instruments.fakes.rohde_schwarz import Hmc8015Device
 from instruments.fakes.scpi_device import AnalyzerDevice, Load
@@ -86,3 +88,5 @@ register_fake("hmc8015", _scpi_bench(Hmc8015Device))
 register_fake("gpm8213", _scpi_bench(Gpm8213Device))
 register_fake("lpm01a", lpm01a_bench)
 register_fake("ptd", ptd_bench)
+register_fake("joulescope", joulescope_bench)
+register_fake("n6705", n6705_bench)

@@ -201,6 +201,8 @@ class Lpm01aDevice:
         self._garbage: list[bytes] = []
         self._truncate = 0
         self._drop = 0
+        self._late_word: str | None = None  # the command whose answer is held back (stale_ack)
+        self._held: list[str] = []
         self._fds: list[int] = []  # shared with the finalizer, which closes what is left
         self._reset_state()
         self.plug()
@@ -315,6 +317,12 @@ class Lpm01aDevice:
         with self._lock:
             self._drop += int(samples)
 
+    def stale_ack(self, word: str) -> None:
+        """The board answers the next ``word`` command (e.g. ``eventsrc``) only when the command
+        after it arrives, just before that one's answer: a stale ``ack`` for whoever reads next."""
+        with self._lock:
+            self._late_word = word
+
     # -- the serving loop --------------------------------------------------------------------------
     def _step(self) -> None:
         with self._lock:
@@ -366,12 +374,19 @@ class Lpm01aDevice:
         self.received.append(line)
         word, _, arg = line.partition(" ")
         word = word.lower()
+        held, self._held = self._held, []
+        self._say(*held)
         try:
             output = self._handle(word, arg.strip())
         except BoardError as exc:
             self._say(f"{PROMPT}error {line}", f"Error detail: {exc}")
             return
-        self._say(f"{PROMPT}ack {line}" + (f" {output}" if output else ""))
+        ack = f"{PROMPT}ack {line}" + (f" {output}" if output else "")
+        if word == self._late_word:
+            self._late_word = None
+            self._held.append(ack)
+            return
+        self._say(ack)
         if self._completed_after_ack:
             self._completed_after_ack = False
             self._say("Acquisition completed")

@@ -50,6 +50,10 @@ def recompute(bundle: Path, manifest: dict) -> list[Check]:
         return [Check("rule checks recomputed", FAIL, "session/session.json or session/rules.json is missing",
                       SOURCE)]
     session = json.loads((bundle / "session" / "session.json").read_text(encoding="utf-8"))
+    if isinstance(session, dict) and session.get("procedure") == "tiny-energy":
+        from station.tiny.bundle import recompute_tiny  # a Tiny run is reviewed from its runner files
+
+        return recompute_tiny(bundle, manifest)
     if not isinstance(session, dict) or not isinstance(session.get("runs"), list):
         return [Check("rule checks recomputed", WARN, "the session was not recorded by the guided procedure; its "
                       "checks cannot be recomputed from the samples", SOURCE)]

@@ -8,6 +8,10 @@ From ``power_check.py`` / ``get_power_metric`` (see the reference notes, section
   per watt = samples per joule);
 - SingleStream / MultiStream: ``avg * duration * 1000 / result_query_count`` millijoules per
   query (MultiStream inferred from a SingleStream run: times 8 samples per query).
+
+The efficiency of Offline / Server is the round's performance result over that average; from
+v5.0 the submission checker reads it from the detail log, in tokens per second for the LLMs
+(:func:`official_throughput`).
 """
 
 from __future__ import annotations
@@ -39,14 +43,52 @@ def window_average(t, w, begin: float, end: float, valid=None) -> tuple[float, i
     return (float(np.mean(w[sel])) if n else float("nan")), n
 
 
+# The submission checker's performance result per scenario from v5.0 on (detail-log keys), and the
+# benchmarks whose result is tokens instead (its RESULT_FIELD_NEW / RESULT_FIELD_BENCHMARK_OVERWRITE).
+_RESULT_KEY = {"Offline": "result_samples_per_second", "Server": "result_completed_samples_per_sec"}
+_TOKENS = {"Offline": "result_tokens_per_second", "Server": "result_completed_tokens_per_second"}
+_INFERRED_TOKENS = {"Offline": "result_inferred_tokens_per_second",
+                    "Server": "result_inferred_completed_tokens_per_second"}
+_LLM_RESULT_KEYS: dict[str, dict[str, dict[str, str]]] = {
+    "v5.0": {**{m: _TOKENS for m in ("llama2-70b-99", "llama2-70b-99.9", "llama2-70b-interactive-99",
+                                      "llama2-70b-interactive-99.9", "mixtral-8x7b", "llama3.1-405b")},
+             "gptj-99": _INFERRED_TOKENS, "gptj-99.9": _INFERRED_TOKENS},
+    "v5.1": {**{m: _TOKENS for m in ("llama2-70b-99", "llama2-70b-99.9", "llama3.1-8b", "mixtral-8x7b",
+                                      "llama3.1-405b", "deepseek-r1")},
+             "llama3.1-8b-edge": {"Offline": "result_tokens_per_second"},
+             "whisper": {"Offline": "result_tokens_per_second"}},
+}
+_FIRST_DETAIL_ROUND = (5, 0)
+
+
+def official_throughput(value_of, scenario: str, log_scenario: str, benchmark: str,
+                        round_name: str | None) -> tuple[float, str] | None:
+    """(performance result, its detail-log key) as the submission checker of ``round_name`` reads
+    it for the efficiency of an Offline / Server result (``value_of(key)``: the detail log's value);
+    None where it does not apply (per-query scenarios, a result inferred from another scenario's
+    log, rounds before v5.0, whose checker read the summary) or the key is missing."""
+    try:
+        era = tuple(int(x) for x in str(round_name).lstrip("v").split("."))
+    except ValueError:
+        return None
+    if scenario != log_scenario or scenario not in _RESULT_KEY or era < _FIRST_DETAIL_ROUND:
+        return None
+    key = _LLM_RESULT_KEYS.get(str(round_name), {}).get(benchmark, {}).get(scenario, _RESULT_KEY[scenario])
+    try:
+        return float(value_of(key)), key
+    except (TypeError, ValueError):
+        return None
+
+
 def _seconds(x) -> float:
     return x.timestamp() if isinstance(x, datetime) else float(x)
 
 
 def mlperf_metric(scenario: str, avg_power_w: float, begin, end, summary: dict | None = None,
-                  directory_scenario: str | None = None) -> dict:
+                  directory_scenario: str | None = None, throughput: tuple[float, str] | None = None) -> dict:
     """The reported power metric for ``scenario`` (``summary``: LoadGen summary keys, plus
-    ``result_query_count`` from the detail log for the per-query scenarios)."""
+    ``result_query_count`` from the detail log for the per-query scenarios; ``throughput``: the
+    round's performance result and its key (:func:`official_throughput`), else read from ``summary``)."""
     summary = summary or {}
     duration = _seconds(end) - _seconds(begin)
     scen = directory_scenario or scenario
@@ -65,6 +107,11 @@ def mlperf_metric(scenario: str, avg_power_w: float, begin, end, summary: dict |
         return {**out, "value": mj, "unit": "mJ/query", "queries": queries,
                 "efficiency": {"value": spq * 1000.0 / mj, "unit": "samples/J"}}
     result = {**out, "value": avg_power_w, "unit": "W"}
+    if throughput is not None:
+        value, key = throughput
+        per = "tokens/J" if "tokens" in key else "samples/J"
+        result["efficiency"] = {"value": value / avg_power_w, "unit": per, "from": key}
+        return result
     for key in ("Samples per second", "Scheduled samples per second", "Completed samples per second"):
         if key in summary:
             try:

@@ -38,7 +38,7 @@ from station.measurement.verdict import published_verdict
 from station.mlperf.client_server import PowerSummary, read_power_json, read_power_log
 from station.mlperf.errors import FormatError
 from station.mlperf.loadgen import LoadgenDetail, read_detail, read_summary
-from station.mlperf.metric import canonical_scenario, mlperf_metric, window_average
+from station.mlperf.metric import canonical_scenario, mlperf_metric, official_throughput, window_average
 from station.mlperf.ptd_log import PtdLog, parse_uncertainty_reply, read_ptd_log
 from station.mlperf.rounds import (
     ROUNDS,
@@ -196,7 +196,10 @@ def verify_published(root: Path, round_name: str | None = None) -> dict:
         # the official metric uses the scenario of the directory (any case), not the log's
         scen_dir = canonical_scenario(perf.parent.name) if perf.name == "performance" else None
         if n:
-            m = mlperf_metric(det.scenario, avg, det.power_begin, det.power_end, summary, directory_scenario=scen_dir)
+            throughput = official_throughput(det.value, scen_dir or det.scenario, det.scenario,
+                                             perf.parent.parent.name if scen_dir else "", rnd.name)
+            m = mlperf_metric(det.scenario, avg, det.power_begin, det.power_end, summary, directory_scenario=scen_dir,
+                              throughput=throughput)
             metric = {"value": m["value"], "unit": m["unit"], "average_power_w": avg, "samples": n,
                       "duration_s": m["duration_s"], "scenario": m["scenario"]}
             if "efficiency" in m:

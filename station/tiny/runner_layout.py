@@ -29,18 +29,24 @@ class TrialRecord:
     events: list[tuple[int, int]]  # (the monitor's event counter, sample index within the trial)
     results: list[float] = field(default_factory=list)
     voltage: float | None = None
+    detections: list[int] = field(default_factory=list)  # streaming wakeword: the interface board's (ms)
+    truth: dict | None = None  # streaming wakeword: wav_file, length_sec, detection_windows
 
     def to_json(self) -> dict:
-        return {"file": self.file, "class": None,
-                "infer": {"results": self.results, "iterations": self.iterations, "warmups": self.warmups},
+        infer = {"results": self.results, "iterations": self.iterations, "warmups": self.warmups}
+        if self.truth is not None:
+            infer.update(self.truth, detections=self.detections)
+        return {"file": self.file, "class": None, "infer": infer,
                 "power": {"samples": [None if not math.isfinite(s) else s for s in self.samples_j],
                           "timestamps": [[f"{c:02d}", i] for c, i in self.events], "voltage": self.voltage},
                 "mode": "e"}
 
 
-def results_text(windows: list[TinyWindow], streaming: bool = False) -> str:
-    """``results.txt`` as the MLCommons runner prints it (numbers in its formats)."""
-    lines = ["Power Edition Output"]
+def results_text(windows: list[TinyWindow], streaming: bool = False, note: str | None = None,
+                 extra: list[str] | None = None) -> str:
+    """``results.txt`` as the MLCommons runner prints it (numbers in its formats); ``note`` (an
+    emulation's label) follows the first line; ``extra`` (streaming wakeword's accuracy) comes last."""
+    lines = ["Power Edition Output"] + ([note] if note else [])
     for w in windows:
         lines += [f"Energy data for trial {w.trial}",
                   f"  Elapsed time  : {w.duration_s}" + ("" if w.duration_s >= 10.0 else "  <<<< below minimum duration"),
@@ -49,6 +55,7 @@ def results_text(windows: list[TinyWindow], streaming: bool = False) -> str:
                   f"  Total Energy  : {w.energy_uj:.3f} uJ",
                   f"  Energy/Inf    : {w.uj_per_inference:.3f} uJ/inf"]
     lines += ["-" * 57, f"Median energy cost is {median_uj_per_inference(windows):5.4f} uJ/inf.", "-" * 57]
+    lines += extra or []
     return "\n".join(lines) + "\n"
 
 
@@ -62,12 +69,14 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def write_runner_layout(out: Path, trials: list[TrialRecord], windows: list[TinyWindow], log_lines: list[str],
-                        streaming: bool = False) -> list[Path]:
-    """Write the three files into ``out`` (created if needed); returns their paths."""
+                        streaming: bool = False, note: str | None = None, extra: list[str] | None = None
+                        ) -> list[Path]:
+    """Write the three files into ``out`` (created if needed); returns their paths. ``note`` (an
+    emulation's label) goes into results.txt and, as ``"note"``, into every trial of results.json."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "results.json", out / "results.txt", out / "log.txt"]
-    _atomic_write(paths[0], json.dumps([t.to_json() for t in trials]))
-    _atomic_write(paths[1], results_text(windows, streaming))
+    _atomic_write(paths[0], json.dumps([{**t.to_json(), **({"note": note} if note else {})} for t in trials]))
+    _atomic_write(paths[1], results_text(windows, streaming, note, extra))
     _atomic_write(paths[2], "\n".join(log_lines) + "\n")
     return paths

@@ -1,4 +1,5 @@
-"""The window's Measure menu: the guided MLPerf measurement and opening finished results.
+"""The window's Measure menu: the guided MLPerf measurement, the MLPerf Tiny energy run and opening
+finished results.
 
 Kept out of ``main_window.py``: :func:`install` adds the menu to a main window. The guide
 connects its analyzers itself (through the procedure), so it asks the operator to disconnect the
@@ -83,11 +84,20 @@ def install(window: QMainWindow) -> None:
         if path:
             show_result(window, Path(path))
 
+    def open_tiny() -> None:
+        from station.ui.tiny_guide import TinyGuideWindow
+
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        tw = TinyGuideWindow(station_home() / "tiny" / f"tiny-{stamp}", window)
+        window._measure_windows.append(tw)
+        tw.show()
+
     guide = menu.addAction("&Guided MLPerf measurement…", open_guide)
     guide.setShortcut(QKeySequence("Ctrl+G"))
+    tiny = menu.addAction("MLPerf &Tiny energy run…", open_tiny)
     result = menu.addAction("Open &result…", open_result)
     result.setShortcut(QKeySequence("Ctrl+Shift+O"))
-    window.measure_actions = {"guide": guide, "result": result}
+    window.measure_actions = {"guide": guide, "tiny": tiny, "result": result}
 
 
 def show_result(window: QMainWindow, path: Path) -> None:

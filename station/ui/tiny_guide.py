@@ -1,0 +1,825 @@
+"""The MLPerf Tiny energy run in the window: choose the boards, watch the five trials, read the verdict.
+
+The window drives the same Qt-free procedure as ``station tiny``
+(:func:`station.tiny.procedure.run_energy`) on its own :class:`TaskLane`, so the GUI thread never
+waits on a serial port; the procedure's observer events come back through an :class:`Inbox` drained
+on the page's timer. The monitor's sample blocks go straight into a :class:`LiveStore` on the
+procedure's recorder thread (one writer), which the :class:`PowerPlot` reads on the frame timer,
+like the guide's live page. Each trial's window between the DUT's timestamp edges is shaded as the
+edges arrive and labelled with its energy per inference when the trial ends. At the end: the
+median in uJ/inference as ``results.txt`` prints it and the verdict words of :mod:`station.verify`.
+
+"Emulated boards" runs the procedure on the emulated DUT + interface board and the fake LPM01A
+(instruments.fakes), said as such on the page; ``emulation_speed`` runs their clock faster, for
+tests and demos.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, QUrl
+from PySide6.QtGui import QColor, QDesktopServices, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from station.core.live_store import LiveStore
+from station.ui.inbox import Inbox, TaskLane, run_callback
+from station.ui.power_plot import PowerPlot
+from station.ui.theme import qcolor
+
+MONITOR_LPM01A, MONITOR_EMULATED = "lpm01a", "emulated"
+PAGE_SETUP, PAGE_RUN = range(2)
+FRAME_MS = 100
+MIN_VIEW_S = 20.0  # the plot shows at least this much, then the whole run so far
+STATUS_COLOURS = {"pass": "#1b7f3b", "warn": "#b26a00", "fail": "#c62828", "pending": "#5b6470"}
+WINDOW_BRUSH = "#2b8a3e40"  # a trial's window: green, see-through so the trace stays readable
+OPEN_WINDOW_BRUSH = "#f2a40040"  # a window whose second edge has not come yet
+CALIBRATION_BRUSH = "#8a94a340"
+NO_WINDOW_BRUSH = "#c6282833"  # a trial whose edges do not make a window
+EMULATED_INPUT_BYTES = 80
+TRIAL_COLUMNS = ("Trial", "Input file", "Inferences", "Window (s)", "Energy (uJ)", "uJ/inference")
+
+
+def _big(widget: QWidget, scale: float, bold: bool = False) -> None:
+    f = QFont(widget.font())
+    f.setPointSizeF(f.pointSizeF() * scale)
+    f.setBold(bold)
+    widget.setFont(f)
+
+
+@dataclass
+class WindowMark:
+    """One shaded window on the plot: a trial's (or the calibration's) span between two edges, in
+    the monitor records' time (seconds); ``stop`` is None while the second edge has not come."""
+
+    trial: int | None  # None: the calibration run that measures one inference's time
+    start: float
+    stop: float | None
+    text: str
+    region: pg.LinearRegionItem
+    label: pg.InfLineLabel
+    final: bool = False  # the procedure measured this window (trial_done), not only its edges
+
+
+@dataclass
+class TinyRunSetup:
+    """What the operator chose on the setup page."""
+
+    monitor: str  # MONITOR_LPM01A or MONITOR_EMULATED
+    monitor_port: str
+    interface_port: str
+    dut_baud: int
+    voltage: float
+    dataset: Path | None
+    out: Path
+    inferences: int | None = None  # None: measured so each window lasts at least 10 s
+    emulation_speed: float = 1.0
+    extra: dict = field(default_factory=dict)  # further LPM01A driver options
+    faults: dict = field(default_factory=dict)  # the emulated boards' faults
+
+
+def emulated_dataset(directory: Path, files: int = 5) -> list[Path]:
+    """Five small input files for the emulated DUT (it only checks that every byte arrives)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(files):
+        path = directory / f"emulated_input_{i:02d}.bin"
+        path.write_bytes(bytes((i * 7 + k) % 256 for k in range(EMULATED_INPUT_BYTES)))
+        paths.append(path)
+    return paths
+
+
+def dataset_files(directory: Path) -> list[Path]:
+    """The input files of a dataset directory, by name (hidden files left out)."""
+    return sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+class TinyGuideWidget(QWidget):
+    """One MLPerf Tiny energy run, from choosing the boards to the verdict."""
+
+    def __init__(self, out_dir: str | Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.inbox = Inbox()
+        self.lane = TaskLane("tiny", self.inbox)
+        self._stop = threading.Event()
+        self.running = False
+        self.closed = False
+        self.summary: dict | None = None  # the finished run's summary (TinyRunResult.summary())
+        self.failure: str | None = None
+        self.emulated = False
+        self.store: LiveStore | None = None
+        self.freq = 1000.0
+        self.t_first: float | None = None
+        self.inferences: int | None = None
+        self.trial: int | None = None  # the trial running now, numbered from 0 as results.txt numbers them
+        self.trials_planned = 5
+        self.window_values: dict[int, float] = {}  # uJ/inference of each measured window, by trial
+        self.trial_edges = 0  # timestamp edges seen in the running trial (or calibration)
+        self.marks: list[WindowMark] = []
+        self.log_lines: list[str] = []
+        self._store_lock = threading.Lock()  # the recorder thread makes the store, a new run drops it
+        self._run_id = 0  # events of an earlier run (still draining) are ignored
+        # Faults for the emulated boards (instruments.fakes.tiny_dut.TinyRig options such as
+        # missing_edge_trial), to show or test what a broken run looks like.
+        self.emulation_faults: dict = {}
+
+        layout = QVBoxLayout(self)
+        self.do_now = QLabel()
+        self.do_now.setWordWrap(True)
+        _big(self.do_now, 1.4, bold=True)
+        self.why = QLabel()
+        self.why.setWordWrap(True)
+        _big(self.why, 1.05)
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        _big(self.problem, 1.15, bold=True)
+        self.problem.setStyleSheet("background:#c62828;color:white;padding:8px;border-radius:4px;")
+        self.problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problem.hide()
+        self.emulation_banner = QLabel("EMULATED BOARDS: the DUT, the interface board and the LPM01A are software "
+                                       "stand-ins. This shows how a run goes; it measures no device.")
+        self.emulation_banner.setObjectName("tiny_emulation_banner")
+        self.emulation_banner.setWordWrap(True)
+        self.emulation_banner.setStyleSheet("background:#f0a400;color:#1a1a1a;padding:6px;border-radius:4px;"
+                                            "font-weight:bold;")
+        self.emulation_banner.hide()
+        for w in (self.do_now, self.why, self.problem, self.emulation_banner):
+            layout.addWidget(w)
+
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self._setup_page(Path(out_dir)))
+        self.pages.addWidget(self._run_page())
+        layout.addWidget(self.pages, 1)
+
+        log_box = QGroupBox("What is happening")
+        ll = QVBoxLayout(log_box)
+        ll.setContentsMargins(6, 2, 6, 6)
+        self.log_list = QListWidget()
+        self.log_list.setMinimumHeight(70)
+        self.log_list.setMaximumHeight(110)
+        ll.addWidget(self.log_list)
+        layout.addWidget(log_box)
+
+        buttons = QHBoxLayout()
+        self.primary = QPushButton("Start energy run")
+        _big(self.primary, 1.3, bold=True)
+        self.primary.setMinimumHeight(44)
+        self.primary.clicked.connect(self.start)
+        self.setup_button = QPushButton("Change setup")
+        self.setup_button.clicked.connect(self.show_setup)
+        self.stop_button = QPushButton("Stop run")
+        self.stop_button.setToolTip("End the run at the next answer from the boards; nothing of it is kept")
+        self.stop_button.clicked.connect(self.stop)
+        self.open_folder_button = QPushButton("Open result folder")
+        self.open_folder_button.clicked.connect(self.open_folder)
+        for b in (self.primary, self.setup_button, self.stop_button, self.open_folder_button):
+            buttons.addWidget(b)
+        layout.addLayout(buttons)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(FRAME_MS)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+        self.refresh()
+
+    # -- pages ------------------------------------------------------------------------------------
+    def _setup_page(self, out_dir: Path) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        self.monitor = QComboBox()
+        self.monitor.addItem("ST LPM01A energy monitor (serial port)", MONITOR_LPM01A)
+        self.monitor.addItem("Emulated boards (no hardware: a demonstration)", MONITOR_EMULATED)
+        self.monitor.currentIndexChanged.connect(self._monitor_changed)
+        self.monitor_port = QLineEdit()
+        self.monitor_port.setPlaceholderText("the LPM01A's port, e.g. /dev/ttyACM0 or COM5")
+        self.interface_port = QLineEdit()
+        self.interface_port.setPlaceholderText("the interface board's port (STM32H573I-DK or Arduino)")
+        self.dut_baud = QSpinBox()
+        self.dut_baud.setRange(1200, 2_000_000)
+        self.dut_baud.setValue(9600)
+        self.voltage = QDoubleSpinBox()
+        self.voltage.setRange(1.8, 3.3)
+        self.voltage.setDecimals(2)
+        self.voltage.setSingleStep(0.05)
+        self.voltage.setValue(3.0)
+        self.voltage.setSuffix(" V")
+        self.dataset = QLineEdit()
+        self.dataset.setPlaceholderText("directory of the model's input files (the first five by name are the trials)")
+        self.out = QLineEdit(str(out_dir))
+        self.inferences_spin = QSpinBox()
+        self.inferences_spin.setRange(0, 10**8)
+        self.inferences_spin.setSpecialValueText("measured: each window lasts at least 10 s")
+        self.speed = QDoubleSpinBox()
+        self.speed.setRange(1.0, 100.0)
+        self.speed.setValue(1.0)
+        self.speed.setSuffix(" x real time")
+        self.speed.setToolTip("The emulated boards' clock runs this much faster than the wall clock")
+
+        def with_browse(edit: QLineEdit, title: str) -> QWidget:
+            row = QWidget()
+            h = QHBoxLayout(row)
+            h.setContentsMargins(0, 0, 0, 0)
+            h.addWidget(edit, 1)
+            button = QPushButton("Browse…")
+
+            def browse() -> None:
+                path = QFileDialog.getExistingDirectory(self, title, edit.text())
+                if path:
+                    edit.setText(path)
+            button.clicked.connect(browse)
+            h.addWidget(button)
+            return row
+
+        for label, w in (("Energy monitor", self.monitor), ("Monitor port", self.monitor_port),
+                         ("Interface board port", self.interface_port), ("DUT baud rate (energy mode)", self.dut_baud),
+                         ("DUT supply voltage", self.voltage),
+                         ("Dataset", with_browse(self.dataset, "The model's input files")),
+                         ("Result folder", with_browse(self.out, "Where the result files go")),
+                         ("Inferences per window", self.inferences_spin), ("Emulation speed", self.speed)):
+            form.addRow(label, w)
+        self._monitor_changed()
+        return page
+
+    def _monitor_changed(self) -> None:
+        emulated = self.monitor.currentData() == MONITOR_EMULATED
+        for w in (self.monitor_port, self.interface_port):
+            w.setEnabled(not emulated)
+        self.speed.setEnabled(emulated)
+        self.dataset.setPlaceholderText(
+            "optional with emulated boards (five generated inputs)" if emulated
+            else "directory of the model's input files (the first five by name are the trials)")
+
+    def _run_page(self) -> QWidget:
+        page = QWidget()
+        v = QHBoxLayout(page)
+        v.setContentsMargins(0, 0, 0, 0)
+        left = QVBoxLayout()
+        self.state = QLabel()
+        self.state.setObjectName("tiny_state")
+        self.state.setWordWrap(True)
+        _big(self.state, 1.3, bold=True)
+        left.addWidget(self.state)
+        self.plot = PowerPlot(page)
+        self.plot.empty_label.setText("No samples yet: the monitor's power is shown here once it measures.")
+        left.addWidget(self.plot, 1)
+        v.addLayout(left, 3)
+
+        right = QVBoxLayout()
+        self.verdict = QLabel()
+        self.verdict.setObjectName("tiny_verdict")
+        self.verdict.setWordWrap(True)
+        self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        _big(self.verdict, 1.7, bold=True)
+        self.median = QLabel()
+        self.median.setObjectName("tiny_median")
+        self.median.setWordWrap(True)
+        self.median.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        _big(self.median, 1.35, bold=True)
+        self.reason = QLabel()
+        self.reason.setObjectName("tiny_reason")
+        self.reason.setWordWrap(True)
+        self.reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        _big(self.reason, 1.05)
+        for w in (self.verdict, self.median, self.reason):
+            right.addWidget(w)
+        self.trials = QTableWidget(0, len(TRIAL_COLUMNS))
+        self.trials.setObjectName("tiny_trials")
+        self.trials.setHorizontalHeaderLabels(TRIAL_COLUMNS)
+        self.trials.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.trials.verticalHeader().setVisible(False)
+        self.trials.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.trials.horizontalHeader().setStretchLastSection(True)
+        self.trials.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Five rows without scrolling and no more: the checks below need the room for their evidence.
+        rows = self.trials.verticalHeader().defaultSectionSize() * 5
+        self.trials.setFixedHeight(rows + self.trials.horizontalHeader().sizeHint().height()
+                                   + 2 * self.trials.frameWidth() + 4)
+        right.addWidget(self.trials)
+        self.checks = QTableWidget(0, 3)
+        self.checks.setObjectName("tiny_checks")
+        self.checks.setHorizontalHeaderLabels(["Check", "Verdict", "Evidence"])
+        self.checks.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.checks.verticalHeader().setVisible(False)
+        self.checks.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.checks.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.checks.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.checks.setWordWrap(True)
+        self.checks.hide()
+        right.addWidget(self.checks, 1)
+        right.addStretch(0)
+        box = QWidget()
+        box.setLayout(right)
+        box.setMinimumWidth(590)
+        box.setMaximumWidth(680)
+        v.addWidget(box, 2)
+        return page
+
+    # -- setup -------------------------------------------------------------------------------------
+    def setup(self) -> TinyRunSetup:
+        """The setup page as a :class:`TinyRunSetup`; ValueError says what is missing."""
+        emulated = self.monitor.currentData() == MONITOR_EMULATED
+        missing = []
+        if not emulated:
+            missing += [name for name, w in (("the monitor's port", self.monitor_port),
+                                             ("the interface board's port", self.interface_port))
+                        if not w.text().strip()]
+        dataset = Path(self.dataset.text().strip()) if self.dataset.text().strip() else None
+        if dataset is None and not emulated:
+            missing.append("the dataset directory")
+        if not self.out.text().strip():
+            missing.append("the result folder")
+        if missing:
+            raise ValueError(f"Give {', '.join(missing)}.")
+        if dataset is not None and not dataset.is_dir():
+            raise ValueError(f"The dataset {dataset} is not a directory.")
+        if dataset is not None and not dataset_files(dataset):
+            raise ValueError(f"The dataset {dataset} holds no input files.")
+        return TinyRunSetup(MONITOR_EMULATED if emulated else MONITOR_LPM01A, self.monitor_port.text().strip(),
+                            self.interface_port.text().strip(), self.dut_baud.value(), self.voltage.value(), dataset,
+                            Path(self.out.text().strip()), self.inferences_spin.value() or None, self.speed.value(),
+                            faults=dict(self.emulation_faults) if emulated else {})
+
+    def use_emulation(self, speed: float = 1.0) -> None:
+        """Choose the emulated boards, their clock ``speed`` times the wall clock."""
+        self.monitor.setCurrentIndex(self.monitor.findData(MONITOR_EMULATED))
+        self.speed.setValue(speed)
+
+    # -- the run -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """The primary button: start the run on the lane (GUI thread)."""
+        if self.running:
+            return
+        try:
+            setup = self.setup()
+        except ValueError as exc:
+            self._show_problem(str(exc))
+            return
+        self._reset()
+        self.running = True
+        self.emulated = setup.monitor == MONITOR_EMULATED
+        self._stop = threading.Event()
+        run_id = self._run_id
+        self._say(f"Energy run into {setup.out}" + (" on EMULATED boards." if self.emulated else "."))
+        self.lane.submit(lambda: self._run(setup, run_id, self._stop), self._finished)
+        self.refresh()
+
+    def _run(self, setup: TinyRunSetup, run_id: int, stop: threading.Event):
+        """The lane's job: open the boards, run the procedure, close what the emulation made."""
+        from station.tiny.procedure import run_energy
+
+        def on_event(kind: str, detail: dict) -> None:
+            if kind == "block":
+                self._feed(run_id, detail)
+            else:
+                self.inbox.call_soon(self._on_run_event, run_id, kind, dict(detail))
+
+        made: list = []
+        scratch: Path | None = None
+        try:
+            if setup.monitor == MONITOR_EMULATED:
+                from instruments.fakes.lpm01a import Lpm01aDevice
+                from instruments.fakes.tiny_dut import ScaledClock, TinyRig
+
+                clock = ScaledClock(setup.emulation_speed)
+                rig = TinyRig(clock, **setup.faults)
+                made.append(rig)
+                board = Lpm01aDevice(seed=5, clock=clock)
+                made.append(board)
+                board.workload = rig.load_for(board)
+                monitor_port, interface_port = board.port, rig.port
+            else:
+                clock = time.monotonic
+                monitor_port, interface_port = setup.monitor_port, setup.interface_port
+            if setup.dataset is not None:
+                files = dataset_files(setup.dataset)
+            else:
+                scratch = Path(tempfile.mkdtemp(prefix="station-tiny-inputs-"))
+                files = emulated_dataset(scratch)
+            monitor, interface = _open_boards(monitor_port, interface_port, setup.voltage, setup.extra)
+            return run_energy(monitor=monitor, interface=interface, dataset=files, out=setup.out,
+                              dut_baud=setup.dut_baud, inferences=setup.inferences, clock=clock,
+                              on_event=on_event, stop=stop)
+        finally:
+            for thing in made:
+                thing.close()
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    def _feed(self, run_id: int, detail: dict) -> None:
+        """The recorder's thread: the block's samples into the run's live store (made at the first)."""
+        samples = detail["samples"]
+        if not len(samples):
+            return
+        with self._store_lock:
+            if run_id != self._run_id:
+                return
+            if self.store is None:
+                interval = 1.0 / self.freq
+                self.store = LiveStore(samples.dtype, window_samples=1 << 18, interval_s=interval)
+                self.inbox.call_soon(self._show_store, run_id, self.store, detail.get("t_first"))
+            store = self.store
+        store.append(samples)
+
+    def _finished(self, result, error) -> None:
+        """The lane's answer (GUI thread): the result, or why there is none."""
+        from station.tiny.procedure import TinyRunError
+
+        self.running = False
+        self.trial = None
+        if error is not None:
+            self.failure = (str(error) if isinstance(error, TinyRunError)
+                            else f"The run failed: {type(error).__name__}: {error}")
+            self._show_problem(self.failure)
+            # Windows measured before the failure are not a result: nothing was written.
+            self.verdict.setText("NO RESULT")
+            self.verdict.setStyleSheet(f"color:{STATUS_COLOURS['fail']};")
+            self.median.setText("")
+            self.reason.setText(self.failure)
+        else:
+            self.summary = result.summary()
+            self._show_result(self.summary)
+        if self.plot.store is not None:
+            self.plot.set_store(self.plot.store, live=False, keep_view=True)
+            self.plot.fit_all()
+        self.refresh()
+
+    def stop(self) -> None:
+        """End the run at the boards' next line (the procedure raises; nothing is written)."""
+        if self.running:
+            self._stop.set()
+            self._say("Stopping the run…")
+
+    # -- events (GUI thread) ------------------------------------------------------------------------
+    def _show_store(self, run_id: int, store: LiveStore, t_first: float | None) -> None:
+        if run_id != self._run_id:
+            return
+        self.t_first = t_first
+        self.plot.set_store(store, live=True)
+        self.plot.window_s = MIN_VIEW_S
+
+    def _on_run_event(self, run_id: int, kind: str, d: dict) -> None:
+        if run_id != self._run_id:
+            return
+        if kind == "dut":
+            self._say(f"The DUT answers: {d.get('name')}, model {d.get('model') or 'not given'}.")
+        elif kind == "monitor":
+            self.freq = float(d.get("freq") or self.freq)
+        elif kind == "inferences":
+            self.inferences = int(d["n"])
+            self._say(f"{self.inferences} inferences per window.")
+        elif kind == "trial_start":
+            self.trial, self.trial_edges, self.trials_planned = int(d["trial"]), 0, int(d.get("of") or 5)
+            self._say(f"Trial {self.trial} ({self.trial + 1} of {self.trials_planned}): loading {d.get('file')}.")
+            self._trial_row(self.trial, d.get("file", ""), "loading…")
+        elif kind == "edge":
+            self._on_edge(d)
+        elif kind == "trial_done":
+            self._on_trial_done(d)
+        self.refresh()
+
+    def _on_edge(self, d: dict) -> None:
+        t = d.get("t")
+        if t is None:
+            return
+        self.trial_edges += 1
+        trial = self.trial
+        if self.trial_edges % 2:  # a window opens
+            if trial is None:  # only the latest calibration is named: they are close together
+                for m in self.marks:
+                    if m.trial is None:
+                        m.label.setFormat("")
+            text = f"trial {trial}:\n{self.inferences} inferences,\nmeasuring…" if trial is not None else "calibration"
+            self.marks.append(self._new_mark(trial, t, text))
+            if trial is not None:
+                self._trial_row(trial, None, "running…")
+        else:
+            mark = next((m for m in reversed(self.marks) if m.trial == trial and m.stop is None), None)
+            if mark is not None:
+                mark.stop = t
+                if trial is None:
+                    self._say(f"Calibration window: {t - mark.start:.3f} s.")
+
+    def _on_trial_done(self, d: dict) -> None:
+        k = int(d["trial"])
+        w = d.get("window")
+        mine = [m for m in self.marks if m.trial == k]
+        if w is None or self.t_first is None:
+            # No window to score: what the monitor saw of it stays on the plot, in red, saying why.
+            for m in mine[:-1]:
+                self._drop_mark(m)
+            if mine:
+                span = self.plot.store.span() if self.plot.store is not None else None
+                mark = mine[-1]
+                mark.stop = span[1] if span else mark.start
+                edges = int(d.get("events") or 0)
+                mark.text = f"trial {k}:\nno window:\n" + (f"{edges} of 2 edges" if edges < 2 else f"{edges} edges")
+                mark.label.setFormat(mark.text)
+                mark.region.setBrush(pg.mkBrush(NO_WINDOW_BRUSH))
+            self._trial_row(k, d.get("file"), f"no window: {d.get('events')} timestamp edge(s)", bad=True)
+            self._say(f"Trial {k}: the monitor saw {d.get('events')} timestamp edge(s), two are needed.")
+            return
+        begin = int(d.get("begin", 0))
+        start = self.t_first + (begin + int(w["start_sample"])) / self.freq
+        stop = self.t_first + (begin + int(w["stop_sample"])) / self.freq
+        for m in mine[:-1]:  # extra edges: the procedure takes the last two, as the runner does
+            self._drop_mark(m)
+        mark = mine[-1] if mine else self._new_mark(k, start, "")
+        if not mine:
+            self.marks.append(mark)
+        mark.start, mark.stop, mark.final = start, stop, True
+        mark.text = window_label(k, w)
+        mark.label.setFormat(mark.text)
+        mark.region.setBrush(pg.mkBrush(WINDOW_BRUSH))
+        self._trial_row(k, d.get("file"), None, w)
+        self._say(f"Trial {k}: {w['inferences']} inferences in {w['duration_s']:.3f} s, "
+                  f"{w['uj_per_inference']:.3f} uJ/inference.")
+        self.window_values[k] = float(w["uj_per_inference"])
+        so_far = statistics.median(self.window_values.values())
+        self.verdict.setText("Measuring…")
+        self.verdict.setStyleSheet(f"color:{STATUS_COLOURS['pending']};")
+        self.median.setText(f"Median so far: {so_far:.4f} uJ/inference ({len(self.window_values)} of "
+                            f"{self.trials_planned} windows)")
+        self.trial = None
+
+    # -- marks ---------------------------------------------------------------------------------------
+    def _new_mark(self, trial: int | None, start: float, text: str) -> WindowMark:
+        brush = OPEN_WINDOW_BRUSH if trial is not None else CALIBRATION_BRUSH
+        region = pg.LinearRegionItem(values=(0, 0), movable=False, brush=pg.mkBrush(brush),
+                                     pen=pg.mkPen(qcolor(self.plot.theme.mark), width=1))
+        region.setZValue(-10)  # under the trace
+        colour = qcolor(self.plot.theme.plot_fg)
+        # A busy DUT draws its highest power inside the window, so the label sits below the trace
+        # there; calibration windows are named at the bottom, out of the trials' way.
+        label = pg.InfLineLabel(region.lines[0], text, position=0.55 if trial is not None else 0.04,
+                                anchors=[(0, 0.5), (0, 0.5)] if trial is not None else [(0, 1), (0, 1)],
+                                color=colour)
+        label.setZValue(20)
+        font = QFont(label.textItem.font())
+        font.setPointSizeF(font.pointSizeF() * 1.1)
+        label.textItem.setFont(font)
+        self.plot.vb.addItem(region, ignoreBounds=True)
+        mark = WindowMark(trial, start, None, text, region, label)
+        self._place(mark)
+        return mark
+
+    def _drop_mark(self, mark: WindowMark) -> None:
+        self.plot.vb.removeItem(mark.region)
+        if mark in self.marks:
+            self.marks.remove(mark)
+
+    def _place(self, mark: WindowMark) -> None:
+        origin = self.plot.origin
+        if origin is None:
+            mark.region.hide()
+            return
+        span = self.plot.store.span() if self.plot.store is not None else None
+        stop = mark.stop if mark.stop is not None else (span[1] if span else mark.start)
+        mark.region.setRegion((mark.start - origin, max(stop, mark.start) - origin))
+        mark.region.show()
+
+    @property
+    def windows(self) -> list[WindowMark]:
+        """The trials' measured windows on the plot, in trial order."""
+        return sorted((m for m in self.marks if m.final), key=lambda m: m.trial)
+
+    # -- page ------------------------------------------------------------------------------------------
+    def _trial_row(self, k: int, file: str | None, note: str | None, w: dict | None = None,
+                   bad: bool = False) -> None:
+        if self.trials.rowCount() <= k:
+            self.trials.setRowCount(k + 1)
+        cells = {0: str(k)}
+        if file:
+            cells[1] = file
+        if w is not None:
+            cells.update({2: str(w["inferences"]),
+                          3: f"{w['duration_s']:.3f} ± {w['duration_uncertainty_s']:.3f}",
+                          4: f"{w['energy_uj']:.1f}",
+                          5: f"{w['uj_per_inference']:.3f} ± {w['uj_per_inference_uncertainty']:.3f}"})
+        elif note is not None:
+            cells.update({2: str(self.inferences or ""), 3: note, 4: "", 5: ""})
+        # A note spans the figures' columns, so it never widens the window column past the table.
+        span = 1 if w is not None else len(TRIAL_COLUMNS) - 3
+        if self.trials.columnSpan(k, 3) != span:
+            self.trials.setSpan(k, 3, 1, span)
+        for col, text in cells.items():
+            item = QTableWidgetItem(text)
+            item.setToolTip(text)
+            if bad:
+                item.setForeground(QColor(STATUS_COLOURS["fail"]))
+            self.trials.setItem(k, col, item)
+
+    def _show_result(self, summary: dict) -> None:
+        from station.measurement.verdict import tiny_verdict
+
+        verdict = tiny_verdict(summary["checks"])
+        self.verdict.setText(verdict.headline)
+        self.verdict.setToolTip(verdict.text)
+        self.verdict.setStyleSheet(f"color:{STATUS_COLOURS[verdict.tone]};")
+        metric = summary.get("metric") or {}
+        value = metric.get("value")
+        unit = "uJ/inference" if metric.get("unit", "uJ/inf") == "uJ/inf" else metric.get("unit")
+        shown = f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else "—"
+        self.median.setText(f"Median: {shown} {unit}")
+        self.median.setToolTip("the median of the trials' energy per inference, as results.txt prints it")
+        failed = [c for c in summary["checks"] if c["status"] == "fail"]
+        emulated = " On EMULATED boards: a demonstration, not a measurement of a device." if self.emulated else ""
+        if failed:
+            self.reason.setText("Why: " + "; ".join(f"{c['name']}: {c['evidence']}" for c in failed) + "." + emulated)
+        else:
+            self.reason.setText(f"Every check passed over {len(summary.get('windows', []))} windows of "
+                                f"{summary.get('inferences_per_window')} inferences.{emulated}")
+        checks = sorted(summary["checks"], key=lambda c: {"fail": 0, "warn": 1}.get(c.get("status"), 2))
+        self.checks.setRowCount(len(checks))
+        for r, c in enumerate(checks):
+            status = str(c.get("status", ""))
+            items = [QTableWidgetItem(str(c.get("name"))), QTableWidgetItem(status.upper()),
+                     QTableWidgetItem(str(c.get("evidence")))]
+            items[1].setForeground(QColor(STATUS_COLOURS.get(status, "#000000")))
+            for col, it in enumerate(items):
+                it.setToolTip(it.text())
+                self.checks.setItem(r, col, it)
+        self.checks.resizeRowsToContents()
+        self.checks.show()
+        self._say(f"{verdict.text}. Median {shown} uJ/inference; the files are in {summary.get('out')}.")
+
+    def _show_problem(self, text: str) -> None:
+        self._say(text)
+        self.problem.setText(text)
+        self.problem.show()
+
+    def _say(self, text: str) -> None:
+        self.log_lines.append(text)
+        self.log_list.addItem(text)
+        self.log_list.scrollToBottom()
+
+    def _reset(self) -> None:
+        with self._store_lock:
+            self._run_id += 1
+            self.store = None
+        for mark in list(self.marks):
+            self._drop_mark(mark)
+        self.plot.set_store(None)
+        self.t_first, self.inferences, self.trial, self.trial_edges = None, None, None, 0
+        self.window_values = {}
+        self.summary, self.failure = None, None
+        self.trials.setRowCount(0)
+        self.checks.setRowCount(0)
+        self.checks.hide()
+        for label in (self.verdict, self.median, self.reason):
+            label.setText("")
+        self.problem.hide()
+
+    def show_setup(self) -> None:
+        if not self.running:
+            self.pages.setCurrentIndex(PAGE_SETUP)
+            self.refresh()
+
+    def open_folder(self) -> None:
+        if self.summary is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.summary["out"])))
+
+    def _tick(self) -> None:
+        for item in self.inbox.drain():
+            run_callback(item)
+        if self.pages.currentIndex() == PAGE_RUN and self.isVisible():
+            self._frame()
+
+    def _frame(self) -> None:
+        store = self.plot.store
+        span = store.span() if store is not None else None
+        if self.running and span is not None and self.plot.follow:
+            self.plot.window_s = max(MIN_VIEW_S, 1.05 * (span[1] - span[0]))
+        self.plot.refresh()
+        for mark in self.marks:
+            self._place(mark)
+        self._show_state(span)
+
+    def _show_state(self, span) -> None:
+        measured = f" — {span[1] - span[0]:.0f} s measured" if span else ""
+        if self.running:
+            if self.trial is not None:
+                n = f"{self.inferences} inferences" if self.inferences else "inferences"
+                text = f"● Trial {self.trial} ({self.trial + 1} of {self.trials_planned}): {n}{measured}"
+            elif self.inferences is None:
+                text = f"● Finding the boards and measuring one inference{measured}"
+            else:
+                text = f"● Between trials{measured}"
+            colour = "#1b7f3b"
+        elif self.summary is not None:
+            text, colour = f"Run finished: {len(self.windows)} windows measured{measured}", "#1d232b"
+        elif self.failure is not None:
+            text, colour = "The run ended without a result", "#c62828"
+        else:
+            text, colour = "No run yet", "#5b6470"
+        self.state.setText(text)
+        self.state.setStyleSheet(f"color:{colour};")
+
+    def refresh(self) -> None:
+        """The texts and buttons for where the run is (GUI thread)."""
+        if self.running:
+            page = PAGE_RUN
+            self.do_now.setText("The run is on: leave the boards alone until the five trials are done.")
+            self.why.setText("Each shaded band is one trial's window between the DUT's two timestamp edges; its "
+                             "label gives the energy per inference once the trial ends. N is chosen so every "
+                             "window lasts at least 10 s.")
+        elif self.summary is not None or self.failure is not None:
+            page = self.pages.currentIndex()
+            self.do_now.setText("The run is finished: read the verdict and the trials, or open the result folder."
+                                if self.summary is not None else "The run failed: fix what the red line says, then "
+                                "start it again.")
+            self.why.setText("The median over the five trials is the score (results.txt); the checks are stricter "
+                             "than the reference runners, which only print warnings.")
+        else:
+            page = self.pages.currentIndex()
+            self.do_now.setText("Choose the energy monitor, the interface board's port, the dataset and the result "
+                                "folder, then start the energy run.")
+            self.why.setText("The interface board passes the runner's commands to the DUT at 9600 baud; the LPM01A "
+                             "supplies the DUT and measures the energy between its timestamp edges; five trials, one "
+                             "per input file, scored by their median in uJ/inference.")
+        if page != self.pages.currentIndex():
+            self.pages.setCurrentIndex(page)
+        self.emulation_banner.setVisible(self.emulated and page == PAGE_RUN)
+        self.pages.widget(PAGE_SETUP).setEnabled(not self.running)
+        self.primary.setEnabled(not self.running and not self.closed)
+        self.primary.setText("Run again" if self.summary is not None or self.failure is not None
+                             else "Start energy run")
+        self.setup_button.setEnabled(not self.running and self.pages.currentIndex() == PAGE_RUN)
+        self.stop_button.setEnabled(self.running)
+        self.open_folder_button.setEnabled(self.summary is not None)
+
+    def close_run(self) -> None:
+        """Stop a run and let the lane's thread end (the boards are closed by the run itself)."""
+        self._stop.set()
+        self.closed = True
+        self.timer.stop()
+        self.lane.close(0)
+
+
+def window_label(trial: int, w: dict) -> str:
+    """The plot's label of a measured window: ``trial k: N inferences, E uJ/inf``, on three lines."""
+    return f"trial {trial}:\n{w['inferences']} inferences,\n{w['uj_per_inference']:.3f} uJ/inf"
+
+
+def _open_boards(monitor_port: str, interface_port: str, voltage: float, extra: dict):
+    """The LPM01A in energy mode and the interface board's link, as ``station tiny`` opens them."""
+    from instruments.lpm01a import BAUDRATE, ENERGY_MODE_OPTIONS, LPM01A
+    from instruments.transports.serial import SerialTransport
+    from station.commands.tiny import INTERFACE_BAUD
+
+    monitor = LPM01A(SerialTransport(monitor_port, baudrate=BAUDRATE, timeout=2.0),
+                     **{**ENERGY_MODE_OPTIONS, "target_voltage_v": voltage, **extra})
+    interface = SerialTransport(interface_port, baudrate=INTERFACE_BAUD, write_termination="%", timeout=2.0)
+    return monitor, interface
+
+
+class TinyGuideWindow(QMainWindow):
+    """The Tiny energy run in its own window; closing it while a run is on asks first."""
+
+    def __init__(self, out_dir: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"MLPerf Tiny energy run — {out_dir}")
+        self.guide = TinyGuideWidget(out_dir)
+        self.setCentralWidget(self.guide)
+        self.resize(1400, 900)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if self.guide.running:
+            answer = QMessageBox.question(self, "Stop the energy run?",
+                                          "A run is in progress. Closing stops it (nothing half-done is kept).")
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.guide.close_run()
+        event.accept()
+
+
+__all__ = ["TinyGuideWidget", "TinyGuideWindow", "TinyRunSetup", "WindowMark", "emulated_dataset", "window_label"]
