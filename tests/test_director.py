@@ -106,10 +106,14 @@ def test_testing_runs_on_fixed_ranges_chosen_from_the_ranging_maxima(director, f
     log = (client_dir / "power" / "ptd_logs.txt").read_text()
     assert f"Volt range set to {want_v:.6f}V" in log and f"Amp range set to {want_a:.6f}A" in log
     msgs = json.loads((client_dir / "power" / "server.json").read_text())["ptd_messages"]
-    sr = [m["cmd"] for m in msgs if m["cmd"].startswith("SR,")]
-    assert sr[2] == f"SR,V,{max_v:.6f}"
-    assert float(sr[3].split(",")[2]) == pytest.approx(1.1 * max_a, rel=1e-5)
-    assert sr[4:] == ["SR,V,Auto", "SR,A,Auto"]  # restored to the ranges before the session
+    sr_v = [m["cmd"] for m in msgs if m["cmd"].startswith("SR,V")]
+    sr_a = [m["cmd"] for m in msgs if m["cmd"].startswith("SR,A")]
+    # auto for ranging (the current range twice, as power-dev's server asks it), the testing
+    # ranges, then restored to the ranges before the session
+    assert sr_v[0] == "SR,V,Auto" and sr_a[:2] == ["SR,A,Auto", "SR,A,Auto"]
+    assert sr_v[1] == f"SR,V,{max_v:.6f}"
+    assert float(sr_a[2].split(",")[2]) == pytest.approx(1.1 * max_a, rel=1e-5)
+    assert sr_v[2:] == ["SR,V,Auto"] and sr_a[3:] == ["SR,A,Auto"]
 
 
 @pytest.mark.slow

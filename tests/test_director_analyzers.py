@@ -1,5 +1,5 @@
-"""`station serve` with two analyzers, run by the unmodified official power-dev client and read by
-today's official compliance checker and by `station verify`.
+"""`station serve` with one and with two analyzers (WT310E device fakes), run by the unmodified
+official power-dev client and read by today's official compliance checker and by `station verify`.
 
 The official tools come from a fetched mlcommons/power-dev snapshot (tests/helpers/power_dev.py,
 extracted into the test's temporary folder, never committed); the test skips without one.
@@ -8,8 +8,11 @@ extracted into the test's temporary folder, never committed); the test skips wit
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -25,24 +28,21 @@ CONTENT_CHECKS = ("Check client sources checksum", "Check UUID", "Check session 
                   "Check client server messages", "Check results checksum", "Check debug is disabled on server-side")
 
 
-@pytest.fixture(scope="module")
-def two_analyzer_session(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("two-analyzers")
-    checkout = power_dev_checkout(tmp / "power-dev")
-    if checkout is None:
-        pytest.skip("no mlcommons/power-dev snapshot to take the official client and checker from")
+def _run_session(tmp: Path, checkout: Path, analyzers: int) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """A session of the official client against `station serve` on ``analyzers`` WT310E fakes;
+    (the client's result directory, the director's session directory, check.py's run on the first)."""
+    pytest.importorskip("pyvisa_py")
+    tmp.mkdir(parents=True, exist_ok=True)
     try:
         ntp = FakeNtp()
     except OSError as exc:
         pytest.skip(f"cannot serve NTP on 127.0.0.1:123 for the official client: {exc}")
-    pytest.importorskip("pyvisa_py")
-    # two Yokogawa WT310E on the LAN (the station's device fakes), each one analyzer of the director
-    meters = [TcpDeviceServer(Wt300eDevice(clock=WallClock(), serial=f"C2PH1304{i}V")) for i in (1, 2)]
+    # Yokogawa WT310E on the LAN (the station's device fakes), each one analyzer of the director
+    meters = [TcpDeviceServer(Wt300eDevice(clock=WallClock(), serial=f"C2PH1304{i}V")) for i in range(analyzers)]
+    args = [["--instrument", "wt300e", "--resource", m.visa_resource, "--interval", "0.1"] for m in meters]
     mp = pytest.MonkeyPatch()
     mp.setenv("STATION_VISA_BACKEND", "@py")
-    d = Director(tmp / "out", tmp / "home", "--instrument", "wt300e", "--resource", meters[1].visa_resource,
-                 "--interval", "0.1",
-                 first=("--instrument", "wt300e", "--resource", meters[0].visa_resource, "--interval", "0.1"))
+    d = Director(tmp / "out", tmp / "home", *[a for more in args[1:] for a in more], first=tuple(args[0]))
     mp.undo()
     try:
         indir, outdir = tmp / "loadgen", tmp / "result"
@@ -51,7 +51,7 @@ def two_analyzer_session(tmp_path_factory):
         workload = f"{sys.executable} {tmp / 'fake_loadgen.py'} {indir} 2.5"
         proc = subprocess.run(
             [sys.executable, str(checkout / "ptd_client_server" / "client.py"), "-a", "127.0.0.1", "-p", str(d.port),
-             "-w", workload, "-L", str(indir), "-o", str(outdir), "-n", "127.0.0.1", "-l", "two"],
+             "-w", workload, "-L", str(indir), "-o", str(outdir), "-n", "127.0.0.1", "-l", f"a{analyzers}"],
             capture_output=True, text=True, timeout=300, cwd=tmp)
         assert proc.returncode == 0, proc.stderr[-4000:]
     finally:
@@ -61,9 +61,47 @@ def two_analyzer_session(tmp_path_factory):
             m.close()
         assert rc == 0, d.log()
     (client_dir,) = list(outdir.iterdir())
-    checked = subprocess.run([sys.executable, str(checkout / "compliance" / "check.py"), str(client_dir)],
-                             capture_output=True, text=True, timeout=120)
-    return client_dir, d.out / client_dir.name, checked
+    return client_dir, d.out / client_dir.name, _official_check(checkout, client_dir)
+
+
+def _official_check(checkout: Path, result: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(checkout / "compliance" / "check.py"), str(result)],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory):
+    """``sessions(n)``: the session of ``n`` analyzers, run once per module; and the checkout."""
+    tmp = tmp_path_factory.mktemp("analyzers")
+    checkout = power_dev_checkout(tmp / "power-dev")
+    if checkout is None:
+        pytest.skip("no mlcommons/power-dev snapshot to take the official client and checker from")
+    done: dict[int, tuple] = {}
+
+    def get(n: int) -> tuple[Path, Path, subprocess.CompletedProcess]:
+        if n not in done:
+            done[n] = _run_session(tmp / f"n{n}", checkout, n)
+        return done[n]
+
+    get.checkout = checkout
+    return get
+
+
+@pytest.fixture(scope="module")
+def two_analyzer_session(sessions):
+    return sessions(2)
+
+
+def _as_if_ptdaemon(result: Path, where: Path) -> Path:
+    """A copy of ``result`` whose Identify replies carry PTDaemon 1.11.1's version string (the
+    one thing of the PTD-messages check only PTDaemon itself can give): what else fails?"""
+    shutil.copytree(result, where)
+    summary = json.loads((where / "power/server.json").read_text())
+    for m in summary["ptd_messages"]:
+        if m["cmd"] == "Identify":
+            m["reply"] = re.sub(r"version=[^-,]+-", "version=1.11.1-", m["reply"])
+    (where / "power/server.json").write_text(json.dumps(summary, indent=4))
+    return where
 
 
 @pytest.mark.slow
@@ -102,13 +140,14 @@ def test_the_director_writes_each_analyzers_files_and_the_merged_ones_as_power_d
 
 
 @pytest.mark.slow
-def test_todays_official_checker_reads_a_two_analyzer_session(two_analyzer_session):
-    _, _, checked = two_analyzer_session
+@pytest.mark.parametrize("analyzers", [1, 2])
+def test_todays_official_checker_reads_station_sessions_of_one_and_two_analyzers(sessions, analyzers, tmp_path):
+    client_dir, _, checked = sessions(analyzers)
     out = checked.stderr
     assert "Traceback" not in out, out
     for check in CONTENT_CHECKS:
         assert f"[x] {check}" in out, out
-    # the PTD log of both analyzers: no error outside ranging, no uncertainty above 1 % in testing
+    # the PTD log of every analyzer: no error outside ranging, no uncertainty above 1 % in testing
     assert "[x] Check errors and warnings from PTD logs" in out, out
     # ptd_config as a list, one entry per analyzer, each with PTDaemon's device number (WT310E: 49)
     assert "[x] Check PTD configuration" in out, out
@@ -117,6 +156,14 @@ def test_todays_official_checker_reads_a_two_analyzer_session(two_analyzer_sessi
     assert "[ ] Check server sources checksum" in out
     assert "[ ] Check PTD commands and replies" in out and "PTD version '" in out
     assert out.count("[ ] ") == 2, out
+    # with PTDaemon's version string, one analyzer passes the PTD-messages check; with two, the
+    # checker wants the 3rd Stop refused, and that is analyzer 2's first (power-dev's own fail so)
+    again = _official_check(sessions.checkout, _as_if_ptdaemon(client_dir, tmp_path / "copy")).stderr
+    if analyzers == 1:
+        assert "[x] Check PTD commands and replies" in again, again
+    else:
+        assert "Wrong reply for 'Stop' command. Expected 'Error: no measurement to stop'" in again, again
+    assert again.count("[ ] ") == 1 + (analyzers > 1), again
 
 
 @pytest.mark.slow

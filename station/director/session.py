@@ -41,10 +41,12 @@ several elements, the highest element reading counts (ranges apply per element).
 
 The analyzer is driven through :class:`station.core.acquisition.InstrumentSession`: its worker
 runs only during a phase, and ranges change only while it is stopped. ``server.json`` holds the
-analyzer actions in PTDaemon's command vocabulary (``ptd_messages``: Identify, RR, SR, Go,
+analyzer actions in PTDaemon's command vocabulary (``ptd_messages``: Hello, Identify, RR, SR, Go,
 Stop, Watts, Uncertainty) although no PTDaemon is involved: the station talks to the analyzer
 through its own driver. Such a result therefore does not pass the official compliance checker's
 source-checksum and PTDaemon-version checks, by design: it is the station's own measurement.
+With several analyzers today's checker also fails its PTD-messages check on the third ``Stop``
+(analyzer 2's first), as it does for power-dev's own multi-analyzer sessions.
 """
 
 from __future__ import annotations
@@ -443,11 +445,15 @@ class DirectorSession:
             if m.initial_ranges is None:
                 r = inst.driver.ranges()
                 m.initial_ranges = (AUTO if r.voltage_auto else r.voltage, AUTO if r.current_auto else r.current)
+                # power-dev's order (Hello, Identify, RR): the official checker reads the initial
+                # ranges from the third message; the reply says no PTDaemon answered
+                m.ptd("Hello", "Hello, station director here (no PTDaemon)")
                 m.ptd("Identify", f"{m.analyzer.model},version={station.__version__}-station,"
                                   f"{(inst.identity.raw if inst.identity else '').replace(',', ';')}")
                 m.ptd("RR", f"Ranges,{int(r.current_auto)},{r.current:.6f},{int(r.voltage_auto)},{r.voltage:.6f}")
             if mode == "ranging":
                 self._set_ranges(m, AUTO, AUTO, sr=("Auto", "Auto"))
+                self._current_auto_again(m)
             else:
                 m.testing_ranges = self._testing_ranges(m)
         for m in self.meters:
@@ -498,6 +504,17 @@ class DirectorSession:
                     **({"analyzer": m.n} if len(self.meters) > 1 else {}))
         m.ptd_log.line(_range_text("Volt", AUTO if r.voltage_auto else r.voltage))
         m.ptd_log.line(_range_text("Amp", AUTO if r.current_auto else r.current))
+
+    def _current_auto_again(self, m: Meter) -> None:
+        """The current range set to auto a second time, as power-dev's server does before ranging
+        (``SR,A,Auto`` twice): today's checker looks for a 4th ``SR,A`` and fails without one."""
+        try:
+            m.analyzer.set_ranges(AUTO, AUTO)  # the voltage range is auto already: only the current is asked again
+        except (InstrumentError, ValueError) as exc:
+            m.ptd("SR,A,Auto", f"Error: {exc}")
+            raise DirectorError(f"Error setting ranges: {describe(exc)}") from exc
+        m.ptd("SR,A,Auto", "Range A changed")
+        m.ptd_log.line(_range_text("Amp", AUTO))
 
     def _testing_ranges(self, m: Meter) -> tuple[float, float]:
         desc = m.analyzer.inst.driver.description
