@@ -75,7 +75,7 @@ def test_the_compact_form_and_the_long_form_are_the_same_spec():
     (["run", "--instrument", "sim,seed=1", "--seed", "2"], "option 'seed' given twice"),
     (["run", "--instrument", "sim,resource=x", "--resource", "y"], "resource given both"),
     (["run", "--instrument", "sim", "--instrument", "sim,id=inst0"], "two instruments have the id 'inst0'"),
-    (["serve", "--instrument", "sim", "--instrument", "sim", "--port", "0"], "the director drives one analyzer"),
+    (["serve", "--instrument", "sim", "--instrument", "sim,id=inst0", "--port", "0"], "two instruments have the id"),
     (["measure", "--rate", "10", "--workload", "true"], "unrecognized arguments: --rate"),
 ])
 def test_contradictory_instrument_groups_exit_2_and_say_why(tmp_path, capsys, argv, message):

@@ -4,7 +4,8 @@ A client written from the protocol notes (tests/helpers/mlcommons_client.py) run
 against `station serve` on the simulated analyzer; the files it downloads are checked line by
 line against the journal the director recorded and against the shapes of the real MLPerf
 results in the reference samples. The unmodified official client runs too when
-STATION_MLCOMMONS_CLIENT points to a checkout of mlcommons/power-dev.
+STATION_MLCOMMONS_CLIENT points to a checkout of mlcommons/power-dev, or a fetched snapshot of it is
+there (tests/helpers/power_dev.py).
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ import json
 import os
 import re
 import socket
-import struct
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from station.mlperf import ptd_files
 from tests.helpers.director_files import NUM, director_state, ptd_time, spl_rows
 from tests.helpers.live_journal import records_on_disk
 from tests.helpers.mlcommons_client import FETCH_FILES, PowerClient, ProtocolError, run_session
+from tests.helpers.power_dev import FAKE_LOADGEN, FakeNtp, power_dev_checkout
 from tests.helpers.processes import DIRECTOR_RATE, REPO_ROOT, Director
 from tests.helpers.sample_blocks import make_block
 from tests.helpers.waiting import wait_until
@@ -106,10 +106,14 @@ def test_testing_runs_on_fixed_ranges_chosen_from_the_ranging_maxima(director, f
     log = (client_dir / "power" / "ptd_logs.txt").read_text()
     assert f"Volt range set to {want_v:.6f}V" in log and f"Amp range set to {want_a:.6f}A" in log
     msgs = json.loads((client_dir / "power" / "server.json").read_text())["ptd_messages"]
-    sr = [m["cmd"] for m in msgs if m["cmd"].startswith("SR,")]
-    assert sr[2] == f"SR,V,{max_v:.6f}"
-    assert float(sr[3].split(",")[2]) == pytest.approx(1.1 * max_a, rel=1e-5)
-    assert sr[4:] == ["SR,V,Auto", "SR,A,Auto"]  # restored to the ranges before the session
+    sr_v = [m["cmd"] for m in msgs if m["cmd"].startswith("SR,V")]
+    sr_a = [m["cmd"] for m in msgs if m["cmd"].startswith("SR,A")]
+    # auto for ranging (the current range twice, as power-dev's server asks it), the testing
+    # ranges, then restored to the ranges before the session
+    assert sr_v[0] == "SR,V,Auto" and sr_a[:2] == ["SR,A,Auto", "SR,A,Auto"]
+    assert sr_v[1] == f"SR,V,{max_v:.6f}"
+    assert float(sr_a[2].split(",")[2]) == pytest.approx(1.1 * max_a, rel=1e-5)
+    assert sr_v[2:] == ["SR,V,Auto"] and sr_a[3:] == ["SR,A,Auto"]
 
 
 @pytest.mark.slow
@@ -387,70 +391,12 @@ def test_round_trip_through_the_spl_reader(tmp_path):
 
 
 # -- the unmodified official client ------------------------------------------------------------------------------
-FAKE_LOADGEN = r'''
-import json, os, sys, time
-from datetime import datetime, timezone
-indir, seconds = sys.argv[1], float(sys.argv[2])
-def stamp(t):
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%m-%d-%Y %H:%M:%S.%f")[:-3]
-def line(key, value):
-    return ":::MLLOG " + json.dumps({"key": key, "value": value, "time_ms": 0.0, "namespace": "mlperf::logging",
-        "event_type": "POINT_IN_TIME", "metadata": {"is_error": False, "is_warning": False, "file": "fake",
-        "line_no": 1, "pid": os.getpid(), "tid": 1}}) + "\n"
-time.sleep(0.2)
-begin = time.time()
-time.sleep(seconds)  # the fake benchmark's run: its length is the stimulus, nothing is awaited
-end = time.time()
-out = os.path.join(indir, str(time.time_ns()))
-os.makedirs(out)
-with open(os.path.join(out, "mlperf_log_detail.txt"), "w") as f:
-    f.write(line("effective_scenario", "Offline") + line("power_begin", stamp(begin))
-            + line("power_end", stamp(end)) + line("result_query_count", 100))
-with open(os.path.join(out, "mlperf_log_summary.txt"), "w") as f:
-    f.write("Scenario : Offline\nSamples per second: 42.0\nResult is : VALID\n")
-time.sleep(0.2)
-'''
-
-
-class FakeNtp:
-    """An NTP server on 127.0.0.1:123 answering with this machine's clock (offset ~0)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 123))
-        self.sock.settimeout(0.2)
-        self.running = True
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        def ntp(t: float) -> tuple[int, int]:
-            t += 2208988800
-            return int(t), int((t % 1) * 2**32)
-
-        while self.running:
-            try:
-                data, addr = self.sock.recvfrom(512)
-            except OSError:
-                continue
-            if len(data) < 48:
-                continue
-            recv = ntp(time.time())
-            orig = struct.unpack("!II", data[40:48])
-            tx = ntp(time.time())
-            reply = struct.pack("!BBbb11I", (0 << 6) | (4 << 3) | 4, 1, 0, -20, 0, 0, 0x4C4F434C,
-                                *recv, *orig, *recv, *tx)
-            self.sock.sendto(reply, addr)
-
-    def close(self) -> None:
-        self.running = False
-        self.sock.close()
-
-
-@pytest.mark.skipif(not os.environ.get("STATION_MLCOMMONS_CLIENT"),
-                    reason="set STATION_MLCOMMONS_CLIENT to a checkout of mlcommons/power-dev")
 @pytest.mark.slow
 def test_the_unmodified_official_client_runs_a_session(tmp_path):
-    checkout = Path(os.environ["STATION_MLCOMMONS_CLIENT"])
+    given = os.environ.get("STATION_MLCOMMONS_CLIENT")
+    checkout = Path(given) if given else power_dev_checkout(tmp_path / "power-dev")
+    if checkout is None:
+        pytest.skip("set STATION_MLCOMMONS_CLIENT to a checkout of mlcommons/power-dev (or fetch its snapshot)")
     client_py = checkout / "ptd_client_server" / "client.py"
     assert client_py.is_file(), f"{client_py} is missing"
     try:

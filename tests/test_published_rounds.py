@@ -282,10 +282,12 @@ def test_a_second_analyzer_is_read_though_the_official_checker_never_looks_at_it
     # analyzer 1 alone is what the official scan reads: its ranging run is still found
     assert _status(r, "PTD log: ranging run") == "pass"
     log.write_bytes(raw.rstrip(nl) + nl + b"Analyzer 2" + nl + body)
-    ok = verify_published(perf)
-    assert _status(ok, "analyzers after the first (not checked officially)") == "pass"
-    assert "analyzer 2 YokogawaWT210 ranging power/ptd_logs.txt:" in _evidence(
-        ok, "analyzers after the first (not checked officially)")
+    half = verify_published(perf)
+    ev = _evidence(half, "analyzers after the first (not checked officially)")
+    # a log section alone is not an analyzer: its ptd_config entry and its own readings are missing
+    assert "analyzer 2: no ptd_config[1] entry in power/server.json" in ev
+    assert "no valid reading of its own in run_1/spl.txt" in ev
+    assert "analyzer 2 YokogawaWT210 PTDaemon 1.11.1, ranging power/ptd_logs.txt:" in ev
 
 
 def test_a_whole_tree_gives_one_result_per_directory_then_a_summary(tmp_path):

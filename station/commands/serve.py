@@ -1,9 +1,10 @@
 """``station serve``: the station as the director of the MLCommons power workflow.
 
     station serve --instrument sim --port 4950 --out DIR [--settle 10] [--resource R -o key=value ...]
+                  [--instrument NAME ... (a second analyzer, and so on)]
 
 Listens for the SUT-side client of mlcommons/power-dev (protocol v3) and runs ranging and
-testing on the analyzer for it; each session's files go to ``DIR/<session id>/`` (see
+testing on the analyzer (or on each of several, as power-dev's ``analyzerCount``) for it; each session's files go to ``DIR/<session id>/`` (see
 :mod:`station.director.session`). Runs until Ctrl-C / SIGTERM (exit 0) or a client's ``stop``.
 Exit 1 when the port cannot be opened or the analyzer cannot be reached, 2 for bad arguments.
 """
@@ -65,18 +66,20 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> ExitCode:
     from station.director import Analyzer, DirectorServer
+    from station.measurement.instruments import SpecError, instrument_ids
     from station.mlperf.ptd_files import server_log_formatter
 
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} exists and is not a directory")
     specs = instrument_specs(args)
-    if len(specs) > 1:
-        raise UsageError(f"the director drives one analyzer ({len(specs)} --instrument given); "
-                         "run one 'station serve' per analyzer on its own --port")
-    spec = specs[0]
-    inst = open_spec(spec, "inst0")
-    server = DirectorServer(Analyzer(inst, spec.resource), args.out, host=args.host, port=args.port,
-                            settle_s=args.settle, command=["station", *sys.argv[1:]])
+    try:
+        ids = instrument_ids(specs)
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
+    # several --instrument: one analyzer each, numbered in that order (power-dev's analyzerCount)
+    insts = [open_spec(spec, ident) for spec, ident in zip(specs, ids, strict=True)]
+    server = DirectorServer([Analyzer(x, spec.resource) for x, spec in zip(insts, specs, strict=True)], args.out,
+                            host=args.host, port=args.port, settle_s=args.settle, command=["station", *sys.argv[1:]])
     try:
         host, port = server.bind()
     except OSError as exc:
@@ -84,9 +87,10 @@ def run(args: argparse.Namespace) -> ExitCode:
               + (" (another director or program uses this port; stop it or choose --port)"
                  if getattr(exc, "errno", None) in (98, 48, 10048) else ""), file=sys.stderr)
         return ExitCode.FAILED
-    failed = connect_or_exit_code(inst, spec.driver)
-    if failed is not None:
-        return failed
+    for x, spec in zip(insts, specs, strict=True):
+        failed = connect_or_exit_code(x, spec.driver)
+        if failed is not None:
+            return failed
 
     logger = logging.getLogger("station.director")
     handler = logging.StreamHandler(sys.stderr)
@@ -99,19 +103,22 @@ def run(args: argparse.Namespace) -> ExitCode:
         server.shutdown()
 
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    ident = inst.identity
-    print(f"station: director listening on {host}:{port} (MLCommons power protocol v3); analyzer "
-          f"{ident.vendor} {ident.model} serial {ident.serial}; sessions go to {args.out}", file=sys.stderr,
-          flush=True)
+    names = "; ".join(f"analyzer {i + 1} {x.identity.vendor} {x.identity.model} serial {x.identity.serial}"
+                      if len(insts) > 1 else
+                      f"analyzer {x.identity.vendor} {x.identity.model} serial {x.identity.serial}"
+                      for i, x in enumerate(insts))
+    print(f"station: director listening on {host}:{port} (MLCommons power protocol v3); {names}; sessions go to "
+          f"{args.out}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-        try:
-            inst.close()
-        except Exception:
-            pass
+        for x in insts:
+            try:
+                x.close()
+            except Exception:
+                pass
         logger.removeHandler(handler)
     print(f"station: director stopped after {len(server.sessions)} session(s)", file=sys.stderr)
     return ExitCode.OK

@@ -32,6 +32,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -83,12 +84,14 @@ class _LogBuffer(logging.Handler):
 
 
 class DirectorServer:
-    """Listens on ``host:port`` and serves power-workflow clients with ``analyzer``."""
+    """Listens on ``host:port`` and serves power-workflow clients with ``analyzer`` (one, or a list:
+    several analyzers, numbered 1, 2, ... in that order, as power-dev's ``analyzerCount``)."""
 
-    def __init__(self, analyzer: Analyzer, out_dir: str | Path, host: str = "0.0.0.0",
+    def __init__(self, analyzer: Analyzer | Sequence[Analyzer], out_dir: str | Path, host: str = "0.0.0.0",
                  port: int = protocol.DEFAULT_PORT, settle_s: float = 10.0,
                  command: list[str] | None = None, log_name: str = "station-director") -> None:
-        self.analyzer = analyzer
+        self.analyzers = [analyzer] if isinstance(analyzer, Analyzer) else list(analyzer)
+        self.analyzer = self.analyzers[0]
         self.out_dir = Path(out_dir)
         self.host = host
         self.port = port
@@ -285,7 +288,7 @@ class _Connection:
             session_id = f"{base}-{n}"
         server_uuid = str(uuid.uuid4())
         self.session = DirectorSession(
-            session_id, self.server.out_dir / session_id, self.server.analyzer, label=label,
+            session_id, self.server.out_dir / session_id, self.server.analyzers, label=label,
             client_uuid=client_uuid, server_uuid=server_uuid, client=self.peer,
             settle_s=self.server.settle_s, stop=self.server.stop_event)
         self.last = self.session
@@ -351,8 +354,6 @@ class _Connection:
         try:
             ptd_files.write_server_log(power / "server.log", records, self.server.formatter)
             sources, modules = source_hashes()
-            a = self.server.analyzer
-            inst = a.inst
             summary = {
                 "version": "1.0",
                 "timezone": -time.localtime().tm_gmtoff,
@@ -364,17 +365,18 @@ class _Connection:
                 "results": hash_dir(s.dir),
                 "phases": s.phases,
                 "ptd_messages": s.ptd_messages,
+                # one entry per analyzer, as power-dev writes it since 2024-11 (v5.0 on)
                 "ptd_config": [{
                     "command": list(self.server.command),
                     "device_type": ptd_files.ptd_device_type(a.model),
                     "interface_flag": "",
                     "dc_flag": None,
                     "device_port": a.resource or "",
-                    "channel": None if inst.driver.description.channels <= 1 else
-                    list(range(1, inst.driver.description.channels + 1)),
-                    "driver": inst.driver.description.name,
-                    "identity": inst.identity.to_dict() if inst.identity else None,
-                }],
+                    "channel": None if a.inst.driver.description.channels <= 1 else
+                    list(range(1, a.inst.driver.description.channels + 1)),
+                    "driver": a.inst.driver.description.name,
+                    "identity": a.inst.identity.to_dict() if a.inst.identity else None,
+                } for a in s.analyzers],
                 "director": {"program": "station", "version": station.__version__, "state": s.state,
                              "reason": s.reason},
             }

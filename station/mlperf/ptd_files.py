@@ -375,12 +375,14 @@ def sample_log_lines(seconds: np.ndarray, model: str, ranges: tuple[float, float
 class PtdLog:
     """``power/ptd_logs.txt`` written as things happen (each line flushed; survives a crash)."""
 
-    def __init__(self, path: str | os.PathLike, analyzer: int = 1, banner: Iterable[str] = ()) -> None:
+    def __init__(self, path: str | os.PathLike, analyzer: int = 1, banner: Iterable[str] = (),
+                 header: bool = True) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._f: TextIO | None = open(self.path, "w", encoding="ascii", errors="replace", newline="")
-        self._f.write(f"Analyzer {analyzer}\n")
+        if header:  # ptd_logs_analyzer_<i>.txt is PTDaemon's output alone, without it
+            self._f.write(f"Analyzer {analyzer}\n")
         for line in banner:
             self._f.write(line + "\n")
         self._f.flush()
@@ -405,6 +407,60 @@ class PtdLog:
                 os.fsync(self._f.fileno())
                 self._f.close()
                 self._f = None
+
+
+# -- several analyzers (power-dev since 2024-11) ---------------------------------------------------------------
+def analyzer_log_path(power_dir: str | os.PathLike, analyzer: int) -> Path:
+    """``power/ptd_logs_analyzer_<i>.txt``: one analyzer's own log, as it happens."""
+    return Path(power_dir) / f"ptd_logs_analyzer_{analyzer}.txt"
+
+
+def join_analyzer_logs(power_dir: str | os.PathLike, count: int) -> Path:
+    """``power/ptd_logs.txt`` from the analyzers' own logs: for each, ``Analyzer <i>`` then its log."""
+    power_dir = Path(power_dir)
+    parts = []
+    for i in range(1, count + 1):
+        try:
+            text = analyzer_log_path(power_dir, i).read_text(encoding="ascii", errors="replace")
+        except FileNotFoundError:
+            text = ""
+        parts.append(f"Analyzer {i}\n{text}")
+    path = power_dir / "ptd_logs.txt"
+    _write_text(path, "".join(parts))
+    return path
+
+
+def spl_analyzer_path(phase_dir: str | os.PathLike, mode: str, analyzer: int) -> Path:
+    """One analyzer's samples: ``ranging/spl_analyzer_<i>.csv`` / ``run_1/spl_analyzer_<i>.txt``
+    (power-dev's names, extension included)."""
+    return Path(phase_dir) / f"spl_analyzer_{analyzer}.{'csv' if mode == 'ranging' else 'txt'}"
+
+
+def merge_spl(paths: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
+    """``spl.txt`` of several analyzers from their own files, as power-dev merges them.
+
+    With one analyzer the file is a copy. With several, sample lines are paired by their
+    position in each file (not by time) up to the shortest file; each merged line is
+    ``Time,<analyzer 1's time>,Watts,<sum of |watts| over the analyzers whose reading is not
+    -1>,Volts,-1.000000,Amps,-1.000000,PF,-1.000000,Mark,<analyzer 1's mark>`` followed by
+    ``,Analyzer<i>,<analyzer i's line>`` for each analyzer. The official metric averages that sum.
+    """
+    texts = [Path(p).read_text(encoding="ascii", errors="replace") for p in paths]
+    out = Path(out)
+    if len(texts) == 1:
+        _write_text(out, texts[0])
+        return out
+    rows = [[ln for ln in t.split("\n") if ln.startswith("Time,")] for t in texts]
+    merged = []
+    for group in zip(*rows, strict=False):
+        first = group[0].split(",")
+        readings = [float(g.split(",")[3]) for g in group]
+        total = sum(abs(w) for w in readings if w != INVALID_VALUE)
+        head = (f"Time,{first[1]},Watts,{total:.6f},Volts,{INVALID_VALUE:.6f},Amps,{INVALID_VALUE:.6f},"
+                f"PF,{INVALID_VALUE:.6f},Mark,{first[11]}")
+        merged.append(head + "".join(f",Analyzer{i},{g}" for i, g in enumerate(group, start=1)) + "\n")
+    _write_text(out, "".join(merged))
+    return out
 
 
 # -- server.log and server.json ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ _DEVICE = re.compile(r"measurement device type (\d+)")
 _VERSION = re.compile(r"^\s*Version (\d+\.\d+\.\d+)\S*\s*$")
 _ANALYZER = re.compile(r"^Analyzer (\d+)\s*$")
 _ABOVE = re.compile(r"Uncertainty (\d+\.\d+)%, which is above (\d+\.\d+)% limit for the last sample!")
+_UNCERTAINTY_REPLY = re.compile(r"Response to client sent: (Uncertainty,\S*)")
 _AVG = re.compile(r"Avg watts ([-\d.eE+]+), min watts ([-\d.eE+]+), max watts ([-\d.eE+]+), samples (\d+), "
                   r"errors (\d+), valid (\d+)")
 
@@ -73,6 +74,8 @@ class PtdLog:
     models: list[str] = field(default_factory=list)
     uncertainty_activated: list[LogLine] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
+    uncertainty_replies: list[LogLine] = field(default_factory=list)  # "Response to client sent: Uncertainty,..."
+    analyzer_versions: dict[int | None, str] = field(default_factory=dict)  # each section's banner version
 
     @property
     def errors(self) -> list[LogLine]:
@@ -101,6 +104,37 @@ class PtdLog:
     def between(self, begin: float, end: float, lines: list[LogLine] | None = None) -> list[LogLine]:
         """Lines strictly inside (begin, end)."""
         return [x for x in (self.lines if lines is None else lines) if begin < x.t < end]
+
+
+@dataclass(frozen=True)
+class UncertaintyReply:
+    """PTDaemon's reply to ``Uncertainty``: the per-sample uncertainty over the run so far, as
+    fractions (``0.0096`` is 0.96 %), and how many samples were above the limit, within it, or of
+    unknown uncertainty. ``avg`` is None when PTDaemon knew no sample's uncertainty (``-1.0``:
+    auto ranging, or every sample invalid)."""
+
+    avg: float | None
+    min: float | None
+    max: float | None
+    samples: int
+    above: int
+    within: int
+    unknown: int
+
+
+def parse_uncertainty_reply(text: str) -> UncertaintyReply | None:
+    """``Uncertainty,<avg>,<min>,<max>,<samples>,<above limit>,<within limit>,<unknown>`` (the
+    first group of a multichannel reply); None when ``text`` is not such a reply."""
+    m = re.search(r"Uncertainty,([^,]+),([^,]+),([^,]+),(\d+),(\d+),(\d+),(\d+)", text)
+    if m is None:
+        return None
+    try:
+        avg, lo, hi = (float(m.group(i)) for i in (1, 2, 3))
+    except ValueError:
+        return None
+    known = avg >= 0
+    return UncertaintyReply(avg if known else None, lo if known else None, hi if known else None,
+                            *(int(m.group(i)) for i in (4, 5, 6, 7)))
 
 
 _MIDNIGHT: dict[str, int] = {}  # "MM-DD-YYYY" -> UTC seconds: a log has few dates and ~10^4 lines
@@ -138,6 +172,8 @@ def parse_ptd_log(text: str, path: Path) -> PtdLog:
             v = _VERSION.match(raw)
             if v and log.version is None:
                 log.version = v.group(1)
+            if v:
+                log.analyzer_versions.setdefault(analyzer, v.group(1))
             if raw.strip() and log.lines and log.lines[-1].analyzer == analyzer:
                 log.lines[-1].more.append(raw)
             continue
@@ -152,6 +188,8 @@ def parse_ptd_log(text: str, path: Path) -> PtdLog:
             log.models.append(a.group(1))
         elif "Connected to" in text_ and (c := _CONNECTED.search(text_)) is not None and c.group(1) not in log.models:
             log.models.append(c.group(1))
+        if "Response to client sent: Uncertainty," in text_ and _UNCERTAINTY_REPLY.search(text_):
+            log.uncertainty_replies.append(entry)
         if text_.startswith(": Go with") and (g := _GO.match(text_)) is not None:
             run = Run(g.group(1), entry)
             log.runs.append(run)

@@ -16,7 +16,11 @@ Where it is blind, checked here:
   lines it never reaches;
 - its ">1 % uncertainty in testing is an error" rule adds 800 *seconds* instead of 0.8 s to the
   window, so it never fires on runs under ~1600 s: we apply it to the real testing window;
-- it counts no samples, gaps or invalid (-1) readings: we do, inside the LoadGen window.
+- it counts no samples, gaps or invalid (-1) readings: we do, inside the LoadGen window;
+- it never reads PTDaemon's end-of-run ``Uncertainty`` reply: we do, and hold it to the 1 % limit;
+- with several analyzers it reads the first one's model, version and ranging run only: we hold
+  every later one to its round's models and versions, both LoadGen windows, and its own readings
+  in the merged ``spl.txt`` (whose sum turns negative readings into power).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from station.mlperf.client_server import PowerSummary, read_power_json, read_pow
 from station.mlperf.errors import FormatError
 from station.mlperf.loadgen import LoadgenDetail, read_detail, read_summary
 from station.mlperf.metric import canonical_scenario, mlperf_metric, official_throughput, window_average
-from station.mlperf.ptd_log import PtdLog, read_ptd_log
+from station.mlperf.ptd_log import PtdLog, parse_uncertainty_reply, read_ptd_log
 from station.mlperf.rounds import (
     ROUNDS,
     Round,
@@ -44,7 +48,7 @@ from station.mlperf.rounds import (
     ptd_version_of,
     sources_fingerprint,
 )
-from station.mlperf.spl import SplData, read_spl
+from station.mlperf.spl import SplData, analyzer_readings, read_spl
 
 TIME_DELTA_TOLERANCE_S = 0.8
 OFFICIAL_TOLERANCE_BUG_S = 800.0  # what the checker really adds (milliseconds taken as seconds)
@@ -168,7 +172,8 @@ def verify_published(root: Path, round_name: str | None = None) -> dict:
     else:
         checks.extend(_ptd_log_checks(log, server.session_name, details.get("testing"), rnd))
         if len(set(log.analyzers)) > 1 or len(server.ptd_config or []) > 1:
-            checks.append(_later_analyzers_check(log, server))
+            checks.append(_later_analyzers_check(log, server, rnd, details, perf))
+        checks.append(_uncertainty_reply_check(log, server, rnd))
 
     checks.append(_ptd_config_check(server))
     checks.append(Check("server debug mode", "fail" if server.debug else "pass",
@@ -325,6 +330,13 @@ def _ptd_messages_checks(server: PowerSummary, rnd: Round) -> list[Check]:
             problems.append(f"the current range is not restored to the initial {amps} (3rd/4th SR,A: {sr_a[2:4]})")
         if sr_v[2:3] != [f"SR,V,{volts}"]:
             problems.append(f"the voltage range is not restored to the initial {volts} (3rd SR,V: {sr_v[2:3]})")
+    n_analyzers = sum(1 for m in msgs if m.get("cmd") == "Identify")
+    if n_analyzers > 1 and any("expected 'Error: no measurement to stop'" in p for p in problems):
+        # power-dev appends each analyzer's messages: analyzer 2's first Stop is the 3rd, which the
+        # checker (written for one analyzer) wants refused; so it rejects every such session
+        problems.insert(0, f"with {n_analyzers} analyzers ptd_messages hold each one's Stop commands and the "
+                           "official checker wants the 3rd Stop refused: it rejects every session of several "
+                           "analyzers, power-dev's own included")
     out.append(Check("PTD commands and replies", "fail" if problems else "pass",
                       "power/server.json: " + ("; ".join(problems[:3]) if problems
                                                else f"{len(msgs)} PTD commands with the expected replies, ranges "
@@ -551,29 +563,190 @@ def _ptd_log_checks(log: PtdLog, session: str, testing: LoadgenDetail | None, rn
     return out
 
 
-def _later_analyzers_check(log: PtdLog, server: PowerSummary) -> Check:
-    """Analyzers after the first, which the official checker never looks at: each must say which
-    meter it is with uncertainty checking on, and have run the ranging measurement to its end."""
+_MODEL_LINE = re.compile(r"(?:Uncertainty checking for (\S+) is activated|Connected to (\S+) successfully)")
+
+
+def _later_analyzers_check(log: PtdLog, server: PowerSummary, rnd: Round, details: dict[str, LoadgenDetail],
+                           perf: Path) -> Check:
+    """Analyzers after the first, which the official checker never looks at (it reads the first
+    ``Identify`` reply and analyzer 1's ranging run only). Each must be a model and a PTDaemon
+    version its round accepted (from its ``ptd_logs.txt`` section, its ``Identify`` reply in
+    server.json, its ``ptd_config`` entry), have uncertainty checking on, run the ranging and the
+    testing measurement over the whole LoadGen window of each, and give readings of its own in
+    ``run_1/spl.txt`` inside the testing window."""
     name = "power/ptd_logs.txt"
-    wanted = sorted(set(log.analyzers) | set(range(1, len(server.ptd_config or []) + 1)))
+    cfg = server.ptd_config or []
+    wanted = sorted(set(log.analyzers) | set(range(1, len(cfg) + 1)))
+    idents = [str(m.get("reply", "")) for m in server.ptd_messages or [] if m.get("cmd") == "Identify"]
+    try:
+        spl_text = (perf / "run_1/spl.txt").read_text(errors="replace")
+    except OSError:
+        spl_text = ""
     problems, seen = [], []
-    ranging = f"{server.session_name}_ranging"
     for n in wanted[1:]:
         lines = [x for x in log.lines if x.analyzer == n]
         if not lines:
             problems.append(f"analyzer {n} of ptd_config has no 'Analyzer {n}' section in {name}")
             continue
+        about = []
+        # which meter: its log section, its Identify reply (power-dev appends each analyzer's
+        # PTD messages in order), its ptd_config entry; each must agree and be accepted
+        models = [m.group(1) or m.group(2) for x in lines if (m := _MODEL_LINE.search(x.text))]
+        model = models[0] if models else None
+        ident = idents[n - 1] if len(idents) >= n else ""
+        id_model = ident.split(",")[0] if ident else None
+        version = ptd_version_of(ident) or log.analyzer_versions.get(n)
+        entry = cfg[n - 1] if len(cfg) >= n and isinstance(cfg[n - 1], dict) else None
+        dev = entry.get("device_type") if entry else None
+        model = model or id_model
+        if model is None:
+            problems.append(f"analyzer {n} ({name}:{lines[0].line}..): its model is named nowhere")
+        elif model not in SUPPORTED_MODELS:
+            problems.append(f"analyzer {n}: model {model} is not one the checker accepts")
+        if id_model and model and id_model != model:
+            problems.append(f"analyzer {n}: its Identify reply names {id_model}, its log {model}")
+        if version is None:
+            problems.append(f"analyzer {n}: no PTDaemon version (no Identify reply in power/server.json, no "
+                            f"'Version' line in its {name} section)")
+        elif version not in rnd.ptd_versions:
+            problems.append(f"analyzer {n}: PTDaemon {version} is not accepted in {rnd.name} "
+                            f"({', '.join(rnd.ptd_versions)})")
+        if entry is None:
+            problems.append(f"analyzer {n}: no ptd_config[{n - 1}] entry in power/server.json")
+        elif model in SUPPORTED_MODELS and dev != SUPPORTED_MODELS[model]:
+            problems.append(f"analyzer {n}: ptd_config[{n - 1}] device type {dev} is not {model}'s "
+                            f"({SUPPORTED_MODELS[model]})")
+        about.append(f"{model or '(model unknown)'} PTDaemon {version or '(unknown)'}"
+                     + (f" device type {dev}" if entry else ""))
         act = next((x for x in lines if "Uncertainty checking for" in x.text and "is activated" in x.text), None)
-        run = next((r for r in log.runs if r.go.analyzer == n and r.mark == ranging), None)
         if act is None:
             problems.append(f"analyzer {n} ({name}:{lines[0].line}..): no 'Uncertainty checking for Yokogawa… "
                             "is activated' line")
-        if run is None or run.completed is None:
-            problems.append(f"analyzer {n}: no \"Go with mark '{ranging}'\" followed by \"Completed test\"")
-        seen.append(f"analyzer {n} {act.message.split()[3] if act else '(model unknown)'}"
-                    + (f" ranging {name}:{run.go.line}..{run.completed.line}" if run and run.completed else ""))
+        # its own measurements must cover each LoadGen window (the official checker reads
+        # analyzer 1's ranging run only)
+        for mode in ("ranging", "testing"):
+            mark = f"{server.session_name}_{mode}"
+            run = next((r for r in log.runs if r.go.analyzer == n and r.mark == mark), None)
+            if run is None or run.completed is None:
+                problems.append(f"analyzer {n}: no \"Go with mark '{mark}'\" followed by \"Completed test\"")
+                continue
+            if mode == "ranging" and act is not None and act.t >= run.go.t:
+                problems.append(f"analyzer {n}: uncertainty checking activated ({name}:{act.line}) only after "
+                                f"its ranging run began ({name}:{run.go.line})")
+            det = details.get(mode)
+            where = f"{mode} {name}:{run.go.line}..{run.completed.line}"
+            if det is not None:
+                b, e = det.power_begin.timestamp(), det.power_end.timestamp()
+                if not run.go.t < b < e < run.completed.t:
+                    problems.append(f"analyzer {n}: its {mode} run {_utc(run.go.t)}..{_utc(run.completed.t)} UTC "
+                                    f"({name}:{run.go.line}..{run.completed.line}) does not cover the LoadGen window "
+                                    f"{_utc(b)}..{_utc(e)} UTC")
+                else:
+                    where += " covers the LoadGen window"
+            about.append(where)
+        det = details.get("testing")
+        if det is not None and spl_text:
+            t, w, ln = analyzer_readings(spl_text, n)
+            b, e = det.power_begin.timestamp(), det.power_end.timestamp()
+            inside = (t > b) & (t < e)
+            valid, negative = inside & (w > 0), np.flatnonzero(inside & (w < 0) & (w != -1))
+            if not valid.any():
+                problems.append(f"analyzer {n}: no valid reading of its own in run_1/spl.txt inside the testing "
+                                f"window ({int(inside.sum())} lines there)")
+            else:
+                about.append(f"run_1/spl.txt {int(valid.sum())} valid readings of its own in the window")
+            if negative.size:
+                problems.append(_negative_readings(n, negative, w, ln))
+        seen.append(f"analyzer {n} " + ", ".join(about))
+    det = details.get("testing")
+    if det is not None and spl_text and 1 in wanted:
+        t, w, ln = analyzer_readings(spl_text, 1)
+        negative = np.flatnonzero((t > det.power_begin.timestamp()) & (t < det.power_end.timestamp()) & (w < 0)
+                                  & (w != -1))
+        if negative.size:
+            problems.insert(0, _negative_readings(1, negative, w, ln))
     return Check("analyzers after the first (not checked officially)", "fail" if problems else "pass",
-                 "; ".join(problems) or ", ".join(seen), OURS)
+                 "; ".join(problems + seen) if problems else "; ".join(seen), OURS)
+
+
+def _negative_readings(n: int, negative: np.ndarray, w: np.ndarray, ln: np.ndarray) -> str:
+    # PTDaemon writes readings in error as negative values (seen with "Current exceeds peak"):
+    # alone they fail "Watts > 0"; in a merged file the sum takes their absolute value
+    return (f"analyzer {n}: {negative.size} negative readings of its own in the testing window, first "
+            f"run_1/spl.txt:{int(ln[negative[0]])} ({w[negative[0]]:g} W); the merged sum the metric averages "
+            "counts them as valid power (their absolute value)")
+
+
+UNCERTAINTY_LIMIT = 0.01  # MLPerf Inference: 1 % per sample
+
+
+def _uncertainty_replies(log: PtdLog, server: PowerSummary) -> tuple[list, list]:
+    """Each analyzer's end-of-run ``Uncertainty`` reply of the testing run: ([(analyzer, where,
+    reply)], [analyzers without one]). From ``ptd_logs.txt`` ("Response to client sent:
+    Uncertainty,...", the first after the testing Go of that analyzer), else from server.json's
+    ``ptd_messages`` (the first ``Uncertainty`` after the k-th testing Go: power-dev appends the
+    analyzers' messages in order)."""
+    mark = f"{server.session_name}_testing"
+    analyzers = sorted(set(log.analyzers)) or [None]
+    msgs = server.ptd_messages or []
+    gos = [i for i, m in enumerate(msgs) if str(m.get("cmd", "")).startswith("Go,") and str(m.get("cmd")).endswith(mark)]
+    found, missing = [], []
+    for k, n in enumerate(analyzers):
+        run = next((r for r in log.runs if r.mark == mark and r.go.analyzer == n), None)
+        line = next((x for x in log.uncertainty_replies if run is not None and x.analyzer == n and x.t >= run.go.t),
+                    None)
+        reply = parse_uncertainty_reply(line.text) if line is not None else None
+        if reply is not None:
+            found.append((n, f"power/ptd_logs.txt:{line.line}", reply))
+            continue
+        if k < len(gos):
+            i = next((j for j in range(gos[k] + 1, len(msgs)) if msgs[j].get("cmd") == "Uncertainty"), None)
+            reply = parse_uncertainty_reply(str(msgs[i].get("reply", ""))) if i is not None else None
+            if reply is not None:
+                found.append((n, f"power/server.json ptd_messages[{i}]", reply))
+                continue
+        missing.append(n)
+    return found, missing
+
+
+def _uncertainty_reply_check(log: PtdLog, server: PowerSummary, rnd: Round) -> Check:
+    """PTDaemon's own summary of the testing run's per-sample uncertainty, which the official
+    checker never reads: an average above the 1 % limit, or no known uncertainty at all (auto
+    ranging), fails; samples above the limit are named; a missing reply fails in the rounds
+    whose every accepted server asked for it."""
+    name = "PTD uncertainty reply (not checked officially)"
+    found, missing = _uncertainty_replies(log, server)
+
+    def who(n: int | None) -> str:
+        return f"analyzer {n}" if n is not None else "the analyzer"
+
+    problems, notes, status = [], [], "pass"
+    for n, where, r in found:
+        if r.avg is None:
+            problems.append(f"{where}: {who(n)} knew the uncertainty of none of its {r.samples} testing samples "
+                            f"(Uncertainty -1.0: auto ranging or no valid sample)")
+            continue
+        text = (f"{where}: {who(n)} average {r.avg * 100:.2f} %, max {r.max * 100:.2f} % over {r.samples} "
+                f"testing samples; {r.above} above the {UNCERTAINTY_LIMIT * 100:.2f} % limit, {r.unknown} unknown")
+        if r.avg > UNCERTAINTY_LIMIT:
+            problems.append(text + " — the average is above the limit")
+        else:
+            notes.append(text)
+            if r.above or r.unknown:
+                status = "warn"
+    if missing:
+        who_missing = ", ".join(who(n) for n in missing)
+        if rnd.uncertainty_reply:
+            problems.append(f"no end-of-run Uncertainty reply of the testing run for {who_missing} in "
+                            f"power/ptd_logs.txt or power/server.json: every power-dev server accepted in {rnd.name} "
+                            "asks PTDaemon for it (since power-dev f968959, 2023-01-02), so these files are cut "
+                            "or not from that server")
+        elif not found:
+            return Check(name, "pass", f"the power-dev servers accepted in {rnd.name} did not ask PTDaemon for its "
+                                       "Uncertainty summary (they do from v3.1 on): nothing to read", OURS)
+    if problems:
+        return Check(name, "fail", "; ".join(problems + notes), OURS)
+    return Check(name, status, "; ".join(notes), OURS)
 
 
 def _line_time(log: PtdLog, line: int) -> float:

@@ -23,6 +23,12 @@ v4.0/4.1  inference 27ef43ae       1.10.0                <= 0.8 s    fails (wind
 v5.0 on   power-dev c4b3ad8        1.11.1                <= 0.8 s    fails (window shrunk 800 s)
 ========  =======================  ====================  ==========  ===========================
 
+PTDaemon's end-of-run ``Uncertainty`` reply (``Uncertainty,<avg>,<min>,<max>,<samples>,<above>,
+<within>,<unknown>``) is asked for by every power-dev server since f968959 (2023-01-02, "updating per
+SPEC guide": ``grab_power_data``): every source set accepted from v3.1 on has it, none accepted
+before (verified by matching each set's ``lib/server.py`` SHA-1 to power-dev's history). So a v3.1+
+result without it was not made by its round's server as published, and a v1.0-v3.0 one never has it.
+
 Source sets are kept as a fingerprint: the SHA-1 of the sorted ``<path>:<sha1>\\n`` lines of a
 ``sources`` object (:func:`sources_fingerprint`), so a result's ``sources`` can be matched to the
 rounds that accepted it without carrying every file's checksum. Verified on published results
@@ -71,6 +77,7 @@ class Round:
     power_delta_checked: bool  # testing average power may not be > 5 % below ranging
     loadgen_local_time: bool = False  # v1.0: LoadGen times shifted by client.json "timezone"
     extra_server_messages: int = 0  # v1.0: server.json holds one message more than client.json
+    uncertainty_reply: bool = False  # every accepted server asks PTDaemon for "Uncertainty" after each run
 
     @property
     def published_t(self) -> float:
@@ -84,12 +91,18 @@ ROUNDS: tuple[Round, ...] = (
     Round("v2.0", "2022-04-06", f"{_PD} @f7b3b51", _V19, _SETS_V11, "object", 0.2, False, False, 0.0, False),
     Round("v2.1", "2022-09-08", f"{_PD} @ad6224d", _V19, _SETS_V21, "object", 0.5, True, False, 0.0, False),
     Round("v3.0", "2023-04-05", f"{_INF} @f7314047", _V110, _SETS_V21, "object", 0.5, True, False, 0.0, False),
-    Round("v3.1", "2023-09-11", f"{_INF} @8545bddb", _V110, _SETS_V31, "object", 0.5, True, True, 500.0, True),
-    Round("v4.0", "2024-03-27", f"{_INF} @27ef43ae", _V110, _SETS_V40, "object", 0.8, True, True, 800.0, True),
-    Round("v4.1", "2024-08-28", f"{_INF} @27ef43ae", _V110, _SETS_V40, "object", 0.8, True, True, 800.0, True),
-    Round("v5.0", "2025-04-02", f"{_PD} @c4b3ad8", _V111, _SETS_V50, "list", 0.8, True, True, 800.0, True),
-    Round("v5.1", "2025-09-09", f"{_PD} @c4b3ad8", _V111, _SETS_V50, "list", 0.8, True, True, 800.0, True),
-    Round("v6.0", "2026-04-01", f"{_PD} @c4b3ad8", _V111, _SETS_V50, "list", 0.8, True, True, 800.0, True),
+    Round("v3.1", "2023-09-11", f"{_INF} @8545bddb", _V110, _SETS_V31, "object", 0.5, True, True, 500.0, True,
+          uncertainty_reply=True),
+    Round("v4.0", "2024-03-27", f"{_INF} @27ef43ae", _V110, _SETS_V40, "object", 0.8, True, True, 800.0, True,
+          uncertainty_reply=True),
+    Round("v4.1", "2024-08-28", f"{_INF} @27ef43ae", _V110, _SETS_V40, "object", 0.8, True, True, 800.0, True,
+          uncertainty_reply=True),
+    Round("v5.0", "2025-04-02", f"{_PD} @c4b3ad8", _V111, _SETS_V50, "list", 0.8, True, True, 800.0, True,
+          uncertainty_reply=True),
+    Round("v5.1", "2025-09-09", f"{_PD} @c4b3ad8", _V111, _SETS_V50, "list", 0.8, True, True, 800.0, True,
+          uncertainty_reply=True),
+    Round("v6.0", "2026-04-01", f"{_PD} @c4b3ad8", _V111, _SETS_V50, "list", 0.8, True, True, 800.0, True,
+          uncertainty_reply=True),
 )
 BY_NAME = {r.name: r for r in ROUNDS}
 _RESULTS_REPO = re.compile(r"inference_results_(v\d+\.\d+)")

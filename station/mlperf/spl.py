@@ -279,3 +279,31 @@ def _parse_regex(text: str, path: Path) -> SplData:
 def read_spl(path) -> SplData:
     path = Path(path)
     return parse_spl_text(read_text(path, "the sample file spl.txt"), path)
+
+
+_ANALYZER_GROUP = re.compile(r",Analyzer(\d+),Time,(\d\d)-(\d\d)-(\d{4}) (\d\d):(\d\d):(\d\d\.\d{1,6}),Watts,([^,\n]*)")
+
+
+def analyzer_readings(text: str, analyzer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(UTC seconds, watts, line numbers) of one analyzer's own readings in a merged ``spl.txt``.
+
+    With several analyzers power-dev (since 2024-11) writes each line as the sum of the analyzers'
+    ``|watts|`` (``-1`` readings left out) followed by ``,Analyzer<i>,<analyzer i's own line>``:
+    the sum hides an analyzer that read nothing or read negative power (reversed wiring).
+    """
+    t, w, lines = [], [], []
+    for n, raw in enumerate(text.split("\n"), start=1):
+        if not raw.startswith("Time,"):
+            continue
+        for m in _ANALYZER_GROUP.finditer(raw):
+            if int(m.group(1)) != analyzer:
+                continue
+            mo, d, y, hh, mi = (int(m.group(i)) for i in (2, 3, 4, 5, 6))
+            day = int(days_from_civil(np.array([y]), np.array([mo]), np.array([d]))[0])
+            try:
+                t.append(day * 86400.0 + hh * 3600 + mi * 60 + float(m.group(7)))
+                w.append(float(m.group(8)))
+            except ValueError:
+                continue
+            lines.append(n)
+    return np.array(t, float), np.array(w, float), np.array(lines, int)

@@ -22,12 +22,13 @@ DIRECTOR_SETTLE = "0.3"  # seconds `Director` lets the ranges settle before a ph
 class Director:
     """`station serve` on the simulated analyzer (--rate 100) as its own process, on a free port."""
 
-    def __init__(self, out: Path, home: Path, *extra: str) -> None:
+    def __init__(self, out: Path, home: Path, *extra: str,
+                 first: tuple[str, ...] = ("--instrument", "sim", "--rate", str(DIRECTOR_RATE))) -> None:
         self.out = out
         env = dict(os.environ, STATION_HOME=str(home), PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "station", "serve", "--instrument", "sim", "--port", "0", "--host", "127.0.0.1",
-             "--rate", str(DIRECTOR_RATE), "--settle", DIRECTOR_SETTLE, "--out", str(out), *extra],
+            [sys.executable, "-m", "station", "serve", *first, "--port", "0", "--host", "127.0.0.1",
+             "--settle", DIRECTOR_SETTLE, "--out", str(out), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT)
         self.lines: list[str] = []
         self._ready = threading.Event()
