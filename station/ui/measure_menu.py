@@ -15,6 +15,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from station.core.run_index import station_home
+from station.ui import results_tree
 from station.ui.guide import GuideWidget
 from station.ui.result_view import ResultView
 
@@ -79,15 +80,22 @@ def install(window: QMainWindow) -> None:
         gw.show()
 
     def open_result() -> None:
-        path = QFileDialog.getExistingDirectory(window, "Open a bundle or a published MLPerf power directory")
+        path = QFileDialog.getExistingDirectory(window, "Open a bundle, a published MLPerf power directory or "
+                                                "a results tree")
         if path:
-            show_result(window, Path(path))
+            results_tree.open_path(window, Path(path))
+
+    def open_results_zip() -> None:
+        path, _ = QFileDialog.getOpenFileName(window, "Open a zip of published results", "", "Zip files (*.zip)")
+        if path:
+            results_tree.open_path(window, Path(path))
 
     guide = menu.addAction("&Guided MLPerf measurement…", open_guide)
     guide.setShortcut(QKeySequence("Ctrl+G"))
     result = menu.addAction("Open &result…", open_result)
     result.setShortcut(QKeySequence("Ctrl+Shift+O"))
     window.measure_actions = {"guide": guide, "result": result}
+    window.results_zip_action = menu.addAction("Open results &zip…", open_results_zip)
 
 
 def show_result(window: QMainWindow, path: Path) -> None:
