@@ -11,7 +11,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 import station
-from station.ui import measure_menu, results_tree
+from station.ui import measure_menu, node_table, results_tree
 from station.ui.instrument_link import InstrumentRequest
 from station.ui.main_window import MainWindow, default_settings
 
@@ -43,6 +43,7 @@ def create_window(demo: bool = False, settings: QSettings | None = None) -> Main
     """The main window; with ``demo`` it connects the simulated analyzer at once and streams."""
     window = MainWindow(settings if settings is not None else default_settings())
     measure_menu.install(window)
+    node_table.install(window)
     if demo:
         window.connect_instrument(demo_request(window))
     return window

@@ -297,25 +297,29 @@ class ResultsTreeView(QWidget):
             from station.mlperf.published import performance_dirs
             from station.verify import safe_extract, verify_tree
 
-            root = self.path
-            if root.is_file():
-                tmp = Path(tempfile.mkdtemp(prefix="station-tree-window-"))
-                self._tmp = tmp
-                safe_extract(root, tmp)
-                root = tmp
-            found = len(performance_dirs(root))
-            inbox.call_soon(self._on_started, root, found)
-            items = verify_tree(root, self.round_name)
+            root, tmp = self.path, None
             try:
-                for item in items:
-                    if stop.is_set():
-                        return
-                    if "summary" in item:
-                        inbox.call_soon(self._on_summary, item["summary"])
-                    else:
-                        inbox.call_soon(self._on_result, item)
+                if root.is_file():
+                    tmp = Path(tempfile.mkdtemp(prefix="station-tree-window-"))
+                    self._tmp = tmp
+                    safe_extract(root, tmp)
+                    root = tmp
+                found = len(performance_dirs(root))
+                inbox.call_soon(self._on_started, root, found)
+                items = verify_tree(root, self.round_name)
+                try:
+                    for item in items:
+                        if stop.is_set():
+                            return
+                        if "summary" in item:
+                            inbox.call_soon(self._on_summary, item["summary"])
+                        else:
+                            inbox.call_soon(self._on_result, item)
+                finally:
+                    items.close()
             finally:
-                items.close()
+                if stop.is_set() and tmp is not None:  # the window closed before the walk ended
+                    shutil.rmtree(tmp, ignore_errors=True)
 
         def done(result, error: BaseException | None) -> None:
             if error is not None:

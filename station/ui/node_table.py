@@ -1,0 +1,294 @@
+"""A fleet's nodes beside the total power: one row per channel of an instrument with many channels.
+
+The prometheus driver (``instruments/prometheus.py``) makes one channel of each series a query
+selects, one node or GPU each, and the window's plot shows their sum. :class:`NodeTally` reads
+the per-channel power (``ch_w``) of the records the live store already holds and keeps, for each
+channel since the connection: the latest and average power, the energy, the number of samples,
+the gaps (a channel's power is NaN while the driver finds it stale) and the age of its last
+measured record. It only reads records newer than the last it saw, a few per refresh, so its
+cost does not grow with the run or the ring. :class:`NodeTable` shows it in a dock that appears
+when the connected instrument names its channels (or has many of them).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDockWidget,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from station.ui import units
+
+REFRESH_S = 0.5
+MANY_CHANNELS = 4  # an instrument with this many channels gets the table even without channel names
+STALE_COLOUR = "#c62828"
+_SERIES = re.compile(r"^(?P<name>[^{]*)\{(?P<labels>.*)\}$")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def short_labels(names: list[str]) -> list[str]:
+    """What tells the series apart: ``node=n1`` instead of ``node_power_watts{instance=..., node="n1"}``.
+
+    Only the labels whose values differ between the series are kept (and the metric name when the
+    series are of several metrics); a name that is not in PromQL's notation is kept whole."""
+    parsed = []
+    for name in names:
+        m = _SERIES.match(name)
+        if m is None:
+            return list(names)
+        parsed.append((m.group("name"), dict(_LABEL.findall(m.group("labels")))))
+    if len(parsed) < 2:
+        return list(names)
+    keys = sorted({k for _, labels in parsed for k in labels})
+    differ = [k for k in keys if len({labels.get(k) for _, labels in parsed}) > 1]
+    several_metrics = len({metric for metric, _ in parsed}) > 1
+    out = []
+    for (metric, labels), full in zip(parsed, names, strict=True):
+        parts = [metric] if several_metrics else []
+        parts += [f"{k}={labels[k]}" for k in differ if k in labels]
+        out.append(", ".join(parts) or full)
+    return out
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    """One channel as the table shows it."""
+
+    label: str
+    name: str  # the channel's full name (a series' label set)
+    latest_w: float | None
+    average_w: float | None
+    energy_j: float
+    samples: int
+    gaps: int
+    age_s: float | None  # since the end of its last measured record; None: never measured
+    stale: bool
+
+
+class NodeTally:
+    """Per-channel power, energy, samples and gaps from the records of one instrument (no Qt).
+
+    ``stale_after_s``: per channel, how long the driver waits for a series before it calls it stale
+    (the prometheus driver's ``stale_after_s``); a channel whose last measured record is older than
+    that plus two intervals is stale too (the whole source may have stopped answering)."""
+
+    def __init__(self, names: list[str], interval_s: float, stale_after_s: list[float] | None = None) -> None:
+        n = len(names)
+        self.names = list(names)
+        self.labels = short_labels(self.names)
+        self.interval_s = float(interval_s)
+        limits = list(stale_after_s or [])
+        self.stale_after_s = np.array([float(limits[i]) if i < len(limits) and limits[i] else 0.0
+                                       for i in range(n)])
+        self.energy_j = np.zeros(n)
+        self.samples = np.zeros(n, dtype=np.int64)
+        self.gaps = np.zeros(n, dtype=np.int64)
+        self.latest_w = np.full(n, np.nan)
+        self.last_t = np.full(n, np.nan)
+        self.in_gap = np.zeros(n, dtype=bool)
+        self.t_seen = -math.inf  # time of the newest record taken
+
+    def feed(self, records: np.ndarray, interval_s: float | None = None) -> int:
+        """Take the records newer than the last one taken (oldest first); returns how many were new.
+
+        ``interval_s``: their update interval, when the operator changed it since the tally began."""
+        if interval_s:
+            self.interval_s = float(interval_s)
+        if len(records) == 0:
+            return 0
+        records = records[records["t"] > self.t_seen]
+        if len(records) == 0:
+            return 0
+        t = records["t"].astype(np.float64)
+        if "ch_w" in records.dtype.names:
+            cw = records["ch_w"].astype(np.float64).reshape(len(records), -1)[:, : len(self.names)]
+        else:
+            cw = records["w"].astype(np.float64).reshape(-1, 1)
+        ok = np.isfinite(cw)
+        self.energy_j[: cw.shape[1]] += np.where(ok, cw, 0.0).sum(axis=0) * self.interval_s
+        self.samples[: cw.shape[1]] += ok.sum(axis=0)
+        for i in range(cw.shape[1]):
+            col = ok[:, i]
+            # a gap begins at each measured -> not measured step, counting the step from the last batch
+            before = np.concatenate(([not self.in_gap[i]], col[:-1]))
+            self.gaps[i] += int(np.count_nonzero(before & ~col))
+            self.in_gap[i] = not col[-1]
+            hits = np.flatnonzero(col)
+            if len(hits):
+                self.latest_w[i] = cw[hits[-1], i]
+                self.last_t[i] = t[hits[-1]]
+        self.t_seen = float(t[-1])
+        return len(records)
+
+    def rows(self, now: float | None = None) -> list[NodeRow]:
+        """The table's rows at ``now`` (UTC seconds; default: the clock)."""
+        now = time.time() if now is None else now
+        out = []
+        for i, (label, name) in enumerate(zip(self.labels, self.names, strict=True)):
+            measured = bool(np.isfinite(self.last_t[i]))
+            age = now - float(self.last_t[i]) if measured else None
+            limit = max(self.stale_after_s[i], self.interval_s) + 2 * self.interval_s
+            stale = bool(self.in_gap[i]) or age is None or age > limit
+            average = float(self.energy_j[i] / (self.samples[i] * self.interval_s)) if self.samples[i] else None
+            out.append(NodeRow(label, name, float(self.latest_w[i]) if measured else None, average,
+                               float(self.energy_j[i]), int(self.samples[i]), int(self.gaps[i]), age, stale))
+        return out
+
+
+def channel_names(driver) -> list[str] | None:
+    """The names an instrument gives its channels, or generic ones when it has many; None: no table."""
+    try:
+        snapshot = driver.settings_snapshot()
+    except Exception:  # a driver that cannot say gets no table, never a broken window
+        return None
+    names = snapshot.get("channel_names") if isinstance(snapshot, dict) else None
+    if isinstance(names, list) and len(names) >= 2:
+        return [str(n) for n in names]
+    channels = int(getattr(getattr(driver, "description", None), "channels", 1) or 1)
+    if channels >= MANY_CHANNELS:
+        return [f"channel {i + 1}" for i in range(channels)]
+    return None
+
+
+COLUMNS = ("Node", "Latest", "Average", "Energy", "Samples", "Gaps", "Last update", "Stale")
+
+
+class NodeTable(QWidget):
+    """The per-node table with a one-line summary above it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.summary = QLabel("No instrument with several channels connected")
+        self.summary.setWordWrap(True)
+        f = self.summary.font()
+        f.setBold(True)
+        self.summary.setFont(f)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("node_table")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setAlternatingRowColors(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        tips = ("the series (its distinguishing labels; hover for the whole name)", "power of its last record",
+                "mean power over its measured records since connecting", "energy of its measured records "
+                "since connecting (not the bridged estimate)", "records in which it was measured",
+                "times it stopped updating", "age of its last measured record", "no recent sample")
+        for col, tip in enumerate(tips):
+            self.table.horizontalHeaderItem(col).setToolTip(tip)
+        self._bold = QFont()
+        self._bold.setBold(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table, 1)
+
+    def show_rows(self, rows: list[NodeRow]) -> None:
+        """Show ``rows`` (GUI thread), stale ones first in red, and the fleet's totals above them."""
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            cells = (row.label, units.si(row.latest_w, "W"), units.si(row.average_w, "W"), units.energy(row.energy_j),
+                     str(row.samples), str(row.gaps), units.duration(row.age_s) if row.age_s is not None
+                     else "never", "STALE" if row.stale else "ok")
+            for c, text in enumerate(cells):
+                item = self.table.item(r, c)
+                if item is None:
+                    item = QTableWidgetItem()
+                    if 1 <= c <= 5:
+                        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    self.table.setItem(r, c, item)
+                item.setText(text)
+                item.setToolTip(row.name if c == 0 else "")
+                item.setForeground(QColor(STALE_COLOUR) if row.stale and c in (0, 6, 7) else QColor())
+                if c == 7:
+                    item.setFont(self._bold if row.stale else QFont())
+        stale = sum(r.stale for r in rows)
+        latest = [r.latest_w for r in rows if r.latest_w is not None and not r.stale]
+        energy = sum(r.energy_j for r in rows)
+        text = f"{len(rows)} nodes, {stale} stale — measured now {units.si(sum(latest), 'W')}, " \
+               f"energy {units.energy(energy)}"
+        self.summary.setText(text)
+        self.summary.setStyleSheet(f"color: {STALE_COLOUR};" if stale else "")
+
+
+class NodeDock:
+    """The table in a dock of a station window, fed from the connected instrument's live store.
+
+    It appears when an instrument with named (or many) channels connects and hides when it goes;
+    an operator who closes it keeps it closed until the next connection."""
+
+    def __init__(self, window: QMainWindow) -> None:
+        self.window = window
+        self.widget = NodeTable()
+        self.dock = QDockWidget("Nodes", window)
+        self.dock.setObjectName("nodes_dock")
+        self.dock.setWidget(self.widget)
+        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        self.dock.hide()
+        self.tally: NodeTally | None = None
+        self._session = None
+        self._last = 0.0
+        window.timer.timeout.connect(self.refresh)
+
+    def refresh(self, force: bool = False) -> None:
+        """Follow the connected instrument (GUI thread; at most every ``REFRESH_S`` unless ``force``)."""
+        now = time.monotonic()
+        if not force and now - self._last < REFRESH_S:
+            return
+        self._last = now
+        link = self.window.link
+        session, store = link.session, link.store
+        if session is not self._session:
+            self._session = session
+            names = channel_names(session.driver) if session is not None else None
+            if names is None:
+                self.tally = None
+                self.dock.hide()
+            else:
+                limits = session.driver.settings_snapshot().get("stale_after_s")
+                self.tally = NodeTally(names, session.interval_s, limits if isinstance(limits, list) else None)
+                self.dock.show()
+        if self.tally is None or store is None:
+            return
+        self._feed(store)
+        self.widget.show_rows(self.tally.rows())
+
+    def _feed(self, store) -> None:
+        """The records newer than the tally's last: a few more than the time since, more if they were not enough."""
+        tally = self.tally
+        interval = store.interval_s or tally.interval_s
+        span = store.span()
+        if span is None:
+            return
+        # the first time: all the ring holds (a new connection's store holds only the records since)
+        want = 1 << 30 if not math.isfinite(tally.t_seen) else int((span[1] - tally.t_seen) / interval) + 8
+        while True:
+            records = store.latest(want)
+            if len(records) < want or len(records) == 0 or records["t"][0] <= tally.t_seen:
+                break
+            want *= 2
+        tally.feed(records, store.interval_s)
+
+
+def install(window: QMainWindow) -> NodeDock:
+    """Add the Nodes dock to ``window`` (a station MainWindow)."""
+    window.node_dock = NodeDock(window)
+    return window.node_dock
