@@ -18,7 +18,9 @@ from station.ui.node_table import NodeTally, short_labels
 def test_series_are_named_by_the_labels_that_tell_them_apart():
     names = ['node_power_watts{instance="a:9100",job="fleet",node="n1"}',
              'node_power_watts{instance="b:9100",job="fleet",node="n2"}']
-    assert short_labels(names) == ["instance=a:9100, node=n1", "instance=b:9100, node=n2"]
+    assert short_labels(names) == ["n1", "n2"]  # one label tells them apart: its value, the shortest way
+    assert short_labels(['p{gpu="0",host="a"}', 'p{gpu="1",host="a"}', 'p{gpu="0",host="b"}']) == \
+        ["gpu=0, host=a", "gpu=1, host=a", "gpu=0, host=b"]
     assert short_labels(['a{gpu="0"}', 'b{gpu="0"}']) == ["a", "b"]
     assert short_labels(["element 1", "element 2"]) == ["element 1", "element 2"]
 
@@ -47,9 +49,7 @@ def test_the_tally_counts_energy_samples_and_gaps_per_node_from_records():
 
 @pytest.mark.timeout(120)
 def test_the_window_shows_each_node_beside_the_total_and_flags_the_one_that_stopped(qtbot):
-    from instruments.base import Config
     from station.ui.app import create_window
-    from station.ui.instrument_link import InstrumentRequest
 
     fake = FleetPrometheus({"n1": 400.0, "n2": 250.0, "n3": 120.0})
     w = create_window(demo=False)
@@ -59,26 +59,32 @@ def test_the_window_shows_each_node_beside_the_total_and_flags_the_one_that_stop
     try:
         dock = w.node_dock
         assert not dock.dock.isVisible()  # nothing with several channels connected yet
-        w.connect_instrument(InstrumentRequest("prometheus", fake.url, {"query": "node_power_watts",
-                                                                        "lookback_s": 10.0, "stale_after_s": 1.0},
-                                               Config(update_interval_s=0.5)))
+        # set up in the instrument panel as an operator does
+        w.panel.select_driver("prometheus")
+        qtbot.waitUntil(lambda: w.panel.form.isVisible(), timeout=10_000)
+        # no ranges to set: no range box, not even one lying over the first row
+        assert not w.panel.form.v_range.isVisible() and not w.panel.form.a_range.isVisible()
+        w.panel.resource_combo.setEditText(fake.url)
+        for name, value in (("query", "node_power_watts"), ("update_interval_s", 0.5), ("stale_after_s", 1.0),
+                            ("lookback_s", 10.0)):
+            w.panel.form.set_value(name, value)
+        w.connect_instrument(w.panel.request())
         qtbot.waitUntil(lambda: w.link.state == "running", timeout=30_000)
         qtbot.waitUntil(lambda: dock.dock.isVisible(), timeout=10_000)
         qtbot.waitUntil(lambda: dock.tally is not None and min(dock.tally.samples) >= 4, timeout=30_000)
         table = dock.widget.table
-        assert [table.item(r, 0).text() for r in range(3)] == ["instance=n1:9100, node=n1", "instance=n2:9100, node=n2",
-                                                             "instance=n3:9100, node=n3"]
+        assert [table.item(r, 0).text() for r in range(3)] == ["n1", "n2", "n3"]
         assert table.item(0, 0).toolTip() == fake.series_name("n1")
         assert [table.item(r, 7).text() for r in range(3)] == ["ok", "ok", "ok"]
         assert table.item(0, 1).text() == "400.0 W" and table.item(1, 2).text() == "250.0 W"
-        assert "3 nodes, 0 stale" in dock.widget.summary.text()
+        assert dock.widget.summary.text().startswith("3 of 3 nodes measured now: 770.0 W")
 
         fake.stop_node("n3")
         qtbot.waitUntil(lambda: table.item(2, 7).text() == "STALE", timeout=30_000)
         rows = dock.tally.rows()
         assert [r.stale for r in rows] == [False, False, True] and [r.gaps for r in rows] == [0, 0, 1]
         assert rows[2].latest_w == 120.0  # its last measured power stays in view
-        assert "3 nodes, 1 stale" in dock.widget.summary.text()
+        assert dock.widget.summary.text().startswith("2 of 3 nodes measured now: 650.0 W\n1 STALE")
         # the others go on: more samples, energy = power x measured time
         before = rows[0].samples
         qtbot.waitUntil(lambda: dock.tally.rows()[0].samples >= before + 2, timeout=30_000)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
+from station.ui.results_tree import COL_METRIC, COL_PROBLEMS, COL_SUBMITTER, COL_VERDICT
 from station.verify import safe_extract
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +74,9 @@ def test_every_result_of_the_tree_is_a_row_with_the_verdicts_the_command_prints(
     gate = rows[GATE_OVERFLOW]
     assert gate.headline == "ACCEPTED OFFICIALLY; station finds 2 problems" and gate.problems == 2
     assert gate.scenario == "MultiStream" and gate.official == "accepted, 1 warning"
-    shown = {view.model.data(view.model.index(i, 5)) for i in range(view.model.rowCount())}
+    assert (gate.submitter, gate.benchmark) == ("GATEOverflow (open)", "mobilenet-v1-precision_float-1.0-128")
+    assert gate.system.startswith("TRIGKEY_Mini_PC")
+    shown = {view.model.data(view.model.index(i, COL_VERDICT)) for i in range(view.model.rowCount())}
     assert "ACCEPTED OFFICIALLY; station finds 2 problems" in shown
 
     # filter by verdict: the counts are those of the command's summary
@@ -85,11 +88,11 @@ def test_every_result_of_the_tree_is_a_row_with_the_verdicts_the_command_prints(
     assert len(view.visible_rows()) == 8
 
     # sorting by metric sorts numbers as numbers, results without a metric first
-    view.table.sortByColumn(3, Qt.SortOrder.AscendingOrder)
+    view.table.sortByColumn(COL_METRIC, Qt.SortOrder.AscendingOrder)
     values = [r.metric_value for r in view.visible_rows()]
     known = [v for v in values if v is not None]
     assert known == sorted(known) and values[: values.count(None)] == [None] * values.count(None)
-    view.table.sortByColumn(6, Qt.SortOrder.DescendingOrder)
+    view.table.sortByColumn(COL_PROBLEMS, Qt.SortOrder.DescendingOrder)
     assert view.visible_rows()[0].problems == max(r.problems for r in view.rows)
     view.close_walk()
 
@@ -114,9 +117,9 @@ def test_rows_fill_in_while_the_window_stays_responsive(qtbot, tree, monkeypatch
         qtbot.waitUntil(lambda: len(view.rows) == 3, timeout=60_000)
         assert view.progress.text() == "Verifying… 3 of 8 power results done"
         assert not view.finished
-        view.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # the GUI thread is free to act
-        paths = [r.path for r in view.visible_rows()]
-        assert paths == sorted(paths, reverse=True) and len(paths) == 3
+        view.table.sortByColumn(COL_SUBMITTER, Qt.SortOrder.DescendingOrder)  # the GUI thread is free to act
+        names = [r.submitter.lower() for r in view.visible_rows()]
+        assert names == sorted(names, reverse=True) and len(names) == 3
     finally:
         release.set()
     qtbot.waitUntil(lambda: view.finished, timeout=120_000)
@@ -135,7 +138,7 @@ def test_a_zipped_tree_gives_the_same_rows_and_a_double_click_opens_the_result(q
     view = _open(qtbot, zpath)
     qtbot.waitUntil(lambda: view.finished, timeout=120_000)
     assert sorted(r.path for r in view.rows) == sorted(r["path"] for r in cli_lines[:-1])
-    view.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    view.table.sortByColumn(COL_SUBMITTER, Qt.SortOrder.AscendingOrder)
     target = next(i for i, r in enumerate(view.visible_rows()) if r.path == GATE_OVERFLOW)
     index = view.proxy.index(target, 0)
     view.table.scrollTo(index)

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from station.ui import units
 
 REFRESH_S = 0.5
+MAX_WIDTH = 640  # px: the dock never takes more from the plot than this
 MANY_CHANNELS = 4  # an instrument with this many channels gets the table even without channel names
 STALE_COLOUR = "#c62828"
 _SERIES = re.compile(r"^(?P<name>[^{]*)\{(?P<labels>.*)\}$")
@@ -42,10 +43,12 @@ _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
 def short_labels(names: list[str]) -> list[str]:
-    """What tells the series apart: ``node=n1`` instead of ``node_power_watts{instance=..., node="n1"}``.
+    """What tells the series apart: ``n1`` instead of ``node_power_watts{instance=..., node="n1"}``.
 
-    Only the labels whose values differ between the series are kept (and the metric name when the
-    series are of several metrics); a name that is not in PromQL's notation is kept whole."""
+    The value of one label when one alone tells every series apart (``instance`` last: its
+    host:port is the longest way to say it), else ``label=value`` of every label whose values
+    differ; the metric name too when the series are of several metrics. A name that is not in
+    PromQL's notation is kept whole."""
     parsed = []
     for name in names:
         m = _SERIES.match(name)
@@ -56,7 +59,13 @@ def short_labels(names: list[str]) -> list[str]:
         return list(names)
     keys = sorted({k for _, labels in parsed for k in labels})
     differ = [k for k in keys if len({labels.get(k) for _, labels in parsed}) > 1]
+    alone = [k for k in sorted(differ, key=lambda k: k == "instance")
+             if len({labels.get(k) for _, labels in parsed}) == len(parsed)]
     several_metrics = len({metric for metric, _ in parsed}) > 1
+    if alone and not several_metrics:
+        return [labels[alone[0]] for _, labels in parsed]
+    if alone:
+        differ = alone[:1]
     out = []
     for (metric, labels), full in zip(parsed, names, strict=True):
         parts = [metric] if several_metrics else []
@@ -205,7 +214,7 @@ class NodeTable(QWidget):
         """Show ``rows`` (GUI thread), stale ones first in red, and the fleet's totals above them."""
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
-            cells = (row.label, units.si(row.latest_w, "W"), units.si(row.average_w, "W"), units.energy(row.energy_j),
+            cells = (row.label, units.si(row.latest_w, "W"), units.si(row.average_w, "W"), units.si(row.energy_j, "J"),
                      str(row.samples), str(row.gaps), units.duration(row.age_s) if row.age_s is not None
                      else "never", "STALE" if row.stale else "ok")
             for c, text in enumerate(cells):
@@ -216,17 +225,30 @@ class NodeTable(QWidget):
                         item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                     self.table.setItem(r, c, item)
                 item.setText(text)
-                item.setToolTip(row.name if c == 0 else "")
-                item.setForeground(QColor(STALE_COLOUR) if row.stale and c in (0, 6, 7) else QColor())
+                item.setToolTip(row.name if c == 0 else units.energy(row.energy_j) if c == 3 else "")
+                item.setForeground(QColor(STALE_COLOUR) if row.stale and c in (0, 1, 6, 7) else QColor())
                 if c == 7:
                     item.setFont(self._bold if row.stale else QFont())
         stale = sum(r.stale for r in rows)
         latest = [r.latest_w for r in rows if r.latest_w is not None and not r.stale]
         energy = sum(r.energy_j for r in rows)
-        text = f"{len(rows)} nodes, {stale} stale — measured now {units.si(sum(latest), 'W')}, " \
-               f"energy {units.energy(energy)}"
+        text = f"{len(rows) - stale} of {len(rows)} nodes measured now: {units.si(sum(latest), 'W')}"
+        if stale:
+            text += f"\n{stale} STALE: no recent sample (the total bridges {'it' if stale == 1 else 'them'} " \
+                    "at the mean)"
+        text += f"\nmeasured energy {units.energy(energy)}"
         self.summary.setText(text)
         self.summary.setStyleSheet(f"color: {STALE_COLOUR};" if stale else "")
+        self._fit_width()
+
+    def _fit_width(self) -> None:
+        """Ask for the width that shows every column (a dock otherwise opens too narrow for the numbers)."""
+        self.table.resizeColumnsToContents()
+        header = self.table.horizontalHeader()
+        want = sum(header.sectionSize(c) for c in range(self.table.columnCount()))
+        want += self.table.verticalScrollBar().sizeHint().width() + 2 * self.table.frameWidth() + 12
+        if abs(self.table.minimumWidth() - want) > 8:
+            self.table.setMinimumWidth(min(want, MAX_WIDTH))
 
 
 class NodeDock:

@@ -47,6 +47,9 @@ class ResultRow:
     """What the table shows of one result of ``station verify TREE --json``."""
 
     path: str
+    submitter: str  # "DellEMC (closed)": who published it, in which division
+    system: str
+    benchmark: str
     round: str
     scenario: str
     metric_value: float | None
@@ -67,9 +70,26 @@ class ResultRow:
         return f"{self.metric_value:.6g} {self.metric_unit}".strip()
 
 
+def path_parts(path: str) -> tuple[str, str, str]:
+    """(submitter, system, benchmark) of ``<division>/<submitter>/results/<system>/<benchmark>/<scenario>/
+    performance``; for another layout, what can be told: the folders above the scenario's."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if parts and parts[-1] == "performance":
+        parts = parts[:-1]
+    if "results" in parts:
+        i = len(parts) - 1 - parts[::-1].index("results")
+        submitter = parts[i - 1] if i >= 1 else ""
+        if i >= 2:
+            submitter += f" ({parts[i - 2]})"
+        rest = parts[i + 1:]
+        return submitter, rest[0] if rest else "", rest[1] if len(rest) > 2 else ""
+    return "", "/".join(parts[:-2]), parts[-2] if len(parts) >= 2 else ""
+
+
 def row_from_result(result: dict) -> ResultRow:
     """The row of one result dict of :func:`station.verify.verify_tree`."""
     path = str(result.get("path", "?"))
+    where = path_parts(path)
     rnd = str((result.get("round") or {}).get("name") or "?")
     metric = result.get("metric") if isinstance(result.get("metric"), dict) else {}
     scenario = str(metric.get("scenario") or result.get("kind") or "?")
@@ -77,7 +97,7 @@ def row_from_result(result: dict) -> ResultRow:
     value = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     unit = str(metric.get("unit") or "")
     if "error" in result:
-        return ResultRow(path, rnd, scenario, None, unit, "—", UNREADABLE, f"{UNREADABLE}: {result['error']}",
+        return ResultRow(path, *where, rnd, scenario, None, unit, "—", UNREADABLE, f"{UNREADABLE}: {result['error']}",
                          UNREADABLE, 1, (str(result["error"]),), "fail", result)
     v = Verdict.from_dict(result)
     official = "—"
@@ -92,11 +112,14 @@ def row_from_result(result: dict) -> ResultRow:
             official += f", {warns} warning{'s' if warns != 1 else ''}"
     failed = tuple((v.station or {}).get("failed") or
                    [c.get("name", "?") for c in result.get("checks") or [] if c.get("status") == "fail"])
-    return ResultRow(path, rnd, scenario, value, unit, official, v.headline, v.text,
+    return ResultRow(path, *where, rnd, scenario, value, unit, official, v.headline, v.text,
                      v.headline.split(";")[0].split(":")[0], len(failed), failed, v.tone, result)
 
 
-COLUMNS = ("Result", "Round", "Scenario", "Metric", "Official checker", "Station verdict", "Problems")
+COLUMNS = ("Submitter", "System", "Benchmark", "Scenario", "Round", "Metric", "Official checker", "Station verdict",
+           "Problems")
+COL_SUBMITTER, COL_SYSTEM, COL_BENCHMARK, COL_SCENARIO, COL_ROUND, COL_METRIC, COL_OFFICIAL, COL_VERDICT, \
+    COL_PROBLEMS = range(len(COLUMNS))
 
 
 class ResultsTableModel(QAbstractTableModel):
@@ -117,8 +140,11 @@ class ResultsTableModel(QAbstractTableModel):
     def headerData(self, section: int, orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole and section == 6:
-            return "failed checks: the official checker's and the station's own"
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return {COL_SCENARIO: "the scenario of the directory (the official metric uses it, not the log's)",
+                    COL_OFFICIAL: "what the official checker of that round would conclude",
+                    COL_VERDICT: "what the station's stricter checks conclude",
+                    COL_PROBLEMS: "failed checks: the official checker's and the station's own"}.get(section)
         return None
 
     def add(self, row: ResultRow) -> None:
@@ -137,33 +163,33 @@ class ResultsTableModel(QAbstractTableModel):
             return None
         row, col = self.rows[index.row()], index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return (row.path, row.round, row.scenario, row.metric_text, row.official, row.headline,
-                    str(row.problems))[col]
+            return (row.submitter, row.system, row.benchmark, row.scenario, row.round, row.metric_text, row.official,
+                    row.headline, str(row.problems))[col]
         if role == Qt.ItemDataRole.UserRole:  # what the proxy sorts by
-            if col == 3:
+            if col == COL_METRIC:
                 return row.metric_value if row.metric_value is not None else float("-inf")
-            if col == 6:
+            if col == COL_PROBLEMS:
                 return row.problems
-            return self.data(index, Qt.ItemDataRole.DisplayRole).lower()
+            return self.data(index, Qt.ItemDataRole.DisplayRole).lower() + "\0" + row.path
         if role == Qt.ItemDataRole.ToolTipRole:
-            if col == 0:
+            if col in (COL_SUBMITTER, COL_SYSTEM, COL_BENCHMARK):
                 return row.path
-            if col == 1:
+            if col == COL_ROUND:
                 return str((row.result.get("round") or {}).get("why") or row.round)
-            if col == 5:
+            if col == COL_VERDICT:
                 return row.verdict
-            if col == 6:
+            if col == COL_PROBLEMS:
                 return "\n".join(row.problem_names) or "no failed check"
             return None
         if role == Qt.ItemDataRole.ForegroundRole:
-            if col == 5:
+            if col == COL_VERDICT:
                 return QColor(STATUS_COLOURS[row.tone])
-            if col == 4 and row.official.startswith("rejected"):
+            if col == COL_OFFICIAL and row.official.startswith("rejected"):
                 return QColor(STATUS_COLOURS["fail"])
             return None
-        if role == Qt.ItemDataRole.FontRole and col == 5:
+        if role == Qt.ItemDataRole.FontRole and col == COL_VERDICT:
             return self._bold
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in (3, 6):
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (COL_METRIC, COL_PROBLEMS):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -239,12 +265,12 @@ class ResultsTreeView(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideLeft)  # a long path keeps its scenario end in view
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # long system names keep both ends
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, len(COLUMNS)):
+        for col in range(len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_SYSTEM, QHeaderView.ResizeMode.Stretch)
         self.table.activated.connect(self._on_activated)  # a double-click, or Enter on the current row
 
         top = QHBoxLayout()
@@ -434,7 +460,7 @@ class ResultsTreeWindow(QMainWindow):
         self.setWindowTitle(f"Results — {path}")
         self.view = ResultsTreeView(self, round_name)
         self.setCentralWidget(self.view)
-        self.resize(1280, 720)
+        self.resize(1600, 720)  # nine columns, two of them long names
         close = self.addAction("Close")
         close.setShortcut(QKeySequence.StandardKey.Close)
         close.triggered.connect(self.close)
