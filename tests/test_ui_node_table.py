@@ -49,6 +49,8 @@ def test_the_tally_counts_energy_samples_and_gaps_per_node_from_records():
 
 @pytest.mark.timeout(120)
 def test_the_window_shows_each_node_beside_the_total_and_flags_the_one_that_stopped(qtbot):
+    from PySide6.QtCore import Qt
+
     from station.ui.app import create_window
 
     fake = FleetPrometheus({"n1": 400.0, "n2": 250.0, "n3": 120.0})
@@ -72,15 +74,15 @@ def test_the_window_shows_each_node_beside_the_total_and_flags_the_one_that_stop
         qtbot.waitUntil(lambda: w.link.state == "running", timeout=30_000)
         qtbot.waitUntil(lambda: dock.dock.isVisible(), timeout=10_000)
         qtbot.waitUntil(lambda: dock.tally is not None and min(dock.tally.samples) >= 4, timeout=30_000)
-        table = dock.widget.table
-        assert [table.item(r, 0).text() for r in range(3)] == ["n1", "n2", "n3"]
-        assert table.item(0, 0).toolTip() == fake.series_name("n1")
-        assert [table.item(r, 7).text() for r in range(3)] == ["ok", "ok", "ok"]
-        assert table.item(0, 1).text() == "400.0 W" and table.item(1, 2).text() == "250.0 W"
+        table = dock.widget
+        assert [table.cell(r, 0) for r in range(3)] == ["n1", "n2", "n3"]
+        assert table.model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole) == fake.series_name("n1")
+        assert [table.cell(r, 7) for r in range(3)] == ["ok", "ok", "ok"]
+        assert table.cell(0, 1) == "400.0 W" and table.cell(1, 2) == "250.0 W"
         assert dock.widget.summary.text().startswith("3 of 3 nodes measured now: 770.0 W")
 
         fake.stop_node("n3")
-        qtbot.waitUntil(lambda: table.item(2, 7).text() == "STALE", timeout=30_000)
+        qtbot.waitUntil(lambda: table.cell(2, 7) == "STALE", timeout=30_000)
         rows = dock.tally.rows()
         assert [r.stale for r in rows] == [False, False, True] and [r.gaps for r in rows] == [0, 0, 1]
         assert rows[2].latest_w == 120.0  # its last measured power stays in view

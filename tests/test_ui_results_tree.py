@@ -193,3 +193,35 @@ def test_the_measure_menu_and_station_open_send_a_tree_to_the_table_and_one_resu
     assert rw.centralWidget().verdict.text().startswith("ACCEPTED OFFICIALLY; station finds 2 problems")
     w.shutdown()
     w._close_ready = True
+
+
+def test_closing_the_window_stops_the_walk_and_removes_the_extracted_zip(qtbot, tree, tmp_path, monkeypatch):
+    import station.mlperf.tree as tree_module
+    from station.ui.results_tree import ResultsTreeWindow
+
+    zpath = tmp_path / "results.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for f in sorted(tree.rglob("*")):
+            if f.is_file():
+                zf.write(f, f.relative_to(tree).as_posix())
+    real = tree_module.verify_published
+    calls, release = [], threading.Event()
+
+    def held(perf, round_name=None):
+        calls.append(perf)
+        if len(calls) == 3:
+            release.wait(60)
+        return real(perf, round_name)
+
+    monkeypatch.setattr(tree_module, "verify_published", held)
+    tw = ResultsTreeWindow(zpath)
+    qtbot.addWidget(tw)
+    tw.show()
+    qtbot.waitUntil(lambda: len(tw.view.rows) == 2 and len(calls) == 3, timeout=60_000)
+    extracted = tw.view.root
+    assert extracted is not None and extracted.is_dir()
+    threading.Timer(0.3, release.set).start()  # the result under way finishes; none after it is begun
+    tw.close()
+    assert len(calls) == 3 and not extracted.exists()
+    tw.view.drain()
+    assert len(tw.view.rows) <= 3 and tw.view.summary is None

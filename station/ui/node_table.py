@@ -16,18 +16,17 @@ import math
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
-    QHeaderView,
     QLabel,
     QMainWindow,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -177,8 +176,85 @@ def channel_names(driver) -> list[str] | None:
 COLUMNS = ("Node", "Latest", "Average", "Energy", "Samples", "Gaps", "Last update", "Stale")
 
 
+TIPS = ("the series (the label that tells it apart; hover for its whole name)", "power of its last measured record",
+        "mean power over its measured records since connecting", "energy of its measured records since "
+        "connecting (not the bridged estimate)", "records in which it was measured", "times it stopped updating",
+        "age of its last measured record", "no recent sample: the total bridges it at its mean")
+FIT_S = 5.0  # column widths are fitted to their contents at most this often (costly with many rows)
+
+
+class NodeModel(QAbstractTableModel):
+    """The rows as a model: a refresh is one dataChanged, and the view paints only the rows in sight."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.rows: list[NodeRow] = []
+        self._bold = QFont()
+        self._bold.setBold(True)
+        self._red = QColor(STALE_COLOUR)
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802 (Qt API)
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802 (Qt API)
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return TIPS[section]
+        return None
+
+    def set_rows(self, rows: list[NodeRow]) -> None:
+        if len(rows) != len(self.rows):
+            self.beginResetModel()
+            self.rows = list(rows)
+            self.endResetModel()
+            return
+        self.rows = list(rows)
+        if rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(COLUMNS) - 1))
+
+    @staticmethod
+    def text(row: NodeRow, col: int) -> str:
+        if col == 0:
+            return row.label
+        if col == 1:
+            return units.si(row.latest_w, "W")
+        if col == 2:
+            return units.si(row.average_w, "W")
+        if col == 3:
+            return units.si(row.energy_j, "J")
+        if col == 4:
+            return str(row.samples)
+        if col == 5:
+            return str(row.gaps)
+        if col == 6:
+            return units.duration(row.age_s) if row.age_s is not None else "never"
+        return "STALE" if row.stale else "ok"
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row, col = self.rows[index.row()], index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.text(row, col)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return row.name if col == 0 else units.energy(row.energy_j) if col == 3 else None
+        if role == Qt.ItemDataRole.ForegroundRole and row.stale and col in (0, 1, 6, 7):
+            return self._red
+        if role == Qt.ItemDataRole.FontRole and row.stale and col == 7:
+            return self._bold
+        if role == Qt.ItemDataRole.TextAlignmentRole and 1 <= col <= 5:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
 class NodeTable(QWidget):
-    """The per-node table with a one-line summary above it."""
+    """The per-node table with a short summary above it."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -187,48 +263,28 @@ class NodeTable(QWidget):
         f = self.summary.font()
         f.setBold(True)
         self.summary.setFont(f)
-        self.table = QTableWidget(0, len(COLUMNS))
+        self.model = NodeModel(self)
+        self.table = QTableView()
         self.table.setObjectName("node_table")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setModel(self.model)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().setVisible(False)
         self.table.setAlternatingRowColors(True)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
-        tips = ("the series (its distinguishing labels; hover for the whole name)", "power of its last record",
-                "mean power over its measured records since connecting", "energy of its measured records "
-                "since connecting (not the bridged estimate)", "records in which it was measured",
-                "times it stopped updating", "age of its last measured record", "no recent sample")
-        for col, tip in enumerate(tips):
-            self.table.horizontalHeaderItem(col).setToolTip(tip)
-        self._bold = QFont()
-        self._bold.setBold(True)
+        self.table.horizontalHeader().setResizeContentsPrecision(200)  # a fit measures 200 rows, not a fleet
+        self._fitted = (-1, -math.inf)  # (rows, monotonic time) of the last fit
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
         layout.addWidget(self.table, 1)
 
+    def cell(self, row: int, col: int) -> str:
+        """The text of a cell, as shown."""
+        return self.model.text(self.model.rows[row], col)
+
     def show_rows(self, rows: list[NodeRow]) -> None:
-        """Show ``rows`` (GUI thread), stale ones first in red, and the fleet's totals above them."""
-        self.table.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            cells = (row.label, units.si(row.latest_w, "W"), units.si(row.average_w, "W"), units.si(row.energy_j, "J"),
-                     str(row.samples), str(row.gaps), units.duration(row.age_s) if row.age_s is not None
-                     else "never", "STALE" if row.stale else "ok")
-            for c, text in enumerate(cells):
-                item = self.table.item(r, c)
-                if item is None:
-                    item = QTableWidgetItem()
-                    if 1 <= c <= 5:
-                        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                    self.table.setItem(r, c, item)
-                item.setText(text)
-                item.setToolTip(row.name if c == 0 else units.energy(row.energy_j) if c == 3 else "")
-                item.setForeground(QColor(STALE_COLOUR) if row.stale and c in (0, 1, 6, 7) else QColor())
-                if c == 7:
-                    item.setFont(self._bold if row.stale else QFont())
+        """Show ``rows`` (GUI thread), stale ones in red, and the fleet's totals above them."""
+        self.model.set_rows(rows)
         stale = sum(r.stale for r in rows)
         latest = [r.latest_w for r in rows if r.latest_w is not None and not r.stale]
         energy = sum(r.energy_j for r in rows)
@@ -239,13 +295,16 @@ class NodeTable(QWidget):
         text += f"\nmeasured energy {units.energy(energy)}"
         self.summary.setText(text)
         self.summary.setStyleSheet(f"color: {STALE_COLOUR};" if stale else "")
-        self._fit_width()
+        now = time.monotonic()
+        if len(rows) != self._fitted[0] or now - self._fitted[1] > FIT_S:
+            self._fitted = (len(rows), now)
+            self._fit_width()
 
     def _fit_width(self) -> None:
-        """Ask for the width that shows every column (a dock otherwise opens too narrow for the numbers)."""
+        """Fit the columns and ask for the width that shows them all (a dock otherwise opens too narrow)."""
         self.table.resizeColumnsToContents()
         header = self.table.horizontalHeader()
-        want = sum(header.sectionSize(c) for c in range(self.table.columnCount()))
+        want = sum(header.sectionSize(c) for c in range(self.model.columnCount()))
         want += self.table.verticalScrollBar().sizeHint().width() + 2 * self.table.frameWidth() + 12
         if abs(self.table.minimumWidth() - want) > 8:
             self.table.setMinimumWidth(min(want, MAX_WIDTH))
