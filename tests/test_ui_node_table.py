@@ -23,6 +23,7 @@ def test_series_are_named_by_the_labels_that_tell_them_apart():
         ["gpu=0, host=a", "gpu=1, host=a", "gpu=0, host=b"]
     assert short_labels(['a{gpu="0"}', 'b{gpu="0"}']) == ["a", "b"]
     assert short_labels(["element 1", "element 2"]) == ["element 1", "element 2"]
+    assert short_labels(['p{gpu="0"}', 'p{}']) == ["0", "p{}"]  # a series without the label keeps its name
 
 
 def test_the_tally_counts_energy_samples_and_gaps_per_node_from_records():

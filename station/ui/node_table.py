@@ -6,8 +6,8 @@ the per-channel power (``ch_w``) of the records the live store already holds and
 channel since the connection: the latest and average power, the energy, the number of samples,
 the gaps (a channel's power is NaN while the driver finds it stale) and the age of its last
 measured record. It only reads records newer than the last it saw, a few per refresh, so its
-cost does not grow with the run or the ring. :class:`NodeTable` shows it in a dock that appears
-when the connected instrument names its channels (or has many of them).
+cost does not grow with the run or the ring. :class:`NodeDock` shows it (a :class:`NodeTable`)
+beside the plot when the window's instrument names its channels (or has many of them).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def short_labels(names: list[str]) -> list[str]:
              if len({labels.get(k) for _, labels in parsed}) == len(parsed)]
     several_metrics = len({metric for metric, _ in parsed}) > 1
     if alone and not several_metrics:
-        return [labels[alone[0]] for _, labels in parsed]
+        return [labels.get(alone[0]) or full for (_, labels), full in zip(parsed, names, strict=True)]
     if alone:
         differ = alone[:1]
     out = []

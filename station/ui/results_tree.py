@@ -271,6 +271,7 @@ class ResultsTreeView(QWidget):
         for col in range(len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COL_SYSTEM, QHeaderView.ResizeMode.Stretch)
+        header.setResizeContentsPrecision(200)  # a whole repository's rows are not all measured at each new one
         self.table.activated.connect(self._on_activated)  # a double-click, or Enter on the current row
 
         top = QHBoxLayout()
@@ -299,7 +300,7 @@ class ResultsTreeView(QWidget):
 
     @property
     def finished(self) -> bool:
-        """The walk has ended (every result verified, or it failed or was stopped)."""
+        """The walk has ended: every result verified (``summary``), or it failed (``error``)."""
         return self.summary is not None or self.error is not None
 
     def visible_rows(self) -> list[ResultRow]:
