@@ -1,6 +1,7 @@
 """``station`` without a subcommand: the window, the demo, the self-test or the kiosk.
 
     station [--demo]                       open the station window (--demo: simulated analyzer)
+    station --open PATH                    ... showing a result, or every result of a tree (dir or zip)
     station --smoke                        self-test (window offscreen, stream, record), exit 0 if all worked
     station --kiosk [--kiosk-config FILE]  unattended demo stand (station.kiosk)
 
@@ -25,6 +26,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kiosk-config", type=Path, metavar="FILE", help="kiosk settings (JSON or TOML)")
     parser.add_argument("--kiosk-demo", action="store_true", help="a kiosk demo stand: allow the built-in PIN")
     parser.add_argument("--kiosk-window", action="store_true", help=argparse.SUPPRESS)  # the supervisor's child
+    parser.add_argument("--open", type=Path, metavar="PATH", dest="open_path",
+                        help="open a result, or a results tree (directory or zip), in the window")
     parser.set_defaults(func=run)
 
 
@@ -51,4 +54,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"station: the window cannot start ({exc}); headless commands still work "
               "(station run, recover, instruments)", file=sys.stderr)
         return ExitCode.FAILED
-    return run_app(demo=args.demo)
+    return run_app(demo=args.demo, open_path=args.open_path)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import signal
 import sys
+from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 import station
-from station.ui import measure_menu
+from station.ui import measure_menu, node_table, results_tree
 from station.ui.instrument_link import InstrumentRequest
 from station.ui.main_window import MainWindow, default_settings
 
@@ -42,16 +43,20 @@ def create_window(demo: bool = False, settings: QSettings | None = None) -> Main
     """The main window; with ``demo`` it connects the simulated analyzer at once and streams."""
     window = MainWindow(settings if settings is not None else default_settings())
     measure_menu.install(window)
+    node_table.install(window)
     if demo:
         window.connect_instrument(demo_request(window))
     return window
 
 
-def run_app(demo: bool = False) -> int:
-    """Run the window until it is closed; returns the exit code."""
+def run_app(demo: bool = False, open_path: Path | None = None) -> int:
+    """Run the window until it is closed (first opening ``open_path``: a result or a results tree); returns
+    the exit code."""
     app = make_application()
     window = create_window(demo)
     window.show()
+    if open_path is not None:
+        results_tree.open_path(window, Path(open_path))
     # Ctrl+C in the terminal closes the window the normal way (the recording is finished first);
     # the window's frame timer runs Python often enough for the handler to be called.
     previous = signal.signal(signal.SIGINT, lambda *_: window.close())

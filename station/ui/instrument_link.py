@@ -99,13 +99,15 @@ class InstrumentLink:
         def job():
             session = open_instrument(request.spec(), self.inst_id)
             driver = session.driver
-            store = live_store_for(session)
-            monitor = RunMonitor(self.inst_id, session.interval_s, on_event=self._listener)
             session.add_listener(self._listener)
-            session.add_sink(store.append)
-            session.add_sink(monitor.write)
             try:
                 session.connect()
+                # after connect: a driver may know its channels (the record type) only once it has
+                # identified the instrument (prometheus: one channel per series found)
+                store = live_store_for(session)
+                monitor = RunMonitor(self.inst_id, session.interval_s, on_event=self._listener)
+                session.add_sink(store.append)
+                session.add_sink(monitor.write)
                 session.start()
             except BaseException:
                 try:

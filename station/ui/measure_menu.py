@@ -16,6 +16,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from station.core.run_index import station_home
+from station.ui import results_tree
 from station.ui.guide import GuideWidget
 from station.ui.result_view import ResultView
 
@@ -80,9 +81,15 @@ def install(window: QMainWindow) -> None:
         gw.show()
 
     def open_result() -> None:
-        path = QFileDialog.getExistingDirectory(window, "Open a bundle or a published MLPerf power directory")
+        path = QFileDialog.getExistingDirectory(window, "Open a bundle, a published MLPerf power directory or "
+                                                "a results tree")
         if path:
-            show_result(window, Path(path))
+            results_tree.open_path(window, Path(path))
+
+    def open_results_zip() -> None:
+        path, _ = QFileDialog.getOpenFileName(window, "Open a zip of published results", "", "Zip files (*.zip)")
+        if path:
+            results_tree.open_path(window, Path(path))
 
     def open_tiny() -> None:
         from station.ui.tiny_guide import TinyGuideWindow
@@ -98,6 +105,7 @@ def install(window: QMainWindow) -> None:
     result = menu.addAction("Open &result…", open_result)
     result.setShortcut(QKeySequence("Ctrl+Shift+O"))
     window.measure_actions = {"guide": guide, "tiny": tiny, "result": result}
+    window.results_zip_action = menu.addAction("Open results &zip…", open_results_zip)
 
 
 def show_result(window: QMainWindow, path: Path) -> None:

@@ -129,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     w.shutdown()
     w._close_ready = True
     w.close()
+
+    # A results tree, and a fleet read from Prometheus with its Nodes dock, in a fresh window.
+    from station.ui import results_screenshots
+
+    results_screenshots.grab_all(app, args.out, settings, args.width, args.height)
     return 0
 
 

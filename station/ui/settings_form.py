@@ -136,10 +136,14 @@ class SettingsForm(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.v_range = self._range_combo("voltage_range", description.voltage_ranges, "V")
         self.a_range = self._range_combo("current_range", description.current_ranges, "A")
-        if description.voltage_ranges:
-            form.addRow("Voltage range", self.v_range)
-        if description.current_ranges:
-            form.addRow("Current range", self.a_range)
+        # a driver without ranges (Prometheus, Redfish) keeps the combos at "auto", hidden: shown outside
+        # the layout they would sit on top of the first row
+        for label, box, table in (("Voltage range", self.v_range, description.voltage_ranges),
+                                  ("Current range", self.a_range, description.current_ranges)):
+            if table:
+                form.addRow(label, box)
+            else:
+                box.hide()
         for spec in config_specs(description):
             ed = _Editor(spec, self)
             self.editors[spec.name] = ed
