@@ -1,0 +1,217 @@
+"""``station training``: every node of a training run from a real Prometheus, MLLOG node files, the energy.
+
+The fleet's history (four nodes, two of them with two PSUs, and one measured switch; one PSU's
+reading goes stale for 25 s and one node's exporter dies) is backfilled into a real Prometheus
+with promtool (instruments.fakes.prometheus_history), and a performance log puts the training
+run inside it. The procedure must find the run window, write ``node_0..3.txt`` and
+``sw_0..1.txt`` as mlcommons/logging reads them, and give an energy within 1 % of the exact
+integral of what the fleet drew over the run. Skipped without prometheus/promtool.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from instruments.fakes.prometheus_history import (
+    PROMETHEUS,
+    PROMTOOL,
+    HistorySeries,
+    PrometheusServer,
+    backfill,
+    exact_energy,
+    history_end,
+    write_openmetrics,
+)
+from station.measurement.instruments import InstrumentSpec
+from station.training.mllog import read_power_file
+from station.training.procedure import (
+    EstimatedSwitch,
+    TrainingPlan,
+    TrainingRunError,
+    follow_run_window,
+    run_training,
+)
+from tests.helpers.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_prometheus = pytest.mark.skipif(PROMETHEUS is None or PROMTOOL is None,
+                                      reason="prometheus and promtool (Debian package prometheus) are not installed")
+
+RUN_START_OFFSET_MS = 5_500  # after the history's reference second S
+RUN_STOP_OFFSET_MS = 65_250
+
+
+def fleet(s: int) -> list[HistorySeries]:
+    return [
+        HistorySeries({"node": "n0", "psu": "0"}, lambda t: 300.0 + 5.0 * (t % 10)),
+        HistorySeries({"node": "n0", "psu": "1"}, lambda t: 250.0 + 20.0 * math.sin(t / 5.0)),
+        HistorySeries({"node": "n1", "psu": "0"}, lambda t: 200.0 + 3.0 * (t % 4)),
+        HistorySeries({"node": "n1", "psu": "1"}, lambda t: 120.0, stops_at=s + 20, resumes_at=s + 45),
+        HistorySeries({"node": "n2", "psu": "0"}, lambda t: 150.0, stops_at=s + 40),
+        HistorySeries({"node": "n10", "psu": "0"}, lambda t: 180.0 + (t * 7 % 11)),
+        HistorySeries({"switch": "leaf0"}, lambda t: 90.0 + (t % 3), metric="switch_power_watts"),
+    ]
+
+
+def true_energy(series: HistorySeries, a: float, b: float) -> float:
+    if series.stops_at < math.inf:  # constant: what it drew while nobody was looking is known
+        return series.power(0) * (b - a)
+    return exact_energy(series, a, b)
+
+
+def perf_log_lines(start_ms: float, stop_ms: float) -> list[str]:
+    def line(t, key, kind):
+        return (f':::MLLOG {{"namespace": "", "time_ms": {t}, "event_type": "{kind}", "key": "{key}", '
+                f'"value": null, "metadata": {{"file": "train.py", "lineno": 1}}}}\n')
+    return [line(start_ms - 30_000, "init_start", "INTERVAL_START"), line(start_ms, "run_start", "INTERVAL_START"),
+            line(stop_ms, "run_stop", "INTERVAL_END")]
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    """(Prometheus URL, S, series) over a backfilled history around S."""
+    root = tmp_path_factory.mktemp("training-history")
+    s = history_end() - 120
+    series = fleet(s)
+    text = root / "fleet.om"
+    write_openmetrics(text, series, s - 90, s + 120)
+    backfill(text, root / "tsdb")
+    with PrometheusServer(root / "tsdb") as server:
+        yield server.url, s, series
+
+
+def node_specs(url: str) -> list[InstrumentSpec]:
+    return [InstrumentSpec("prometheus", url, {"query": "node_power_watts"}, id="nodes"),
+            InstrumentSpec("prometheus", url, {"query": "switch_power_watts"}, id="switches")]
+
+
+@needs_prometheus
+@pytest.mark.timeout(120)
+def test_station_training_writes_the_node_files_and_the_official_energy(tmp_path, station_home, history):
+    url, s, series = history
+    start_ms, stop_ms = s * 1000 + RUN_START_OFFSET_MS, s * 1000 + RUN_STOP_OFFSET_MS
+    perf_log = tmp_path / "result_0.txt"
+    perf_log.write_text("".join(perf_log_lines(start_ms, stop_ms)))
+    out = tmp_path / "results"
+    env = {**os.environ, "STATION_HOME": str(station_home),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    began = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "station", "training", "--perf-log", str(perf_log), "--out", str(out),
+         "--instrument", "prometheus", "--id", "nodes", "--resource", url, "-o", "query=node_power_watts",
+         "--instrument", "prometheus", "--id", "switches", "--resource", url, "-o", "query=switch_power_watts",
+         "--node-label", "node", "--measured-switch", "switches", "--switch", "spine0:1000:0.5", "--json"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - began < 40, "a past training run is read from history, not waited for"
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+
+    power = out / "power" / "result_0"
+    assert sorted(p.name for p in power.iterdir()) == ["node_0.txt", "node_1.txt", "node_2.txt", "node_3.txt",
+                                                       "sw_0.txt", "sw_1.txt"]
+    # Nodes numbered 0..n-1 in natural order of their names; each file names its host.
+    hosts = [read_power_file(power / f"node_{i}.txt") for i in range(4)]
+    assert [json.loads(h.path.read_text().splitlines()[1].split(":::MLLOG ")[1])["metadata"]["host"]
+            for h in hosts] == ["n0", "n1", "n2", "n10"]
+
+    a, b = start_ms / 1000.0, stop_ms / 1000.0
+    ttt = b - a
+    assert summary["time_to_train_s"] == pytest.approx(ttt)
+    exact = sum(true_energy(x, a, b) for x in series) + 500.0 * ttt
+    assert summary["metric"]["unit"] == "J"
+    assert summary["metric"]["value"] == pytest.approx(exact, rel=0.01)
+
+    # Each node's measurement window covers the run (margin 2 s), except n2's, whose exporter died.
+    for log, host in zip(hosts, ["n0", "n1", "n2", "n10"], strict=True):
+        start = log.find("power_measurement_start")[0].time_ms
+        stop = log.find("power_measurement_stop")[0].time_ms
+        assert start <= start_ms
+        assert (stop >= stop_ms) == (host != "n2"), host
+    # n1 has no readings while one of its PSUs was stale: about 25 one-second holes.
+    by_name = {n["name"]: n for n in summary["nodes"]}
+    assert by_name["n1"]["missing_intervals"] == pytest.approx(25, abs=2)
+    assert by_name["n0"]["missing_intervals"] == 0 and by_name["n10"]["missing_intervals"] == 0
+    assert by_name["n0"]["readings"] == pytest.approx(ttt + 4, abs=1.01)
+
+    # The measured switch has its readings and an estimate (else the summarizer counts it as 0 J);
+    # the estimated one is max power x share.
+    measured = read_power_file(power / "sw_0.txt")
+    assert len(measured) > 60 and measured.interconnect_power_est == pytest.approx(91.0, abs=0.1)
+    estimated = read_power_file(power / "sw_1.txt")
+    assert len(estimated) == 0 and estimated.interconnect_power_est == 500.0
+    switches = {w["name"]: w for w in summary["switches"]}
+    assert switches["spine0"]["energy_j"] == pytest.approx(500.0 * ttt)
+    assert switches['switch_power_watts{switch="leaf0"}']["measured"] is True
+    assert summary["recording"]["gaps"] >= 2
+
+
+@needs_prometheus
+@pytest.mark.timeout(120)
+def test_following_a_live_log_records_from_run_start_until_run_stop_appears(tmp_path, station_home, history):
+    """The performance log grows while the procedure waits: run_start first, run_stop later."""
+    url, s, series = history
+    start_ms, stop_ms = s * 1000 + RUN_START_OFFSET_MS, s * 1000 + RUN_STOP_OFFSET_MS
+    lines = perf_log_lines(start_ms, stop_ms)
+    perf_log = tmp_path / "result_1.txt"
+    perf_log.write_text(lines[0])
+    plan = TrainingPlan(perf_log, node_specs(url)[:1], tmp_path / "results", node_label="node", follow=True,
+                        estimated_switches=(EstimatedSwitch("spine0", 400.0),), follow_timeout_s=60)
+    said: list[str] = []
+    box: list = []
+    thread = threading.Thread(target=lambda: box.append(run_training(plan, said.append)))
+    thread.start()
+    try:
+        wait_until(lambda: any("following" in x for x in said), 20, "the procedure to follow the log")
+        with open(perf_log, "a") as f:
+            f.write(lines[1])
+        wait_until(lambda: any("recording" in x for x in said), 20, "the recording to begin at run_start")
+        with open(perf_log, "a") as f:
+            f.write(lines[2][:40])  # run_stop half written: not yet the end
+            f.flush()
+            f.write(lines[2][40:])
+    finally:
+        thread.join(timeout=90)
+    assert not thread.is_alive()
+    result = box[0]
+    summary = result.summary()
+    assert summary["run_stop_ms"] == stop_ms
+    assert [n["name"] for n in summary["nodes"]] == ["n0", "n1", "n2", "n10"]
+    exact = sum(true_energy(x, start_ms / 1e3, stop_ms / 1e3) for x in series if x.metric == "node_power_watts")
+    ttt = (stop_ms - start_ms) / 1000.0
+    assert summary["metric"]["value"] == pytest.approx(exact + 400.0 * ttt, rel=0.01)
+
+
+def test_follow_gives_up_with_a_clear_error_when_run_start_never_comes(tmp_path):
+    log = tmp_path / "result_2.txt"
+    log.write_text("".join(perf_log_lines(1e12, 1e12 + 1)[:1]))
+    with pytest.raises(TrainingRunError, match="no run_start after"):
+        follow_run_window(log, timeout_s=0.3, poll_s=0.05)
+
+
+def test_a_past_run_cannot_be_read_from_an_instrument_that_only_reads_the_present(tmp_path):
+    log = tmp_path / "result_3.txt"
+    log.write_text("".join(perf_log_lines(1.7e12, 1.7e12 + 60_000)))
+    plan = TrainingPlan(log, [InstrumentSpec("redfish", "redfish://192.0.2.1")], tmp_path / "out")
+    with pytest.raises(TrainingRunError, match="--follow"):
+        run_training(plan)
+
+
+def test_bad_switch_and_efficiency_arguments_are_usage_errors(tmp_path):
+    from station.cli import main
+
+    log = tmp_path / "result_4.txt"
+    log.write_text("".join(perf_log_lines(1.7e12, 1.7e12 + 60_000)))
+    base = ["training", "--perf-log", str(log), "--out", str(tmp_path / "o"), "--instrument", "prometheus",
+            "--resource", "http://127.0.0.1:9", "-o", "query=x"]
+    assert main([*base, "--switch", "spine0"]) == 2
+    assert main([*base, "--switch", "spine0:100:1.5"]) == 2
+    assert main([*base, "--conversion-eff", "0.9"]) == 2
