@@ -5,7 +5,9 @@ Kinds: a directory with ``manifest.json`` at its top is a station bundle
 or ``director.json`` (``station serve``) and its ``audit.jsonl`` is a session directory that was
 never exported, perhaps because its process was killed (:func:`verify_session`: the audit chain,
 where a torn last line is a warning, and each run's journal); one with ``performance/`` or
-``power/`` + ``run_1/`` is a published MLPerf power result (``station.mlperf.published``). A zip is first extracted into a private
+``power/`` + ``run_1/`` is a published MLPerf power result (``station.mlperf.published``), and
+``power/result_<name>/`` with ``node_*.txt`` a published MLPerf Training power result
+(``station.training.verify``). A zip is first extracted into a private
 temporary directory, refusing members that would land outside it (absolute paths, ``..``),
 symbolic links, devices, oversized members and archives that expand far beyond their size.
 
@@ -30,6 +32,8 @@ from station.mlperf.errors import FormatError
 from station.mlperf.published import find_performance_dir, performance_dirs, verify_published
 from station.tiny.published import is_tiny_energy_dir
 from station.tiny.verify import verify_tiny
+from station.training.result_dir import training_result_dirs
+from station.training.verify import verify_training
 
 MAX_MEMBER_BYTES = 16 << 30  # a 100 kHz, 10 h recording is ~15 GB
 MAX_TOTAL_BYTES = 64 << 30
@@ -158,16 +162,18 @@ def verify_path(path: Path, trusted_key: bytes | None = None, round_name: str | 
             elif is_tiny_energy_dir(root):
                 result = verify_tiny(root)
                 result.update(tiny_verdict(result["checks"]).to_dict())
-            elif find_performance_dir(root) is not None:
+            elif find_performance_dir(root) is not None and not training_result_dirs(root):
                 result = verify_published(root, round_name)
-            elif len(found := performance_dirs(root)) > 1:
+            elif len(found := performance_dirs(root) + training_result_dirs(root)) > 1:
                 names = ", ".join(p.relative_to(root).as_posix() for p in found[:3])
                 raise ManyResults(f"{path} holds {len(found)} MLPerf power results ({names}"
                                   f"{', …' if len(found) > 3 else ''})")
+            elif found:
+                result = verify_training(found[0], round_name)
             else:
                 raise Unusable(f"{path} is neither a station bundle (no manifest.json), nor a session directory "
                                "(no session.json or director.json), nor an MLPerf power directory "
-                               "(no performance/ with power/ and run_1/)")
+                               "(no performance/ with power/ and run_1/, no power/result_<name>/ of MLPerf Training)")
         except FormatError as exc:
             raise Unusable(str(exc)) from None
         result["path"] = str(path)

@@ -86,12 +86,22 @@ def test_the_fast_reader_and_the_line_by_line_reader_agree(tmp_path):
     again.write_text("".join("0: :::MLLOG " + json.dumps(dict(reversed(json.loads(ln.split(mllog.TOKEN, 1)[1]).items())),
                                                          separators=(",", ":")) + "\n" for ln in lines))
     slow = mllog.read_power_file(again)
+    assert mllog._read_fast(path, path.read_bytes()) is not None  # the published layout takes the fast path
+    assert mllog._read_fast(again, again.read_bytes()) is None
     assert len(fast) == len(slow) == sum('"power_reading"' in ln for ln in lines)
     np.testing.assert_array_equal(fast.time_ms, slow.time_ms)
     np.testing.assert_array_equal(fast.watts, slow.watts)
     assert [(e.key, e.time_ms, e.line, e.readings_before) for e in fast.events] == \
            [(e.key, e.time_ms, e.line, e.readings_before) for e in slow.events]
     assert fast.conversion_eff == 0.96
+
+
+def test_a_number_the_fast_path_cannot_read_goes_line_by_line(tmp_path):
+    path = tmp_path / "node_0.txt"
+    mllog.write_power_file(path, [1000.0, 2000.0], [100.0, 200.0], 0.0, 2000.0)
+    path.write_text(path.read_text().replace('"value": 200.0', '"value": 2.0.0'))
+    log = mllog.read_power_file(path)
+    assert log.watts.tolist() == [100.0] and [line for line, _ in log.bad_lines] == [3]
 
 
 def test_a_damaged_line_is_skipped_as_the_official_parser_skips_it(tmp_path):

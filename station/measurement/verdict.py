@@ -38,7 +38,8 @@ MISSING_SUT = "unspecified system"
 
 # Where the checks of a published MLPerf result come from (station.mlperf.published): the
 # official tools' checks decide "accepted officially", the station's own are stricter.
-_PUBLISHED_OFFICIAL_PREFIXES = ("power-dev compliance", "MLCommons submission checker")
+_PUBLISHED_OFFICIAL_PREFIXES = ("power-dev compliance", "MLCommons submission checker", "MLCommons package checker",
+                                "MLCommons result summarizer")
 _PUBLISHED_INTEGRITY = ("files", "result checksums", "power summaries")
 
 

@@ -1,4 +1,5 @@
-"""Verify every published power result below a results tree (a results repository, one
+"""Verify every published power result (MLPerf Inference ``performance/`` directories and MLPerf
+Training ``power/result_<name>/`` folders) below a results tree (a results repository, one
 submitter's folder, or a zip of either), one result at a time, then a summary.
 
 ``verify_tree`` yields one dict per result (what :func:`verify_published` gives for a single
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from station.mlperf.errors import FormatError
 from station.mlperf.published import performance_dirs, verify_published
+from station.training.result_dir import training_result_dirs
+from station.training.verify import verify_training
 
 
 def _verdict(result: dict) -> str:
@@ -48,6 +51,15 @@ def verify_tree(path: Path, round_name: str | None = None) -> Iterator[dict]:
                 result = {"path": rel, "kind": "mlperf", "valid": False, "error": str(exc)}
             by_verdict[_verdict(result)] += 1
             by_round[(result.get("round") or {}).get("name", "unknown")] += 1
+            yield result
+        for power_dir in training_result_dirs(root):
+            rel = power_dir.relative_to(root).as_posix() if power_dir != root else "."
+            try:
+                result = {"path": rel, **verify_training(power_dir, round_name)}
+            except OSError as exc:
+                result = {"path": rel, "kind": "training", "valid": False, "error": str(exc)}
+            by_verdict[_verdict(result)] += 1
+            by_round[(result.get("round") or {}).get("name") or "unknown"] += 1
             yield result
         yield {"summary": {"results": sum(by_verdict.values()), "by_verdict": dict(sorted(by_verdict.items())),
                            "by_round": dict(sorted(by_round.items()))}}
