@@ -111,11 +111,24 @@ def test_station_training_writes_the_node_files_and_the_official_energy(tmp_path
          "--instrument", "prometheus", "--id", "switches", "--resource", url, "-o", "query=switch_power_watts",
          "--node-label", "node", "--measured-switch", "switches", "--switch", "spine0:1000:0.5", "--json"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=100)
-    assert done.returncode == 0, done.stderr
+    # The stale PSU and the dead exporter make the result fail the audit: exit 1, and the checks say why.
+    assert done.returncode == 1, done.stderr
     assert time.monotonic() - began < 40, "a past training run is read from history, not waited for"
     summary = json.loads(done.stdout.strip().splitlines()[-1])
 
+    checks = {c["name"]: c for c in summary["checks"]}
+    failed = sorted(name for name, c in checks.items() if c["status"] == "fail")
+    assert any("sampling" in name for name in failed), checks
+    assert any("window" in name for name in failed), checks
+    sampling = next(c for name, c in checks.items() if "sampling" in name)
+    window = next(c for name, c in checks.items() if "window" in name)
+    assert "node_1.txt" in sampling["evidence"] and "node_2.txt" in window["evidence"]
+    assert "node_0.txt" not in window["evidence"]
+    assert summary["valid"] is False
+    assert summary["official"]["accepted"] is True  # the official tools see nothing wrong
+
     power = out / "power" / "result_0"
+    assert (out / "result_0.txt").read_text() == perf_log.read_text()  # the submission layout
     assert sorted(p.name for p in power.iterdir()) == ["node_0.txt", "node_1.txt", "node_2.txt", "node_3.txt",
                                                        "sw_0.txt", "sw_1.txt"]
     # Nodes numbered 0..n-1 in natural order of their names; each file names its host.

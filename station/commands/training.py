@@ -9,9 +9,12 @@
 Records every node over the training run whose performance log is ``--perf-log``
 (``run_start``..``run_stop``; with ``--follow`` the log is followed while the run goes on), writes
 ``DIR/power/result_<name>/node_<i>.txt`` and ``sw_<j>.txt``, and prints the energy as the official
-summarizer computes it from those files. The journal of the recording is in
-``DIR/station/result_<name>``. Exit 0 when the result was written, 1 when the run failed, 2 for
-bad arguments.
+summarizer computes it from those files, with the audit of ``station verify`` on them (1 Hz
+sampling per node, duplicate timestamps, windows covering the run, switches counted as 0 J,
+naming). The performance log is copied to ``DIR`` (the submission layout) and the journal of the
+recording is in ``DIR/station/result_<name>``. Exit 0 when the result was written and every
+check passed, 1 when a check failed (the checks say why) or the run failed, 2 for bad arguments,
+130 when stopped.
 """
 
 from __future__ import annotations
@@ -116,10 +119,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, sort_keys=True, default=str))
     else:
         metric = summary["metric"]
-        print(f"{summary['power_dir']}: {len(summary['nodes'])} node(s), {len(summary['switches'])} switch(es), "
-              f"time to train {summary['time_to_train_s']:.3f} s")
-        energy = ("not computable: " + summary["summarizer_failure"] if metric is None
-                  else f"{metric['value']:.6g} J")
+        print(f"{summary['power_dir']}: {summary.get('headline', '')}; {len(summary['nodes'])} node(s), "
+              f"{len(summary['switches'])} switch(es), time to train {summary['time_to_train_s']:.3f} s")
+        energy = "not computable" if metric is None else f"{metric['value']:.6g} J"
         print(f"  energy (official summarizer): {energy}")
         print(f"  energy (station's records):   {summary['energy_recorded_j']:.6g} J")
-    return ExitCode.OK if summary["metric"] is not None else ExitCode.FAILED
+        for c in summary["checks"]:
+            print(f"  [{c['status']:<4}] {c['name']}: {c['evidence']}")
+    return ExitCode.OK if result.valid else ExitCode.FAILED

@@ -24,14 +24,19 @@ Steps (``station training`` runs them headless):
    than a bridged value, and the audit reports it. A measured switch's file carries its measured
    mean power as ``interconnect_power_est`` too, since the summarizer counts a switch without
    one as 0 J.
-5. **The energy** as the official summarizer computes it from those files
-   (:mod:`station.training.energy`), next to the station's own integral of the records.
+5. **The energy and the audit**: the performance log is copied two levels above the power folder
+   (the submission layout) and the result is verified as a published one
+   (:func:`station.training.verify.verify_training`): the energy as the official summarizer
+   computes it from the files, and the checks the official package checker lacks (1 Hz sampling
+   per node, duplicate timestamps, windows covering the run, switches counted as 0 J, naming).
+   The station's own integral of the records is reported beside it.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -42,14 +47,9 @@ from typing import Any
 import numpy as np
 
 from station.measurement.instruments import InstrumentSpec
-from station.training.energy import CURRENT, RunEnergy, SummarizerFailure, run_energy
-from station.training.mllog import (
-    RunWindow,
-    read_power_file,
-    read_run_window,
-    write_power_file,
-    write_switch_file,
-)
+from station.training.energy import CURRENT
+from station.training.mllog import RunWindow, read_run_window, write_power_file, write_switch_file
+from station.training.verify import verify_training
 
 REPLAYS_HISTORY = ("prometheus",)  # drivers that can read a past window (from_utc / until_utc)
 
@@ -112,15 +112,25 @@ class TrainingResult:
     nodes: list[NodeSeries]
     switches: list[NodeSeries]
     estimated: tuple[EstimatedSwitch, ...]
-    energy: RunEnergy | None
-    energy_failure: str | None
+    audit: dict  # station verify of the written result: verdict, checks, metric, each file's energy
     recorded_j: float  # the station's integral of the node records over run_start..run_stop
     run_summary: dict
     files: dict[str, str] = field(default_factory=dict)  # file name -> node/switch name
 
+    @property
+    def valid(self) -> bool:
+        """Every check of the written result passed (warnings allowed)."""
+        return bool(self.audit.get("valid")) and self.audit.get("metric") is not None
+
+    def _file_energy(self, kind: str, file: str) -> float | None:
+        shares = (self.audit.get("energy") or {}).get(CURRENT.name) or {}
+        return (shares.get(kind) or {}).get(file)
+
     def summary(self) -> dict:
         ttt_s = self.window.time_to_train_ms / 1000.0
+        verdict_keys = ("integrity", "valid", "compliant", "headline", "verdict", "reasons", "official", "station")
         return {
+            **{k: self.audit[k] for k in verdict_keys if k in self.audit},
             "kind": "training",
             "procedure": "mlperf-training",
             "perf_log": str(self.window.path),
@@ -129,20 +139,19 @@ class TrainingResult:
             "time_to_train_s": ttt_s,
             "power_dir": str(self.power_dir),
             "run_dir": str(self.run_dir),
-            "metric": None if self.energy is None else {"value": self.energy.total_j, "unit": "J"},
-            "summarizer": CURRENT.name,
-            "summarizer_failure": self.energy_failure,
+            "metric": self.audit.get("metric"),
+            "checks": self.audit.get("checks", []),
             "energy_recorded_j": self.recorded_j,
             "nodes": [{"file": f, "name": n.name, "instrument": n.instrument, "series": n.series,
                        "readings": int(n.t.size), "missing_intervals": n.missing,
-                       "energy_j": None if self.energy is None else self.energy.nodes_j.get(f)}
+                       "energy_j": self._file_energy("nodes_j", f)}
                       for f, n in zip(self._names("node", len(self.nodes)), self.nodes, strict=True)],
             "switches": [{"file": f, "name": s.name, "measured": True, "readings": int(s.t.size),
-                          "energy_j": None if self.energy is None else self.energy.switches_j.get(f)}
+                          "energy_j": self._file_energy("switches_j", f)}
                          for f, s in zip(self._names("sw", len(self.switches)), self.switches, strict=True)]
                         + [{"file": f, "name": e.name, "measured": False, "max_power_w": e.max_power_w,
                             "provisioned_share": e.provisioned_share,
-                            "energy_j": None if self.energy is None else self.energy.switches_j.get(f)}
+                            "energy_j": self._file_energy("switches_j", f)}
                            for f, e in zip(self._names("sw", len(self.switches) + len(self.estimated))
                                            [len(self.switches):], self.estimated, strict=True)],
             "recording": {k: self.run_summary.get(k) for k in ("state", "gaps", "samples", "energy_j")},
@@ -455,17 +464,16 @@ def run_training(plan: TrainingPlan, say: Callable[[str], None] = lambda text: N
     power_dir = plan.out / "power" / name
     files = write_result_files(power_dir, nodes, switches, plan.estimated_switches, window,
                                conversion_eff=plan.conversion_eff, measurement_type=plan.measurement_type)
+    # The performance log two levels above the power folder, as in a submission: the folder is then
+    # a Training result that station verify (and mlcommons/logging) read as they read published ones.
+    perf_copy = plan.out / plan.perf_log.name
+    if not perf_copy.exists() or not perf_copy.samefile(plan.perf_log):
+        shutil.copyfile(plan.perf_log, perf_copy)
     a, b = window.start_ms / 1000.0, window.stop_ms / 1000.0
     recorded = sum(_recorded_energy(n, a, b) for n in nodes) * (plan.conversion_eff or 1.0)
-    energy, failure = None, None
-    try:
-        energy = run_energy([read_power_file(p) for p in sorted(power_dir.glob("node_*.txt"))],
-                            [read_power_file(p) for p in sorted(power_dir.glob("sw_*.txt"))],
-                            window.time_to_train_ms)
-    except SummarizerFailure as exc:
-        failure = str(exc)
-    return TrainingResult(window, power_dir, run_dir, nodes, switches, plan.estimated_switches, energy, failure,
-                          recorded, run_summary, files)
+    audit = verify_training(power_dir)
+    return TrainingResult(window, power_dir, run_dir, nodes, switches, plan.estimated_switches, audit, recorded,
+                          run_summary, files)
 
 
 def _record_into(box: list, *args) -> None:
