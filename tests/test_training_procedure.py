@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,70 @@ def test_bad_switch_and_efficiency_arguments_are_usage_errors(tmp_path):
     assert main([*base, "--switch", "spine0"]) == 2
     assert main([*base, "--switch", "spine0:100:1.5"]) == 2
     assert main([*base, "--conversion-eff", "0.9"]) == 2
+
+
+def sine(base: float, amplitude: float, period: float, phase: float):
+    """P(t) and its exact integral over [a, b]."""
+    w = 2 * math.pi / period
+    return (lambda t: base + amplitude * math.sin(w * t + phase),
+            lambda a, b: base * (b - a) - amplitude / w * (math.cos(w * b + phase) - math.cos(w * a + phase)))
+
+
+@needs_prometheus
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_station_training_follows_a_live_run_on_real_exporters_while_one_dies(tmp_path, station_home):
+    """Live: exporters of our own, a real Prometheus scraping them at 1 s, the log written as the run goes."""
+    from instruments.fakes.node_exporter import NodeExporter
+
+    profiles = {"n0": sine(300.0, 10.0, 10.0, 0.0), "n1": sine(200.0, 8.0, 7.0, 1.0),
+                "n2": (lambda t: 150.0, lambda a, b: 150.0 * (b - a))}
+    exporters = [NodeExporter({"n0": profiles["n0"][0], "n1": profiles["n1"][0]}),
+                 NodeExporter({"n2": profiles["n2"][0]})]
+    perf_log = tmp_path / "result_0.txt"
+    perf_log.write_text(perf_log_lines(0, 0)[0])
+    out = tmp_path / "results"
+    env = {**os.environ, "STATION_HOME": str(station_home),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    try:
+        with PrometheusServer(tmp_path / "tsdb", targets=tuple(e.target for e in exporters)) as server:
+            def scraped_thrice() -> bool:
+                query = f"{server.url}/api/v1/query?query=node_power_watts[5s]"
+                with urllib.request.urlopen(query, timeout=5) as reply:
+                    result = json.loads(reply.read())["data"]["result"]
+                return len(result) == 3 and all(len(r["values"]) >= 3 for r in result)
+
+            wait_until(scraped_thrice, 40, "three scrapes of every node", interval=0.2)
+            run = subprocess.Popen(
+                [sys.executable, "-m", "station", "training", "--follow", "--perf-log", str(perf_log), "--out",
+                 str(out), "--instrument", "prometheus", "--resource", server.url, "-o", "query=node_power_watts",
+                 "--node-label", "node", "--margin", "1", "--json"],
+                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                start = time.time()
+                with open(perf_log, "a") as f:
+                    f.write(perf_log_lines(start * 1000, 0)[1])
+                wait_until(lambda: time.time() > start + 7, 10, "the middle of the run", interval=0.05)
+                exporters[1].stop()  # node n2's exporter dies
+                wait_until(lambda: time.time() > start + 15, 10, "the end of the run", interval=0.05)
+                stop = time.time()
+                with open(perf_log, "a") as f:
+                    f.write(perf_log_lines(0, stop * 1000)[2])
+                stdout, stderr = run.communicate(timeout=60)
+            finally:
+                if run.poll() is None:
+                    run.kill()
+                    run.wait(timeout=10)
+    finally:
+        for e in exporters:
+            e.stop()
+    assert run.returncode == 1, stderr  # n2's window does not cover the run
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    a, b = summary["run_start_ms"] / 1000.0, summary["run_stop_ms"] / 1000.0
+    assert b - a == pytest.approx(15.0, abs=0.5)
+    exact = sum(energy(a, b) for _, energy in profiles.values())
+    assert summary["metric"]["value"] == pytest.approx(exact, rel=0.01)
+    assert [n["name"] for n in summary["nodes"]] == ["n0", "n1", "n2"]
+    window = next(c for c in summary["checks"] if "window" in c["name"])
+    assert window["status"] == "fail" and "node_2.txt" in window["evidence"]
+    assert "node_0.txt" not in window["evidence"] and "node_1.txt" not in window["evidence"]

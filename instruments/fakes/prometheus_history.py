@@ -104,10 +104,12 @@ def free_port() -> int:
 
 @dataclass
 class PrometheusServer:
-    """The ``prometheus`` binary on 127.0.0.1 over ``data_dir``, scraping nothing (a context manager)."""
+    """The ``prometheus`` binary on 127.0.0.1 over ``data_dir`` (a context manager), scraping
+    ``targets`` (``host:port``) every second, or nothing."""
 
     data_dir: Path
     port: int = 0
+    targets: tuple[str, ...] = ()
     process: subprocess.Popen | None = field(default=None, init=False)
 
     @property
@@ -119,7 +121,9 @@ class PrometheusServer:
             raise RuntimeError("prometheus is not installed (Debian package prometheus)")
         self.port = self.port or free_port()
         config = self.data_dir.parent / f"{self.data_dir.name}.yml"
-        config.write_text("global:\n  scrape_interval: 1s\nscrape_configs: []\n")
+        scrape = (f"scrape_configs:\n  - job_name: nodes\n    static_configs:\n"
+                  f"      - targets: [{', '.join(self.targets)}]\n") if self.targets else "scrape_configs: []\n"
+        config.write_text("global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n" + scrape)
         self._log = open(self.data_dir.parent / f"{self.data_dir.name}.log", "wb")  # noqa: SIM115 - closed in __exit__
         self.process = subprocess.Popen(
             [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={self.data_dir}",
