@@ -296,3 +296,17 @@ def test_station_training_follows_a_live_run_on_real_exporters_while_one_dies(tm
     window = next(c for c in summary["checks"] if "window" in c["name"])
     assert window["status"] == "fail" and "node_2.txt" in window["evidence"]
     assert "node_0.txt" not in window["evidence"] and "node_1.txt" not in window["evidence"]
+
+
+@pytest.mark.timeout(60)
+def test_following_stops_with_the_recordings_own_error_when_the_telemetry_is_unreachable(tmp_path):
+    from instruments.fakes.prometheus_history import free_port
+
+    log = tmp_path / "result_5.txt"
+    log.write_text("".join(perf_log_lines(time.time() * 1000, 0)[:2]))  # run_start, no run_stop yet
+    plan = TrainingPlan(log, [InstrumentSpec("prometheus", f"http://127.0.0.1:{free_port()}", {"query": "x"})],
+                        tmp_path / "out", follow=True, follow_timeout_s=40)
+    began = time.monotonic()
+    with pytest.raises(TrainingRunError, match="cannot open the instruments.*cannot be reached"):
+        run_training(plan)
+    assert time.monotonic() - began < 20  # not waiting for a run_stop that no longer matters

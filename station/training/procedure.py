@@ -164,11 +164,11 @@ class TrainingResult:
 
 # -- the run window -------------------------------------------------------------------------------
 def follow_run_window(path: Path, on_start: Callable[[float], None] | None = None, *, timeout_s: float,
-                      poll_s: float = 0.2, cancel: threading.Event | None = None) -> RunWindow:
+                      poll_s: float = 0.2, should_stop: Callable[[], bool] | None = None) -> RunWindow:
     """Follow a performance log as it grows until it holds ``run_start`` and ``run_stop``.
 
     ``on_start(run_start_ms)`` is called once, as soon as ``run_start`` is there. TrainingRunError
-    when ``timeout_s`` passes first or ``cancel`` is set.
+    when ``timeout_s`` passes first or ``should_stop()`` is true.
     """
     deadline = time.monotonic() + timeout_s
     started = False
@@ -180,7 +180,7 @@ def follow_run_window(path: Path, on_start: Callable[[float], None] | None = Non
                 on_start(start_ms)
         if started and _first_key_time(path, "run_stop") is not None:
             return read_run_window(path)
-        if cancel is not None and cancel.is_set():
+        if should_stop is not None and should_stop():
             raise TrainingRunError(f"stopped while waiting for {'run_stop' if started else 'run_start'} in {path}")
         if time.monotonic() > deadline:
             raise TrainingRunError(f"{path} has no {'run_stop' if started else 'run_start'} after {timeout_s:g} s of "
@@ -404,28 +404,25 @@ def run_training(plan: TrainingPlan, say: Callable[[str], None] = lambda text: N
         def window_end() -> float | None:
             return window_box[0].stop_ms / 1000.0 + margin if window_box else None
 
-        recorder: list[Any] = []
+        recorder = _BackgroundRecording()
 
         def record_from(start_ms: float) -> None:
             begin.append(start_ms / 1000.0 - margin)
             specs = [_windowed_spec(s, begin[0], None) for s in plan.instruments]
             say(f"run_start at {start_ms:.0f} ms: recording")
-            thread = threading.Thread(target=_record_into, name="training-record",
-                                      args=(recorder, plan, specs, run_dir, begin[0], window_end, say, cancel))
-            thread.start()
-            recorder.append(thread)
+            recorder.start(plan, specs, run_dir, begin[0], window_end, say, cancel)
 
         try:
             window_box.append(follow_run_window(plan.perf_log, record_from, timeout_s=plan.follow_timeout_s,
-                                                cancel=cancel))
+                                                should_stop=lambda: cancel.is_set() or recorder.failed))
         except TrainingRunError:
             cancel.set()
-            if recorder:
-                recorder[0].join()
+            outcome = recorder.join()
+            if isinstance(outcome, Exception):
+                raise outcome from None  # the recording failed first: that is what to say
             raise
         say(f"run_stop at {window_box[0].stop_ms:.0f} ms: recording to {window_end():.3f}")
-        recorder[0].join()
-        outcome = recorder[1] if len(recorder) > 1 else TrainingRunError("the recording did not end")
+        outcome = recorder.join()
         if isinstance(outcome, Exception):
             raise outcome
         window, run_summary = window_box[0], outcome
@@ -476,12 +473,34 @@ def run_training(plan: TrainingPlan, say: Callable[[str], None] = lambda text: N
                           run_summary, files)
 
 
-def _record_into(box: list, *args) -> None:
-    """Thread body of a followed run: the summary (or the error) lands in ``box`` after the thread."""
-    try:
-        box.append(_record(*args))
-    except Exception as exc:
-        box.append(exc)
+class _BackgroundRecording:
+    """The recording of a followed run, in a thread: it starts at run_start, before run_stop is known."""
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+        self.outcome: dict | Exception | None = None
+
+    def start(self, *args: Any) -> None:
+        self.thread = threading.Thread(target=self._run, args=args, name="training-record", daemon=True)
+        self.thread.start()
+
+    def _run(self, *args: Any) -> None:
+        try:
+            self.outcome = _record(*args)
+        except Exception as exc:
+            self.outcome = exc
+
+    @property
+    def failed(self) -> bool:
+        return isinstance(self.outcome, Exception)
+
+    def join(self) -> dict | Exception | None:
+        """The run's summary or the error that ended it (None if it never started)."""
+        if self.thread is not None:
+            self.thread.join()
+        if self.thread is not None and self.outcome is None:
+            return TrainingRunError("the recording ended without a summary")
+        return self.outcome
 
 
 def _interval_of(spec: InstrumentSpec) -> float:
