@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from instruments.base import ConfigurationError
+from instruments.fakes.clock import FakeClock
 from instruments.fakes.prometheus_history import (
     PROMETHEUS,
     PROMTOOL,
@@ -32,11 +34,12 @@ from instruments.fakes.prometheus_history import (
     history_end,
     write_openmetrics,
 )
+from instruments.prometheus import PrometheusSeries, ReplayClock
 from station.core.journal import JournalReader
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(PROMETHEUS is None or PROMTOOL is None,
-                                reason="prometheus and promtool (Debian package prometheus) are not installed")
+needs_prometheus = pytest.mark.skipif(PROMETHEUS is None or PROMTOOL is None,
+                                      reason="prometheus and promtool (Debian package prometheus) are not installed")
 
 RUN_S = 60
 
@@ -76,6 +79,7 @@ def backfilled(tmp_path_factory):
         yield server.url, start, series
 
 
+@needs_prometheus
 @pytest.mark.timeout(120)
 def test_station_run_replays_a_backfilled_fleet_with_the_exact_energy_and_both_gaps(tmp_path, station_home,
                                                                                      backfilled):
@@ -117,3 +121,19 @@ def test_station_run_replays_a_backfilled_fleet_with_the_exact_energy_and_both_g
     for k, name in enumerate(names):
         if name not in began_gap:
             assert not any(math.isnan(x) for x in records["ch_w"][:, k]), name
+
+
+def test_the_replay_clock_runs_ahead_while_behind_and_waits_for_real_once_it_has_caught_up():
+    real = FakeClock(start_utc=1_750_000_100.0)
+    replay = ReplayClock(1_750_000_000.0, real)
+    replay.sleep(60.0)
+    assert replay.time() == 1_750_000_060.0 and real.slept == 0.0  # history: no waiting
+    replay.sleep(60.0)  # 20 s of it lie in the future: those are waited for
+    assert replay.time() == 1_750_000_120.0 and real.slept == pytest.approx(20.0)
+    assert replay.behind_s() == pytest.approx(0.0)
+
+
+def test_a_replay_window_that_ends_before_it_begins_is_refused():
+    with pytest.raises(ConfigurationError, match="until_utc"):
+        PrometheusSeries(None, url="http://127.0.0.1:9", query="x", from_utc=1_750_000_100.0,
+                         until_utc=1_750_000_000.0)
