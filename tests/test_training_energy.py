@@ -17,6 +17,7 @@ KNOWN = {
     "lenovo-1node-retinanet.zip": {"2024-05-30": 12056593.281075466, "2024-09-19": 12056593.281075466},
     "dell-8nodes-measured-switch.zip": {"2024-05-30": 16143281.643615969, "2024-09-19": 16143281.643615969},
     "smc-8nodes-start-equals-stop.zip": {"2024-05-30": 7811672.825719817, "2024-09-19": None},  # divides by zero
+    "smc-1node-numbered-from-1.zip": {"2024-05-30": 5555757.859237378, "2024-09-19": 5555757.859237378},
 }
 
 
@@ -138,6 +139,10 @@ def test_written_files_give_the_exact_energy_of_a_known_profile(tmp_path):
         assert _run(result, summarizer).total_j == pytest.approx(exact, rel=1e-12)
     log = mllog.read_power_file(power / "node_0.txt")
     assert log.conversion_eff == 0.95 and len(log) == 600 and not log.bad_lines
+    in_memory = mllog.PowerLog.of_node(t, node_w, run_start, run_stop, conversion_eff=0.95)
+    assert [(e.key, e.time_ms, e.line, e.readings_before) for e in in_memory.events] == \
+           [(e.key, e.time_ms, e.line, e.readings_before) for e in log.events]
+    assert energy.node_energy_j(in_memory, run_stop - run_start) == energy.node_energy_j(log, run_stop - run_start)
     assert mllog.read_power_file(power / "sw_0.txt").interconnect_power_est == 800.0
     official = official_summarizer(energy.CURRENT.commit, tmp_path / "logging")
     assert official["_compute_total_power"](str(power.parent.parent), str(power.parent.parent / "result_0.txt"),

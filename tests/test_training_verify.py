@@ -17,6 +17,7 @@ from tests.helpers.training_results import FIXTURES, extract, official_summarize
 
 SMC = next(p for p in FIXTURES if p.name == "smc-8nodes-start-equals-stop.zip")
 DELL = next(p for p in FIXTURES if p.name == "dell-8nodes-measured-switch.zip")
+SMC_ONE = next(p for p in FIXTURES if p.name == "smc-1node-numbered-from-1.zip")
 LENOVO = next(p for p in FIXTURES if p.name == "lenovo-1node-retinanet.zip")
 
 RUN_START, RUN_STOP = 1_760_000_000_000.0, 1_760_000_300_000.0  # a 300 s run, 2025-10-09
@@ -70,6 +71,16 @@ def test_smc_v40_today_s_summarizer_divides_by_zero_and_the_round_s_value_is_rep
     assert result["headline"].startswith("ACCEPTED OFFICIALLY") and result["valid"] is False
 
 
+def test_smc_v40_node_numbered_from_one_next_to_a_plot(tmp_path):
+    result = verify_path(SMC_ONE)
+    checks = _checks(result)
+    assert checks["power file names (package checker)"]["status"] == "pass"  # the plot counts as node 1 of 2
+    assert checks["power file names"]["status"] == "fail" and "nodes_1_to_1.png" in checks["power file names"]["evidence"]
+    assert result["metric"]["value"] == pytest.approx(5555757.859237378, rel=1e-12)
+    assert checks["energy (result summarizer)"]["status"] == "pass"
+    assert "longest gap 11.0 s before the sample at node_1.txt:345" in checks["sampling at least 1 Hz per node"]["evidence"]
+
+
 def test_dell_v41_measured_switch_without_an_estimate_is_zero_joules(tmp_path):
     result = verify_path(DELL)
     checks = _checks(result)
@@ -119,8 +130,9 @@ def test_a_clean_result_passes_every_check(tmp_path):
 
 def test_node_files_numbered_from_one_are_rejected_as_the_package_checker_rejects_them(tmp_path):
     result = verify_training(_made_result(tmp_path, names=["node_1.txt", "node_2.txt"]))
-    names = _checks(result)["power file names"]
-    assert names["status"] == "fail" and "node files numbered 1, 2, expected 0..1" in names["evidence"]
+    names = _checks(result)["power file names (package checker)"]
+    assert names["status"] == "fail" and "node_2.txt: 2 is outside 0..1" in names["evidence"]
+    assert "node files numbered 1, 2, expected 0..1" in _checks(result)["power file names"]["evidence"]
     assert result["official"]["accepted"] is False and result["headline"].startswith("NOT VALID")
 
 
@@ -158,12 +170,32 @@ def test_a_long_gap_fails_with_the_line_after_it(tmp_path):
     assert "longest gap 11.0 s before the sample at node_0.txt:102" in sampling["evidence"]
 
 
-def test_a_missing_performance_log_is_an_integrity_failure(tmp_path):
+def test_a_power_folder_without_its_performance_log_is_never_scored(tmp_path):
     power = _made_result(tmp_path)
     (power.parent.parent / "result_0.txt").unlink()
     result = verify_training(power)
+    assert result["headline"].startswith("NOT VALID") and result["metric"] is None
+    assert "no result_0.txt two levels above result_0/" in _checks(result)["performance log"]["evidence"]
+
+
+def test_a_performance_log_without_run_stop_is_an_integrity_failure(tmp_path):
+    power = _made_result(tmp_path)
+    perf = power.parent.parent / "result_0.txt"
+    perf.write_text(perf.read_text().splitlines(keepends=True)[0])
+    result = verify_training(power)
     assert result["headline"].startswith("INTEGRITY FAILED") and result["metric"] is None
-    assert "result_0.txt: cannot read" in _checks(result)["files"]["evidence"]
+    assert "result_0.txt: run_stop not recorded" in _checks(result)["files"]["evidence"]
+
+
+def test_plots_named_like_node_files_pass_the_package_checker_but_not_the_station(tmp_path):
+    """As in the v4.0 SMC results: node_1..node_8 and nodes_1_to_8.png (the package checker reads 8)."""
+    power = _made_result(tmp_path, names=[f"node_{k}.txt" for k in range(1, 9)])
+    (power / "nodes_1_to_8.png").write_bytes(b"\x89PNG")
+    checks = _checks(verify_training(power))
+    assert checks["power file names (package checker)"]["status"] == "pass"
+    station = checks["power file names"]
+    assert station["status"] == "fail" and "node files numbered 1, 2, 3, 4, 5, 6 ..., expected 0..7" in station["evidence"]
+    assert "nodes_1_to_8.png" in station["evidence"]
 
 
 def test_station_verify_walks_a_tree_of_training_results(tmp_path, capsys):
@@ -172,10 +204,10 @@ def test_station_verify_walks_a_tree_of_training_results(tmp_path, capsys):
         extract(z, tree)
     with pytest.raises(ManyResults):
         verify_path(tree)
-    assert main(["verify", str(tree), "--json"]) == 1  # two of the three have station problems
+    assert main(["verify", str(tree), "--json"]) == 1  # three of the four have station problems
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert lines[-1]["summary"] == {"results": 3, "by_round": {"v4.0": 1, "v4.1": 1, "v5.0": 1},
-                                    "by_verdict": {"ACCEPTED OFFICIALLY; station finds 3 problems": 2, "VALID": 1}}
+    assert lines[-1]["summary"] == {"results": 4, "by_round": {"v4.0": 2, "v4.1": 1, "v5.0": 1},
+                                    "by_verdict": {"ACCEPTED OFFICIALLY; station finds 3 problems": 3, "VALID": 1}}
     by_path = {item["path"]: item for item in lines[:-1]}
     assert {item["kind"] for item in by_path.values()} == {"training"}
     assert by_path["Lenovo/results/SR780aV3-8xB200_SXM_180GB/retinanet/power/result_0"]["metric"]["unit"] == "J"
@@ -191,3 +223,14 @@ def test_station_verify_of_one_power_folder_prints_the_energy(tmp_path, capsys):
     assert main(["verify", str(power), "--json"]) == 0  # no system description: a warning, still valid
     result = json.loads(capsys.readouterr().out)
     assert _checks(result)["node count"]["status"] == "warn"
+
+
+def test_an_estimate_that_is_no_number_fails_the_energy_check_without_a_crash(tmp_path):
+    power = _made_result(tmp_path)
+    sw = power / "sw_0.txt"
+    sw.write_text(sw.read_text().replace('"value": 500.0', '"value": "n/a"'))
+    result = verify_training(power)
+    energy_check = _checks(result)["energy (result summarizer)"]
+    assert energy_check["status"] == "fail" and "sw_0.txt: line 1: interconnect_power_est 'n/a' is not a number" \
+        in energy_check["evidence"]
+    assert result["metric"] is None and result["official"]["accepted"] is False

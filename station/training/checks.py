@@ -1,8 +1,8 @@
 """The checks of a published MLPerf Training power result, each a :class:`Check` with file:line evidence.
 
 Two of them are what mlcommons/logging's package checker (``package_checker/power_checker.py``)
-does: file names ``node_x``/``sw_x`` with x in 0..n-1, and the same node and switch counts in
-every run. It checks no sampling, timing or values, and the result summarizer silently scores
+does: file names ``node_x``/``sw_x`` with x in 0..n-1 (as loosely as it checks them), and the
+same node and switch counts in every run. It checks no sampling, timing or values, and the result summarizer silently scores
 whatever the files hold; the rest are the station's, from the Training power rules
 (mlcommons/training_policies ``power_measurement.adoc``): every node sampled at least once a
 second over the timed run, timestamps that do not repeat, each node's measurement window covering
@@ -46,30 +46,56 @@ def _utc(ms: float) -> str:
     return datetime.fromtimestamp(ms / 1000.0, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
 
 
-def naming_check(power_dir: Path) -> Check:
-    """File names as the package checker wants them: ``node_x``/``sw_x``, x in 0..n-1 (no gaps, from 0)."""
+def package_naming_check(power_dir: Path) -> Check:
+    """The package checker's own naming rule: files starting with ``node``/``sw``, the number after
+    the last ``_`` in 0..n-1, n the count of such files. It does not look for repeats or gaps, and
+    counts any file starting with ``node`` (a plot ``nodes_1_to_8.png`` is node 8)."""
     names = sorted(p.name for p in power_dir.iterdir() if p.is_file())
-    problems, other = [], []
+    problems = []
     for prefix in ("node", "sw"):
         files = [n for n in names if n.startswith(prefix)]
-        idx = []
         for n in files:
-            m = _NAME.match(n)
-            if m is None or m.group(1) != prefix:
-                problems.append(f"{n} is not {prefix}_<number>.txt")
-            else:
-                idx.append(int(m.group(2)))
-        if idx and sorted(idx) != list(range(len(files))):
-            problems.append(f"{prefix} files numbered {_ranges(sorted(idx))}, expected 0..{len(files) - 1}")
+            last = Path(n).stem.split("_")[-1]
+            try:
+                idx = int(last)
+            except ValueError:
+                problems.append(f"{n}: {last!r} is not a number (the package checker stops with an error)")
+                continue
+            if not 0 <= idx <= len(files) - 1:
+                problems.append(f"{n}: {idx} is outside 0..{len(files) - 1}")
     other = [n for n in names if not n.startswith(("node", "sw"))]
-    n_nodes = sum(n.startswith("node") for n in names)
-    n_sw = sum(n.startswith("sw") for n in names)
+    name = "power file names (package checker)"
     if problems:
-        return Check("power file names", FAIL, f"{power_dir.name}: " + "; ".join(problems), PACKAGE_CHECKER)
-    extra = f"; other files the package checker warns about: {', '.join(other)}" if other else ""
-    return Check("power file names", WARN if other else PASS,
-                 f"{power_dir.name}: {_span('node', n_nodes)}" + (f", {_span('sw', n_sw)}" if n_sw else "")
-                 + extra, PACKAGE_CHECKER)
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        return Check(name, FAIL, f"{power_dir.name}: " + "; ".join(problems[:3]) + more, PACKAGE_CHECKER)
+    counted = (f"{sum(n.startswith('node') for n in names)} files starting with node, "
+               f"{sum(n.startswith('sw') for n in names)} with sw, every number in range")
+    if other:
+        return Check(name, WARN, f"{power_dir.name}: {counted}; it warns about {', '.join(other[:3])}"
+                                 + (" ..." if len(other) > 3 else ""), PACKAGE_CHECKER)
+    return Check(name, PASS, f"{power_dir.name}: {counted}", PACKAGE_CHECKER)
+
+
+def naming_check(power_dir: Path) -> Check:
+    """What the naming rule means: ``node_0.txt``..``node_<n-1>.txt`` and ``sw_0.txt``..``sw_<m-1>.txt``
+    exactly, and nothing else the package checker would count as a node or switch file."""
+    names = sorted(p.name for p in power_dir.iterdir() if p.is_file())
+    fails, counted_extra = [], []
+    spans = []
+    for prefix in ("node", "sw"):
+        idx = sorted(int(m.group(2)) for n in names if (m := _NAME.match(n)) and m.group(1) == prefix)
+        if idx and idx != list(range(len(idx))):
+            fails.append(f"{prefix} files numbered {_ranges(idx)}, expected 0..{len(idx) - 1}")
+        elif idx:
+            spans.append(_span(prefix, len(idx)))
+        counted_extra += [n for n in names if n.startswith(prefix) and not (_NAME.match(n) and
+                                                                            _NAME.match(n).group(1) == prefix)]
+    extra = (f"; files the package checker counts as node or switch files: {', '.join(counted_extra[:3])}"
+             + (" ..." if len(counted_extra) > 3 else "")) if counted_extra else ""
+    if fails:
+        return Check("power file names", FAIL, f"{power_dir.name}: " + "; ".join(fails) + extra, STATION)
+    return Check("power file names", WARN if counted_extra else PASS,
+                 f"{power_dir.name}: {', '.join(spans)}" + extra, STATION)
 
 
 def _span(prefix: str, n: int) -> str:
@@ -88,14 +114,15 @@ def counts_check(results: dict[str, tuple[int, int]], missing_power: list[str]) 
     problems = [f"no power folder for {name}" for name in missing_power]
     if results:
         common = max(set(results.values()), key=list(results.values()).count)
-        problems += [f"{name} has {n} node and {s} switch files where the others have {common[0]} and {common[1]}"
+        problems += [f"{name} has {n} files starting with node and {s} with sw where the others have "
+                     f"{common[0]} and {common[1]}"
                      for name, (n, s) in results.items() if (n, s) != common]
     if problems:
         return Check("runs agree on node and switch count", FAIL, "; ".join(problems), PACKAGE_CHECKER)
     n, s = next(iter(results.values()), (0, 0))
     return Check("runs agree on node and switch count", PASS,
                  f"{len(results)} run{'s' if len(results) != 1 else ''} of this benchmark in the folder, "
-                 f"each {n} node and {s} switch file{'s' if s != 1 else ''}", PACKAGE_CHECKER)
+                 f"each with {n} files starting with node and {s} with sw", PACKAGE_CHECKER)
 
 
 def sampling_check(nodes: list[PowerLog], window: RunWindow) -> Check:
@@ -262,5 +289,5 @@ def node_count_check(node_count: int, system_description: Path) -> Check:
 
 
 __all__ = ["PACKAGE_CHECKER", "POLICY", "STATION", "SUMMARIZER", "counts_check", "duplicates_check",
-           "identical_files_check", "naming_check", "node_count_check", "sampling_check", "switches_check",
+           "identical_files_check", "naming_check", "package_naming_check", "node_count_check", "sampling_check", "switches_check",
            "window_check"]

@@ -164,11 +164,14 @@ def switch_energy_j(log: PowerLog, time_to_train_ms: float) -> float:
     """One switch file's energy in J: ``conversion_eff x interconnect_power_est x TTT``, 0 without an estimate."""
     eff, power = 1.0, 0.0
     for e in log.events:  # file order; the official loop stops at the first estimate
-        if e.key == CONVERSION_EFF:
-            eff = float(e.value)  # type: ignore[arg-type]
-        elif e.key == INTERCONNECT_EST:
-            power = float(e.value)  # type: ignore[arg-type]
-            break
+        try:
+            if e.key == CONVERSION_EFF:
+                eff = float(e.value)  # type: ignore[arg-type]
+            elif e.key == INTERCONNECT_EST:
+                power = float(e.value)  # type: ignore[arg-type]
+                break
+        except (TypeError, ValueError):
+            raise SummarizerFailure(log.path, f"line {e.line}: {e.key} {e.value!r} is not a number") from None
     return eff * power * time_to_train_ms / 1000.0
 
 

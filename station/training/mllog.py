@@ -77,21 +77,39 @@ class PowerLog:
     def __len__(self) -> int:
         return int(self.time_ms.size)
 
+    @classmethod
+    def of_node(cls, time_ms: Sequence[float] | np.ndarray, watts: Sequence[float] | np.ndarray, start_ms: float,
+                stop_ms: float, *, conversion_eff: float | None = None, path: Path | str = "node_0.txt") -> PowerLog:
+        """The log :func:`write_power_file` writes for these readings, without the file (for computing
+        a run's energy in memory); ``line`` numbers are the ones the file would have."""
+        t = np.asarray(time_ms, dtype=np.float64)
+        events = [MllogEvent(POWER_START, float(start_ms), None, {}, 1, 0)]
+        if conversion_eff is not None:
+            events.append(MllogEvent(CONVERSION_EFF, float(start_ms), float(conversion_eff), {}, 2, 0))
+        events.append(MllogEvent(POWER_STOP, float(stop_ms), None, {}, len(events) + t.size + 1, int(t.size)))
+        return cls(Path(path), t, np.asarray(watts, dtype=np.float64), events)
+
     def find(self, key: str) -> list[MllogEvent]:
         """The lines with ``key``, in file order."""
         return [e for e in self.events if e.key == key]
 
     @property
     def conversion_eff(self) -> float | None:
-        """The last ``conversion_eff`` value in the file (None without one)."""
-        found = self.find(CONVERSION_EFF)
-        return float(found[-1].value) if found else None  # type: ignore[arg-type]
+        """The last ``conversion_eff`` value in the file (None without one, or when it is no number)."""
+        return _number(self.find(CONVERSION_EFF)[-1:])
 
     @property
     def interconnect_power_est(self) -> float | None:
-        """The first ``interconnect_power_est`` value (the one the summarizer reads), None without one."""
-        found = self.find(INTERCONNECT_EST)
-        return float(found[0].value) if found else None  # type: ignore[arg-type]
+        """The first ``interconnect_power_est`` value (the one the summarizer reads), None without one
+        or when it is no number."""
+        return _number(self.find(INTERCONNECT_EST)[:1])
+
+
+def _number(events: list[MllogEvent]) -> float | None:
+    try:
+        return float(events[0].value) if events else None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)

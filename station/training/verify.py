@@ -30,6 +30,11 @@ def verify_training(power_dir: Path, round_name: str | None = None) -> dict:
     result = TrainingResult(Path(power_dir))
     checks: list[Check] = []
     node_paths, switch_paths = result.node_files(), result.switch_files()
+    if not result.performance_log.is_file():
+        checks.append(Check("performance log", FAIL, f"no {result.performance_log.name} two levels above "
+                            f"{result.name}/: the summarizer scores only the power folders of result_*.txt files, "
+                            "and the package checker never looks at this one", tc.SUMMARIZER))
+        return _result(checks, None, None, None)
     try:
         window = read_run_window(result.performance_log)
         nodes = [read_power_file(p) for p in node_paths]
@@ -57,6 +62,7 @@ def verify_training(power_dir: Path, round_name: str | None = None) -> dict:
            f"run_start {_day(window.start_ms)} is outside the known Training power rounds")
     at_publication = energy.summarizer_for_round(rnd)
 
+    checks.append(tc.package_naming_check(result.power_dir))
     checks.append(tc.naming_check(result.power_dir))
     checks.append(_counts(result))
     energy_check, metric, totals = _energy(nodes, switches, window.time_to_train_ms, at_publication, rnd)
