@@ -166,6 +166,8 @@ def test_station_training_writes_the_node_files_and_the_official_energy(tmp_path
     assert switches["spine0"]["energy_j"] == pytest.approx(500.0 * ttt)
     assert switches['switch_power_watts{switch="leaf0"}']["measured"] is True
     assert summary["recording"]["gaps"] >= 2
+    assert summary["recording"]["instruments"]["nodes"]["gaps"] >= 2
+    assert summary["recording"]["instruments"]["switches"]["gaps"] == 0
 
 
 @needs_prometheus

@@ -122,6 +122,9 @@ class TrainingResult:
         """Every check of the written result passed (warnings allowed)."""
         return bool(self.audit.get("valid")) and self.audit.get("metric") is not None
 
+    def _instrument_summaries(self) -> dict[str, dict]:
+        return self.run_summary.get("instruments") or {}
+
     def _file_energy(self, kind: str, file: str) -> float | None:
         shares = (self.audit.get("energy") or {}).get(CURRENT.name) or {}
         return (shares.get(kind) or {}).get(file)
@@ -154,7 +157,10 @@ class TrainingResult:
                             "energy_j": self._file_energy("switches_j", f)}
                            for f, e in zip(self._names("sw", len(self.switches) + len(self.estimated))
                                            [len(self.switches):], self.estimated, strict=True)],
-            "recording": {k: self.run_summary.get(k) for k in ("state", "gaps", "samples", "energy_j")},
+            "recording": {"state": self.run_summary.get("state"),
+                          "gaps": sum(int(i.get("gaps") or 0) for i in self._instrument_summaries().values()),
+                          "instruments": {k: {f: v.get(f) for f in ("gaps", "samples", "energy_j", "coverage")}
+                                          for k, v in self._instrument_summaries().items()}},
         }
 
     @staticmethod
