@@ -32,6 +32,7 @@ from instruments.fakes.prometheus_history import (
     history_end,
     write_openmetrics,
 )
+from instruments.sim import SimulatedAnalyzer
 from station.measurement.instruments import InstrumentSpec
 from station.training.mllog import read_power_file
 from station.training.procedure import (
@@ -303,3 +304,39 @@ def test_station_training_follows_a_live_run_on_real_exporters_while_one_dies(tm
     assert window["status"] == "fail" and files["n2"]["file"] in window["evidence"]
     for name in ("bmc7", "n0", "n1"):
         assert files[name]["file"] not in window["evidence"], name
+
+
+class MeterOnHold(SimulatedAnalyzer):
+    """The simulated analyzer that stops delivering (front-panel HOLD) 1 s after it starts."""
+
+    def start(self) -> None:
+        super().start()
+        self.hold_at = time.monotonic() + 1.0
+
+    def read_block(self, timeout: float = 0.5):
+        if time.monotonic() >= self.hold_at:
+            time.sleep(timeout)
+            return None
+        return super().read_block(timeout)
+
+
+@pytest.mark.timeout(60)
+def test_a_node_that_stops_delivering_after_the_run_ends_the_recording_with_what_it_has(tmp_path, monkeypatch):
+    from instruments import registry
+    from station.core.journal import JournalReader
+    from station.training import procedure
+
+    monkeypatch.setattr(registry, "_registered", {**registry._registered})  # the registration is undone after
+    registry.register("meter-on-hold", MeterOnHold)
+    monkeypatch.setattr(procedure, "STALL_S", 1.0)
+    now_ms = time.time() * 1000
+    log = tmp_path / "result_6.txt"
+    log.write_text("".join(perf_log_lines(now_ms, now_ms + 2000)))
+    plan = TrainingPlan(log, [InstrumentSpec("meter-on-hold", id="node7", interval_s=0.1)], tmp_path / "out",
+                        follow=True, margin_s=0.5, follow_timeout_s=30)
+    said: list[str] = []
+    result = run_training(plan, said.append)
+    assert any("node7 delivered nothing" in x for x in said)
+    assert [e for e in JournalReader(result.run_dir).events() if e["kind"] == "training_stalled"]
+    window = next(c for c in result.summary()["checks"] if "window" in c["name"])
+    assert window["status"] == "fail" and "node_0.txt" in window["evidence"]

@@ -52,6 +52,7 @@ from station.training.mllog import RunWindow, read_run_window, write_power_file,
 from station.training.verify import verify_training
 
 REPLAYS_HISTORY = ("prometheus",)  # drivers that can read a past window (from_utc / until_utc)
+STALL_S = 60.0  # after the run's end, an instrument silent this long ends the recording
 
 
 class TrainingRunError(Exception):
@@ -237,7 +238,12 @@ class _LastSample:
 def _record(plan: TrainingPlan, specs: list[InstrumentSpec], run_dir: Path, begin_utc: float,
             window_end: Callable[[], float | None], say: Callable[[str], None],
             cancel: threading.Event) -> dict:
-    """Record ``specs`` until each reached ``window_end() + margin``; the run's summary."""
+    """Record ``specs`` until each delivered a record at or after ``window_end()`` (None: not known yet);
+    the run's summary.
+
+    After the end has passed, an instrument that delivers nothing new for ``STALL_S`` (a BMC that
+    went away, an analyzer on hold) ends the recording with what it has: the audit then shows its
+    window short of the run."""
     from station.measurement.instruments import instrument_ids, open_instrument
     from station.measurement.run import MeasuredRun, RunCancelled, RunFailed
 
@@ -268,9 +274,20 @@ def _record(plan: TrainingPlan, specs: list[InstrumentSpec], run_dir: Path, begi
         run.start()
         say(f"recording {len(sessions)} instrument(s) from {begin_utc:.3f}")
         run.wait_first_samples()
+        progress, moved = None, time.monotonic()
         while True:
             end = window_end()
-            if end is not None and all(last.t.get(s.inst_id, -math.inf) >= end for s in sessions):
+            reached = {s.inst_id: last.t.get(s.inst_id, -math.inf) for s in sessions}
+            if end is not None and all(t >= end for t in reached.values()):
+                break
+            if tuple(reached.values()) != progress:
+                progress, moved = tuple(reached.values()), time.monotonic()
+            elif end is not None and time.time() > end and time.monotonic() - moved > STALL_S:
+                behind = ", ".join(i for i, t in reached.items() if t < end)
+                say(f"{behind} delivered nothing for {STALL_S:g} s after the run's end; the recording ends "
+                    "with what it has")
+                run.journal.event("training_stalled", instruments=behind, message=(
+                    f"{behind} delivered nothing for {STALL_S:g} s after the run's end"))
                 break
             run.pause(0.1)
     except RunCancelled:
