@@ -315,7 +315,7 @@ class MeterOnHold(SimulatedAnalyzer):
 
     def read_block(self, timeout: float = 0.5):
         if time.monotonic() >= self.hold_at:
-            time.sleep(timeout)
+            time.sleep(timeout)  # the stimulus: a meter on hold answers nothing for the whole timeout
             return None
         return super().read_block(timeout)
 
