@@ -340,3 +340,17 @@ def test_a_node_that_stops_delivering_after_the_run_ends_the_recording_with_what
     assert [e for e in JournalReader(result.run_dir).events() if e["kind"] == "training_stalled"]
     window = next(c for c in result.summary()["checks"] if "window" in c["name"])
     assert window["status"] == "fail" and "node_0.txt" in window["evidence"]
+
+
+@pytest.mark.timeout(60)
+def test_following_stops_with_the_recordings_own_error_when_the_telemetry_is_unreachable(tmp_path):
+    from instruments.fakes.prometheus_history import free_port
+
+    log = tmp_path / "result_5.txt"
+    log.write_text("".join(perf_log_lines(time.time() * 1000, 0)[:2]))  # run_start, no run_stop yet
+    plan = TrainingPlan(log, [InstrumentSpec("prometheus", f"http://127.0.0.1:{free_port()}", {"query": "x"})],
+                        tmp_path / "out", follow=True, follow_timeout_s=40)
+    began = time.monotonic()
+    with pytest.raises(TrainingRunError, match="cannot open the instruments.*cannot be reached"):
+        run_training(plan)
+    assert time.monotonic() - began < 20  # not waiting for a run_stop that no longer matters
