@@ -36,6 +36,7 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("verify", [], ["--quick"]),
     ("kiosk_soak", ["--window"], ["--window", "--cycles", "20"]),
     ("soak", ["--hours", "24"], ["--hours", "1"]),
+    ("fleet", [], ["--quick"]),
 ]
 
 

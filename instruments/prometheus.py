@@ -26,6 +26,14 @@ other channels go on. The first record of each channel gap carries ``GAP_BEFORE`
 the summary's ``gaps``) and the driver reports ``channel_gap`` events (begin, end with the
 bridged energy). A record in which no channel was measured at all is ``INVALID``.
 Steps between two samples longer than ``stale_after_s`` are gaps too, never interpolated.
+
+A past window is read the same way: ``-o from_utc=T`` (UTC seconds) starts the record grid at
+``T`` on a replay clock that runs as fast as Prometheus answers (polling a minute of history per
+query) and never passes the present, where it goes on live; ``-o until_utc=U`` ends the records
+(and the gap reports) at ``U``, so a replay does not run on past the window it was asked for. The queries are the same range-vector
+instant queries at the replayed time, so a backfilled history (``promtool tsdb
+create-blocks-from openmetrics``) or the telemetry of a run that has already ended is integrated
+exactly as a live one would have been.
 """
 
 from __future__ import annotations
@@ -81,6 +89,9 @@ PRESETS: dict[str, Preset] = {
 
 DEFAULT_LOOKBACK_S = 60.0
 POLL_MIN_S = 0.25  # never ask Prometheus more often than this
+# Replaying history, one query reads this much (fewer, larger answers); it is also the margin kept
+# from the present, where the replay turns into live polling.
+HISTORY_STEP_S = 60.0
 
 
 @dataclass
@@ -198,6 +209,11 @@ class PrometheusSeries(NoRanges, Driver):
             SettingSpec("lookback_s", "Look-back", "float", DEFAULT_LOOKBACK_S, unit="s", minimum=5.0,
                         maximum=86400.0, help="history read to find the series and their spacing"),
             SettingSpec("timeout_s", "HTTP timeout", "float", 5.0, unit="s", minimum=0.1, maximum=120.0),
+            SettingSpec("from_utc", "Replay from", "float", 0.0, unit="s", minimum=0.0,
+                        help="UTC seconds of a past instant: the records start there and replay the history "
+                             "as fast as Prometheus answers, then go on live (0: start now)"),
+            SettingSpec("until_utc", "Replay until", "float", 0.0, unit="s", minimum=0.0,
+                        help="UTC seconds: no record ends after this instant (0: no end)"),
         ),
         summary="Prometheus HTTP API: one channel per series, raw samples, energy integrated by the station",
     )
@@ -221,11 +237,16 @@ class PrometheusSeries(NoRanges, Driver):
                  **options: Any) -> None:
         super().__init__(transport, **options)
         self.url = url.rstrip("/")
-        self.clock = clock or _WallClock()
         settings = {s.name: s.default for s in type(self).description.settings}
         for key, value in options.items():
             if key in settings:
                 settings[key] = type(self).description.setting(key).validate(value)
+        self.from_utc = float(settings["from_utc"])
+        self.until_utc = float(settings["until_utc"]) or math.inf
+        if self.until_utc <= self.from_utc:
+            raise ConfigurationError(f"until_utc {self.until_utc:.3f} is not after from_utc {self.from_utc:.3f}")
+        clock = clock or _WallClock()
+        self.clock = ReplayClock(self.from_utc, clock) if self.from_utc > 0 else clock
         preset = PRESETS.get(settings["preset"])
         self.query = settings["query"].strip() or (preset.query if preset else "")
         if self.query.endswith("]"):
@@ -355,12 +376,18 @@ class PrometheusSeries(NoRanges, Driver):
         """Poll Prometheus for new samples and return the records whose interval is complete."""
         if self._next_end is None:
             raise InstrumentError("read_block() before start()")
+        if self._next_end > self.until_utc + 1e-9:
+            _WallClock().sleep(timeout)  # the window is done: nothing more will come
+            return None
         wait = self._next_poll - self.clock.monotonic()
         if wait > timeout:
             self.clock.sleep(timeout)
             return None
         self.clock.sleep(wait)
-        self._next_poll = self.clock.monotonic() + max(POLL_MIN_S, min(self.interval / 2, 1.0))
+        step = max(POLL_MIN_S, min(self.interval / 2, 1.0))
+        if isinstance(self.clock, ReplayClock) and self.clock.behind_s() > 2 * HISTORY_STEP_S:
+            step = HISTORY_STEP_S
+        self._next_poll = self.clock.monotonic() + step
         now = self.clock.time()
         span = min(self.lookback_s * 60, now - self._fetched_until + 2.0)
         found = self._raw_samples(span, now)
@@ -391,7 +418,7 @@ class PrometheusSeries(NoRanges, Driver):
     def _complete_records(self, now: float) -> Any:
         """Records for every grid interval that each channel has either covered or is stale for."""
         rows = []
-        while self._next_end <= now:
+        while self._next_end <= min(now, self.until_utc + 1e-9):
             end = self._next_end
             if not all(t.last_t >= end or now - t.last_t > t.stale_after_s for t in self.tracks):
                 break
@@ -451,6 +478,35 @@ class PrometheusSeries(NoRanges, Driver):
         if not measured_any:
             flags |= int(Flag.INVALID)
         return b, energy_total / span, channel_w, flags
+
+
+class ReplayClock:
+    """Time that starts at a past instant and passes as fast as it is waited for, never past the present.
+
+    ``sleep`` moves the replayed time on at once while it is behind ``real``'s present; once it
+    has caught up, it waits for real. Monotonic time is the replayed time (it never steps back).
+    """
+
+    def __init__(self, start_utc: float, real: Clock) -> None:
+        self.real = real
+        self._t = float(start_utc)
+
+    def time(self) -> float:
+        return self._t
+
+    def monotonic(self) -> float:
+        return self._t
+
+    def behind_s(self) -> float:
+        """How far the replayed time is behind the present."""
+        return self.real.time() - self._t
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            ahead = self._t + seconds - self.real.time()
+            if ahead > 0:
+                self.real.sleep(min(seconds, ahead))
+            self._t += seconds
 
 
 class _WallClock:

@@ -8,6 +8,7 @@
     station serve ...                      the MLCommons power director (protocol v3)
     station export SESSION                 an audited bundle of a session
     station verify PATH                    check a bundle or a published MLPerf power result
+    station training --perf-log F ...      MLPerf Training power: every node over a run, MLLOG node files
 
 Every subcommand is a module in station/commands with ``add_parser(subparsers)`` (which sets
 ``func=run`` on its parser) and ``run(args) -> ExitCode``; instruments are given the same way
@@ -34,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "export",
     "verify",
     "tiny",
+    "training",
 )
 
 
