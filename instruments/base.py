@@ -309,6 +309,22 @@ class Driver(ABC):
         self.transport = transport
         self.options = options
 
+    def check_options(self) -> None:
+        """Convert every option by the declared setting of that name; ConfigurationError for an
+        option the driver does not declare (naming the ones it has) or a value it refuses."""
+        known = {s.name: s for s in self.description.settings}
+        for key, value in self.options.items():
+            if key not in known:
+                raise ConfigurationError(f"the {self.description.name} driver has no setting {key!r} "
+                                         f"(it has {', '.join(sorted(known))})")
+            self.options[key] = known[key].validate(value)
+
+    def setting(self, name: str) -> Any:
+        """The option ``name`` as given, else the declared setting's default."""
+        if name in self.options:
+            return self.options[name]
+        return self.description.setting(name).default
+
     @classmethod
     def claims(cls, resource: str) -> bool:
         """Whether ``resource`` is a form this driver takes. Default: a VISA, serial or TCP form."""

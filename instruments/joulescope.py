@@ -542,18 +542,13 @@ class Joulescope(NoRanges, Driver):
 
     def __init__(self, transport: Any = None, **options: Any) -> None:
         super().__init__(transport, **options)
-        known = {s.name: s for s in self.description.settings}
-        for key, value in options.items():
-            if key not in known:
-                raise ConfigurationError(
-                    f"the joulescope driver has no setting {key!r} (it has {', '.join(sorted(known))})")
-            self.options[key] = known[key].validate(value)
+        self.check_options()
         self.identity: Identity | None = None
-        self.freq = 1.0 / float(self._opt("update_interval_s"))
+        self.freq = 1.0 / float(self.setting("update_interval_s"))
         self.voltage = math.nan
         self.stats: dict[str, int] = {}
         self._per = 0
-        self._rate = float(self._opt("sample_rate_hz"))
+        self._rate = float(self.setting("sample_rate_hz"))
         self._configured = False
         self._streaming = False
         self._own_source = False
@@ -585,9 +580,6 @@ class Joulescope(NoRanges, Driver):
         return cls(ReplaySource.from_jls(path), **options)
 
     # -- helpers ------------------------------------------------------------------------------------------
-    def _opt(self, name: str) -> Any:
-        return self.options.get(name, self.description.setting(name).default)
-
     def _need_open(self) -> JoulescopeSource:
         if self.transport is None or not getattr(self.transport, "is_open", True):
             raise InstrumentError("the Joulescope is not connected: call open() first")
@@ -597,7 +589,7 @@ class Joulescope(NoRanges, Driver):
     def open(self) -> None:
         """Connect: the replay given, else the Joulescope found through ``pyjoulescope_driver``."""
         if self.transport is None or self._own_source:
-            self.transport = PyJoulescopeSource(str(self._opt("serial")))
+            self.transport = PyJoulescopeSource(str(self.setting("serial")))
             self._own_source = True
         self._gone = None
         self.transport.open()
@@ -613,24 +605,24 @@ class Joulescope(NoRanges, Driver):
         if self._streaming:
             raise InstrumentError("the Joulescope is streaming: stop it before changing its settings")
         interval = float(self.description.setting("update_interval_s").validate(config.update_interval_s))
-        rate = float(self._opt("sample_rate_hz"))
+        rate = float(self.setting("sample_rate_hz"))
         per = round(interval * rate)
         if per < 1 or not math.isclose(per / rate, interval, rel_tol=1e-9):
             raise ConfigurationError(f"an output period of {interval:g} s is not a whole number of source "
                                      f"samples at {rate:g} Hz; choose a multiple of {1 / rate:g} s")
-        source.configure(sample_rate_hz=int(rate), gpi=int(self._opt("gpi")))
+        source.configure(sample_rate_hz=int(rate), gpi=int(self.setting("gpi")))
         self._per, self._rate, self.freq, self._configured = per, rate, 1.0 / interval, True
 
     def start(self) -> None:
         """Start streaming; output samples then come from :meth:`read_block`."""
         source = self._need_open()
         if not self._configured:
-            self.configure(Config(update_interval_s=float(self._opt("update_interval_s"))))
+            self.configure(Config(update_interval_s=float(self.setting("update_interval_s"))))
         if self._streaming:
             return
         self._queue.clear()
         self._gone = None
-        self._integrator = PeriodIntegrator(self._per, self._rate, str(self._opt("gpi_edge")), int(self._opt("gpi")))
+        self._integrator = PeriodIntegrator(self._per, self._rate, str(self.setting("gpi_edge")), int(self.setting("gpi")))
         self.stats = {"samples": 0, "source_samples": 0, "missing_source_samples": 0, "edges": 0}
         self._streaming = True
         source.start(self._on_chunk, self._on_gone)

@@ -509,16 +509,11 @@ class LPM01A(Driver):
 
     def __init__(self, transport: Any = None, **options: Any) -> None:
         super().__init__(transport, **options)
-        known = {s.name: s for s in self.description.settings}
-        for key, value in options.items():
-            if key not in known:
-                raise ConfigurationError(
-                    f"the lpm01a driver has no setting {key!r} (it has {', '.join(sorted(known))})")
-            self.options[key] = known[key].validate(value)
+        self.check_options()
         self.identity: Identity | None = None
         self.freq = 1000
         self.format = "ascii_dec"
-        self.voltage = float(self._opt("target_voltage_v"))
+        self.voltage = float(self.setting("target_voltage_v"))
         self.current_range = DYNAMIC_A
         self.current_auto = True
         self.buffer_percent: int | None = None
@@ -544,12 +539,9 @@ class LPM01A(Driver):
         self.stats = _new_stats()
 
     # -- helpers ------------------------------------------------------------------------------------------
-    def _opt(self, name: str) -> Any:
-        return self.options.get(name, self.description.setting(name).default)
-
     @property
     def _timeout(self) -> float:
-        return float(self._opt("reply_timeout_s"))
+        return float(self.setting("reply_timeout_s"))
 
     def _need_open(self) -> None:
         if not self._open or self.transport is None:
@@ -612,7 +604,7 @@ class LPM01A(Driver):
             raise InstrumentError("the LPM01A driver needs a serial transport (e.g. --resource /dev/ttyACM0)")
         settings = getattr(self.transport, "settings", None)
         if isinstance(settings, dict) and settings.get("baudrate") == 9600 and not getattr(self.transport, "is_open", False):
-            settings["baudrate"] = int(self._opt("baudrate"))  # pyserial's default would garble everything
+            settings["baudrate"] = int(self.setting("baudrate"))  # pyserial's default would garble everything
         try:
             self.transport.open()
         except TransportError as exc:
@@ -645,26 +637,26 @@ class LPM01A(Driver):
         if self._streaming:
             raise InstrumentError("the LPM01A is acquiring: stop it before changing its settings")
         freq = _freq_for(config.update_interval_s)
-        output = str(self._opt("output"))
-        acqtime = float(self._opt("acquisition_time_s"))
-        fmt = _format_for(str(self._opt("data_format")), freq, acqtime)
+        output = str(self.setting("output"))
+        acqtime = float(self.setting("acquisition_time_s"))
+        fmt = _format_for(str(self.setting("data_format")), freq, acqtime)
         if output == "energy" and freq > ENERGY_MAX_HZ:
             raise ConfigurationError(f"energy output works up to {ENERGY_MAX_HZ // 1000} kHz, not "
                                      f"{freq / 1000:g} kHz: lower the rate or use output=current")
         if 0 < acqtime < 100e-6:
             raise ConfigurationError(f"acquisition time {acqtime:g} s is below the board's 100 us")
-        volt = float(self._opt("target_voltage_v"))
+        volt = float(self.setting("target_voltage_v"))
         self.command(f"volt {_number_token(volt)}", setting=True)
         self.command(f"freq {_freq_token(freq)}", setting=True)
-        self.command(f"acqtime {_number_token(acqtime) if acqtime else self._opt('acqtime_infinite')}", setting=True)
+        self.command(f"acqtime {_number_token(acqtime) if acqtime else self.setting('acqtime_infinite')}", setting=True)
         self.command(f"output {output}", setting=True)
         self.command(f"format {fmt}", setting=True)
-        self.command(f"trigsrc {self._opt('trigger')}", setting=True)
+        self.command(f"trigsrc {self.setting('trigger')}", setting=True)
         self.command("trigdelay 0", setting=True)
-        edge = str(self._opt("gpio_edge"))
+        edge = str(self.setting("gpio_edge"))
         if edge != "none":
             self.command(f"eventsrc d7 {edge}", setting=True)
-        self.command(f"pwr {self._opt('target_power')}", setting=True)
+        self.command(f"pwr {self.setting('target_power')}", setting=True)
         self.freq, self.format, self.voltage, self._config = freq, fmt, volt, config
 
     def set_ranges(self, voltage: RangeValue, current: RangeValue) -> None:
@@ -689,14 +681,14 @@ class LPM01A(Driver):
         """Start acquiring (``start``); samples then come from :meth:`read_block`."""
         self._need_open()
         if self._config is None:
-            self.configure(Config(update_interval_s=float(self._opt("update_interval_s"))))
+            self.configure(Config(update_interval_s=float(self.setting("update_interval_s"))))
         if self._streaming:
             return
         self.command("start")
         self._reset_stream()
         self._parser = BinaryStream() if self.format == "bin_hexa" else AsciiStream()
         self._streaming = True
-        self._t0 = time.time() if self._opt("trigger") == "sw" else None
+        self._t0 = time.time() if self.setting("trigger") == "sw" else None
 
     def read_block(self, timeout: float = 0.5) -> Block | None:
         """The samples of every second the board has time-stamped since the last call (or None)."""
@@ -746,7 +738,7 @@ class LPM01A(Driver):
             if self._open and self.transport.is_open:
                 try:
                     self.stop()
-                    if self._opt("power_off_on_close"):
+                    if self.setting("power_off_on_close"):
                         self.command("pwr off")
                     self.command("hrc")
                 except (InstrumentError, TransportError):
@@ -765,8 +757,8 @@ class LPM01A(Driver):
         return {"driver": "lpm01a", "options": dict(self.options), "frequency_hz": self.freq,
                 "format": self.format, "target_voltage_v": self.voltage,
                 "acquisition_mode": "dynamic" if self.current_range == DYNAMIC_A else "static",
-                "output": self._opt("output"), "trigger": self._opt("trigger"),
-                "gpio_edge": self._opt("gpio_edge")}
+                "output": self.setting("output"), "trigger": self.setting("trigger"),
+                "gpio_edge": self.setting("gpio_edge")}
 
     # -- streaming internals -----------------------------------------------------------------------------
     def _stop_stream(self, timeout: float) -> None:
@@ -890,7 +882,7 @@ class LPM01A(Driver):
         t[:] = np.arange(self._k, self._k + n, dtype=np.float64)
         t *= 1.0 / self.freq
         t += self._t0
-        if self._opt("output") == "energy":
+        if self.setting("output") == "energy":
             w = values * float(self.freq)
             a = w / self.voltage
         else:

@@ -159,16 +159,11 @@ class N6705(NoRanges, Driver):
 
     def __init__(self, transport: Any = None, *, clock: Clock | None = None, **options: Any) -> None:
         super().__init__(transport, **options)
-        known = {s.name: s for s in self.description.settings}
-        for key, value in options.items():
-            if key not in known:
-                raise ConfigurationError(
-                    f"the n6705 driver has no setting {key!r} (it has {', '.join(sorted(known))})")
-            self.options[key] = known[key].validate(value)
+        self.check_options()
         self.clock: Clock = clock or SystemClock()
         self.identity: Identity | None = None
         self.module = ""
-        self.period = float(self._opt("update_interval_s"))
+        self.period = float(self.setting("update_interval_s"))
         self.freq = 1.0 / self.period
         self.stats: dict[str, int] = {}
         self._configured = False
@@ -180,12 +175,9 @@ class N6705(NoRanges, Driver):
         self._gap_next = False
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _opt(self, name: str) -> Any:
-        return self.options.get(name, self.description.setting(name).default)
-
     @property
     def channel(self) -> int:
-        return int(self._opt("channel"))
+        return int(self.setting("channel"))
 
     def _cmd(self, key: str, **values: Any) -> str:
         return COMMANDS[key].format(ch=self.channel, **values)
@@ -205,7 +197,7 @@ class N6705(NoRanges, Driver):
     def _query(self, command: str) -> str:
         self._write(command)
         try:
-            return self.transport.read_line(float(self._opt("reply_timeout_s")))
+            return self.transport.read_line(float(self.setting("reply_timeout_s")))
         except TransportTimeout:
             raise InstrumentError(f"{self._who()} did not answer {command!r}{self._errors_text()}") from None
         except TransportError as exc:
@@ -218,7 +210,7 @@ class N6705(NoRanges, Driver):
         for _ in range(20):
             self._write(COMMANDS["error"])
             try:
-                reply = self.transport.read_line(float(self._opt("reply_timeout_s"))).strip()
+                reply = self.transport.read_line(float(self.setting("reply_timeout_s"))).strip()
             except (TransportTimeout, TransportError):
                 break
             if not reply or reply.split(",", 1)[0].strip().lstrip("+") in ("0", "-0"):
@@ -254,7 +246,7 @@ class N6705(NoRanges, Driver):
         if self._streaming:
             raise InstrumentError("the N6705 is logging: stop it before changing its settings")
         period = float(config.update_interval_s)
-        minmax = bool(self._opt("minmax"))
+        minmax = bool(self.setting("minmax"))
         parameters = 6 if minmax else 2
         shortest = MIN_PERIOD_PER_PARAMETER_S * parameters
         if not shortest - 1e-12 <= period <= MAX_PERIOD_S:
@@ -263,7 +255,7 @@ class N6705(NoRanges, Driver):
                                      + (" (minmax=false halves the shortest)" if minmax else ""))
         self._write(COMMANDS["clear"])
         self._write(self._cmd("abort"))  # a log left running (by a session that lost the instrument) locks the settings
-        fmt = "REAL" if self._opt("data_format") == "real" else "ASC"
+        fmt = "REAL" if self.setting("data_format") == "real" else "ASC"
         for command in (COMMANDS["format"].format(fmt=fmt), COMMANDS["byte_order"], self._cmd("log_current"),
                         self._cmd("log_voltage"), self._cmd("current_minmax", on="ON" if minmax else "OFF"),
                         self._cmd("voltage_minmax", on="ON" if minmax else "OFF"), self._cmd("current_autorange"),
@@ -278,7 +270,7 @@ class N6705(NoRanges, Driver):
     def start(self) -> None:
         """Start the log (``INIT:ELOG`` then ``TRIG:ELOG``); records then come from :meth:`read_block`."""
         if not self._configured:
-            self.configure(Config(update_interval_s=float(self._opt("update_interval_s"))))
+            self.configure(Config(update_interval_s=float(self.setting("update_interval_s"))))
         if self._streaming:
             return
         self._write(self._cmd("abort"))
@@ -288,7 +280,7 @@ class N6705(NoRanges, Driver):
         if callable(anchor):
             anchor()
         self._t0, self._m0 = self.clock.time(), self.clock.monotonic()
-        self._next_poll = self._m0 + float(self._opt("poll_interval_s"))
+        self._next_poll = self._m0 + float(self.setting("poll_interval_s"))
         self._index = 0
         self._gap_next = False
         self.stats = {"records": 0, "lost": 0, "garbled": 0, "fetches": 0}
@@ -304,10 +296,10 @@ class N6705(NoRanges, Driver):
             self.clock.sleep(timeout)
             return None
         self.clock.sleep(self._next_poll - now)
-        self._next_poll = max(self._next_poll + float(self._opt("poll_interval_s")), self.clock.monotonic())
-        asked = int(self._opt("fetch_records"))
+        self._next_poll = max(self._next_poll + float(self.setting("poll_interval_s")), self.clock.monotonic())
+        asked = int(self.setting("fetch_records"))
         values, garbled = self._fetch(asked)
-        per = 6 if self._opt("minmax") else 2
+        per = 6 if self.setting("minmax") else 2
         if garbled or len(values) % per:
             self.stats["garbled"] += 1
             n = max(1, len(values) // per)
@@ -353,7 +345,7 @@ class N6705(NoRanges, Driver):
 
     def _fetch(self, records: int) -> tuple[np.ndarray, bool]:
         command = self._cmd("fetch", records=records)
-        if self._opt("data_format") == "real":
+        if self.setting("data_format") == "real":
             self._write(command)
             return self._read_block_reply(command)
         reply = self._query(command).strip()
@@ -365,7 +357,7 @@ class N6705(NoRanges, Driver):
             return np.empty(0), True
 
     def _read_block_reply(self, command: str) -> tuple[np.ndarray, bool]:
-        timeout = float(self._opt("reply_timeout_s"))
+        timeout = float(self.setting("reply_timeout_s"))
         try:
             head = self.transport.read_bytes(2, timeout)
             if len(head) < 2 or head[:1] != b"#" or not head[1:2].isdigit():

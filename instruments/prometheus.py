@@ -237,10 +237,8 @@ class PrometheusSeries(NoRanges, Driver):
                  **options: Any) -> None:
         super().__init__(transport, **options)
         self.url = url.rstrip("/")
-        settings = {s.name: s.default for s in type(self).description.settings}
-        for key, value in options.items():
-            if key in settings:
-                settings[key] = type(self).description.setting(key).validate(value)
+        self.check_options()
+        settings = {s.name: self.setting(s.name) for s in type(self).description.settings}
         self.from_utc = float(settings["from_utc"])
         self.until_utc = float(settings["until_utc"]) or math.inf
         if self.until_utc <= self.from_utc:

@@ -352,13 +352,8 @@ class PTDaemon(Driver):
 
     def __init__(self, transport: Any = None, *, clock: Clock | None = None, **options: Any) -> None:
         super().__init__(transport, **options)
-        known = {s.name: s for s in self.description.settings}
-        for key, value in options.items():
-            if key not in known:
-                raise ConfigurationError(
-                    f"the ptd driver has no setting {key!r} (it has {', '.join(sorted(known))})")
-            self.options[key] = known[key].validate(value)
-        mark = self._option("mark")
+        self.check_options()
+        mark = self.setting("mark")
         if mark and not _MARK_RE.match(mark):
             raise ConfigurationError(
                 f"mark {mark!r}: PTDaemon marks are 1 to 100 letters, digits, '_', '.', ':' or '-'")
@@ -375,11 +370,6 @@ class PTDaemon(Driver):
         self._reset_connection()
 
     # -- small helpers ----------------------------------------------------------------------------
-    def _option(self, name: str) -> Any:
-        if name in self.options:
-            return self.options[name]
-        return self.description.setting(name).default
-
     def _reset_connection(self) -> None:
         self._answered = False
         self._rl_command: str | None = None
@@ -394,11 +384,11 @@ class PTDaemon(Driver):
     def _interval(self) -> float:
         if self._config is not None:
             return float(self._config.update_interval_s)
-        return float(self._option("update_interval_s"))
+        return float(self.setting("update_interval_s"))
 
     @property
     def _timeout(self) -> float:
-        return float(self._option("query_timeout_s"))
+        return float(self.setting("query_timeout_s"))
 
     @property
     def channels(self) -> int:
@@ -507,14 +497,14 @@ class PTDaemon(Driver):
                 f"{'temperature sensor' if info.mode == 'temperature' else 'device'}, not a power analyzer.")
         if not info.can_watts:
             raise InstrumentError(f"{self._who}: the {info.driver} behind it cannot measure watts.")
-        expected = str(self._option("model") or "").strip()
+        expected = str(self.setting("model") or "").strip()
         if expected and expected.lower() != info.driver.lower():
             raise InstrumentError(f"{self._who} drives a {info.driver}, not the {expected} this setup expects.")
         if self.ptd is not None and self.identity is not None and info.channels != self.ptd.channels:
             raise InstrumentError(
                 f"{self._who} now reports {info.channels} channel(s) instead of {self.ptd.channels}: "
                 "the analyzer behind it changed. Start a new run.")
-        if not info.accepted and self._option("require_accepted"):
+        if not info.accepted and self.setting("require_accepted"):
             raise InstrumentError(
                 f"{self._who} reports that the {info.driver} is not accepted by SPEC; this setup "
                 "requires an accepted analyzer (require_accepted).")
@@ -660,14 +650,14 @@ class PTDaemon(Driver):
         if self._running:
             return
         if self._config is None:
-            self._config = Config(update_interval_s=float(self._option("update_interval_s")))
+            self._config = Config(update_interval_s=float(self.setting("update_interval_s")))
         if self._left_running:
             reply = self._query("Stop")
             if reply not in (STOP_REPLY, NOTHING_TO_STOP):
                 raise InstrumentError(self.explain("Stop", reply))
             self._left_running = False
         else:
-            self._mark = self._option("mark") or datetime.fromtimestamp(
+            self._mark = self.setting("mark") or datetime.fromtimestamp(
                 self.clock.time(), UTC).strftime("station_%Y-%m-%d_%H-%M-%S")
         ms = round(self._interval * 1000)
         command = f"Go,{ms},0,{self._mark}"
@@ -681,7 +671,7 @@ class PTDaemon(Driver):
         self._running = True
         now = self.clock.monotonic()
         self._next_poll = now + self._interval
-        every = float(self._option("summary_every_s"))
+        every = float(self.setting("summary_every_s"))
         self._next_summary = now + every if every > 0 else math.inf
         self._last_t: float | None = None
         self._clock_checked = False
@@ -728,7 +718,7 @@ class PTDaemon(Driver):
             clock.sleep(self._next_poll - now)
         polled_at = clock.monotonic()
         if polled_at >= self._next_summary:  # before RL: a failure here loses no samples read
-            self._next_summary = polled_at + float(self._option("summary_every_s"))
+            self._next_summary = polled_at + float(self.setting("summary_every_s"))
             self._summary(final=False)
         lines = self._read_lines()
         self._next_poll = polled_at + self._interval
@@ -786,7 +776,7 @@ class PTDaemon(Driver):
         v_range = math.nan if state.voltage_auto else state.voltage
         a_range = math.nan if state.current_auto else state.current
         auto = state.voltage_auto or state.current_auto
-        local = self._option("ptd_clock") == "local"
+        local = self.setting("ptd_clock") == "local"
         for i, text in enumerate(lines):
             try:
                 line = parse_sample_line(text, local)
@@ -851,7 +841,7 @@ class PTDaemon(Driver):
         which = "ahead of" if skew < 0 else "behind"
         self._event("warning", message=(
             f"{self._who} stamps its samples {abs(skew):.1f} s {which} this station's clock. Is PTDaemon "
-            f"running with TZ=UTC (ptd_clock={self._option('ptd_clock')}) and are both clocks synchronised "
+            f"running with TZ=UTC (ptd_clock={self.setting('ptd_clock')}) and are both clocks synchronised "
             "(NTP)? The samples keep PTDaemon's time stamps."), skew_s=-skew)
 
     def _summary(self, final: bool) -> dict | None:

@@ -144,10 +144,8 @@ class RedfishPower(NoRanges, Driver):
                                      f"written to the run's files); set {USERNAME_ENV}/{PASSWORD_ENV} or give "
                                      "-o credentials_file=PATH")
         super().__init__(transport, **options)
-        settings = {s.name: s.default for s in type(self).description.settings}
-        for key, value in options.items():
-            if key in settings:
-                settings[key] = type(self).description.setting(key).validate(value)
+        self.check_options()
+        settings = {s.name: self.setting(s.name) for s in type(self).description.settings}
         self.url = url
         self.chassis_id = settings["chassis"]
         self.source = settings["source"]

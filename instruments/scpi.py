@@ -327,13 +327,7 @@ class ScpiPowerAnalyzer(Driver):
 
     def __init__(self, transport: Any = None, *, clock: Clock | None = None, **options: Any) -> None:
         super().__init__(transport, **options)
-        known = {s.name: s for s in self.description.settings}
-        for key, value in options.items():
-            if key not in known:
-                raise ConfigurationError(
-                    f"the {self.description.name} driver has no setting {key!r} "
-                    f"(it has {', '.join(sorted(known))})")
-            self.options[key] = known[key].validate(value)
+        self.check_options()
         self.clock: Clock = clock or SystemClock()
         self.model: ModelSpec | None = None
         self.identity: Identity | None = None
@@ -342,11 +336,6 @@ class ScpiPowerAnalyzer(Driver):
         self._reset_session_state()
 
     # -- small helpers ----------------------------------------------------------------------------
-    def _option(self, name: str) -> Any:
-        if name in self.options:
-            return self.options[name]
-        return self.description.setting(name).default
-
     def _reset_session_state(self) -> None:
         self._config: Config | None = None
         self._interval = 1.0
@@ -368,7 +357,7 @@ class ScpiPowerAnalyzer(Driver):
 
     @property
     def _timeout(self) -> float:
-        return float(self._option("query_timeout_s"))
+        return float(self.setting("query_timeout_s"))
 
     def _lost(self, exc: Exception, command: str) -> InstrumentDisconnected:
         if isinstance(exc, TransportTimeout):
@@ -501,7 +490,7 @@ class ScpiPowerAnalyzer(Driver):
             raise InstrumentError(
                 f"{self._who} reports model {token!r}, which the {self.description.name} driver does not "
                 f"know (it knows {', '.join(self.description.models)}).")
-        expected = str(self._option("model") or "").strip()
+        expected = str(self.setting("model") or "").strip()
         if expected and expected.upper() not in (spec.name.upper(), token.upper()):
             raise InstrumentError(
                 f"{self._who} is a {spec.name} (serial {serial}), not the {expected} this setup expects.")
@@ -570,7 +559,7 @@ class ScpiPowerAnalyzer(Driver):
         self._layout = layout
         if c.status_setup:
             self._apply("status reporting", c.status_setup)
-        if self._option("integrate") and c.integ_setup:
+        if self.setting("integrate") and c.integ_setup:
             self._apply("the integrator mode", c.integ_setup)
         self._interval = interval
         self._config = Config(interval, cf, config.mode, dict(config.extra))
@@ -579,7 +568,7 @@ class ScpiPowerAnalyzer(Driver):
         """What the values reply will hold, in order, and the commands that select it."""
         c = self.commands
         functions = dict(c.functions)
-        wanted = [q for q in QUANTITIES if q in functions and (q != "wh" or self._option("integrate"))]
+        wanted = [q for q in QUANTITIES if q in functions and (q != "wh" or self.setting("integrate"))]
         elements = range(1, model.elements + 1)
         if c.item_style == "numbered":
             layout = [(q, e) for e in elements for q in wanted]
@@ -696,7 +685,7 @@ class ScpiPowerAnalyzer(Driver):
         c = self.commands
         if self._state is None:
             self.ranges()
-        if self._option("integrate") and c.integ_start:
+        if self.setting("integrate") and c.integ_start:
             self.start_integration()
         anchor = getattr(self.clock, "anchor", None)
         if anchor is not None:

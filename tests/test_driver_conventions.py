@@ -277,3 +277,10 @@ def test_comes_back_after_a_disconnect(name):
     assert len(_read_some(driver, bench)) >= 1
     driver.stop()
     driver.close()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_option_the_driver_does_not_have_is_refused_naming_it(name):
+    """A misspelt ``-o`` must not be dropped silently: the run would measure with the default."""
+    with pytest.raises(ConfigurationError, match="qeury"):
+        DRIVERS[name](None, qeury="up")

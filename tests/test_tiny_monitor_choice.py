@@ -32,8 +32,8 @@ def test_monitors_the_procedure_cannot_drive_or_cannot_place_are_refused(text):
 
 def test_a_joulescope_monitor_takes_its_settings_converted_and_refuses_unknown_ones():
     monitor = open_monitor("joulescope", "002122", {"gpi_edge": "ris", "sample_rate_hz": "100000"}, 3.0)
-    assert monitor._opt("gpi_edge") == "ris"
-    assert float(monitor._opt("sample_rate_hz")) == 100000.0
+    assert monitor.setting("gpi_edge") == "ris"
+    assert float(monitor.setting("sample_rate_hz")) == 100000.0
     with pytest.raises(BoardError, match="nosuch"):
         open_monitor("joulescope", "", {"nosuch": "1"}, 3.0)
 
