@@ -54,7 +54,7 @@ def verified(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
 
 
 def test_fixtures_cover_rounds_from_v1_0_to_v5_1():
-    assert {z.parent.name for z in FIXTURES} >= {"v1.0", "v1.1", "v2.0", "v2.1", "v3.0", "v4.1", "v5.1"}
+    assert {z.parent.name for z in FIXTURES} >= {"v1.0", "v1.1", "v2.0", "v2.1", "v3.0", "v3.1", "v4.0", "v4.1", "v5.1"}
 
 
 @pytest.mark.parametrize("key", [f"{z.parent.name}/{z.stem}" for z in FIXTURES])
@@ -83,6 +83,38 @@ def test_llm_and_server_results_are_watts_of_the_directorys_scenario(verified):
         m = r["metric"]
         assert m["scenario"] == scenario and m["unit"] == "W" and m["value"] == m["average_power_w"] > 1000, m
         assert m["samples"] >= 600 and m["duration_s"] >= 600  # an 8-GPU system over a full testing run
+
+
+def test_a_v3_1_result_is_judged_by_v3_1s_checker_with_its_4_sample_ranging_run(verified):
+    # CTuning's Jetson Orin (WT310E, PTDaemon 1.10.0): v3.0 accepted the same PTDaemon, the
+    # power-dev sources and the July 2023 session are v3.1's; a ranging run of 3.8 s is allowed
+    perf, r = verified["v3.1/ctuning-orin-wt310e-singlestream"]
+    assert r["round"]["checker"].endswith("@8545bddb"), r["round"]
+    assert "394d58c076da" in r["round"]["why"] and "2023-07-09" in r["round"]["why"]
+    assert r["verdict"] == "VALID" and r["official"]["accepted"] and r["station"]["problems"] == 0
+    assert _status(r, "result checksums") == "pass"  # CRLF ptd_logs.txt, published as recorded
+    assert "ranging 3.8 s" in _evidence(r, "testing duration vs ranging")
+    assert "YokogawaWT310E" in _evidence(r, "PTD analyzer and version")
+    m = r["metric"]
+    assert m["scenario"] == "SingleStream" and m["unit"] == "mJ/query" and m["samples"] == 600
+    assert m["value"] == pytest.approx(m["average_power_w"] * m["duration_s"] * 1000 / 15950, rel=1e-12)
+    assert m["value"] == pytest.approx(510.4495, rel=1e-6)
+
+
+def test_a_v4_0_result_is_told_from_v4_1_by_its_session_date(verified):
+    # CTuning's Jetson Orin AGX: v4.0 and v4.1 accepted the same power-dev sources and PTDaemon 1.10.0;
+    # the session of 2024-02-01, before v4.0 was published, makes it v4.0's with its 0.8 s phase skew
+    perf, r = verified["v4.0/ctuning-orin-agx-wt310e-singlestream"]
+    assert r["round"]["checker"].endswith("@27ef43ae"), r["round"]
+    assert "accepted in v4.0, v4.1" in r["round"]["why"] and "2024-02-01 is from v4.0" in r["round"]["why"]
+    assert "limit 800 ms in v4.0" in _evidence(r, "phase times")
+    assert r["verdict"] == "VALID" and r["official"]["accepted"] and r["station"]["problems"] == 0
+    # CRLF lines in ptd_logs.txt as PTDaemon wrote them: the nine recorded SHA-1s hold
+    assert _status(r, "result checksums") == "pass" and "9 result files" in _evidence(r, "result checksums")
+    m = r["metric"]
+    assert m["scenario"] == "SingleStream" and m["unit"] == "mJ/query" and m["samples"] == 600
+    assert m["value"] == pytest.approx(m["average_power_w"] * m["duration_s"] * 1000 / 55196, rel=1e-12)
+    assert m["value"] == pytest.approx(138.474, rel=1e-5)
 
 
 def test_todays_rules_fail_an_old_result_on_versions_alone(tmp_path):
