@@ -187,6 +187,8 @@ def test_a_streaming_run_marks_its_one_window_live_and_shows_the_average_power_o
     g.emulated_stream_s = 60.0  # the runner's audio lasts 20 minutes; 60 s keep the test short
     g.use_streaming()
     g.use_emulation(SPEED)
+    g.operator.setText("A. Tester")
+    assert g.primary.text() == "Start streaming run"
     assert g.form.labelForField(g.dataset.parentWidget()).text() == "Truth file folder"
     assert not g.inferences_spin.isEnabled()
     g.primary.click()
@@ -214,7 +216,7 @@ def test_a_streaming_run_marks_its_one_window_live_and_shows_the_average_power_o
     bundle = out / "station"
     assert g.summary["bundle"] == str(bundle)
     assert g.verify_line == _verify_first_line(bundle, capsys)
-    assert g.verify_line.startswith(f"{bundle}: ") and "VALID" in g.verify_line
+    assert g.verify_line == f"{bundle}: station result, VALID"  # the operator was given: compliant too
     assert f"Station bundle: {bundle}" in g.files.text() and g.verify_line in g.files.text()
     assert str(out) in g.files.text() and g.files.isVisible()
 
@@ -249,3 +251,31 @@ def test_streaming_asks_for_the_truth_file_folder(qtbot, guide, dataset):
     g.dataset.setText(str(dataset))  # input files, no truth file
     g.primary.click()
     assert not g.running and "no truth file" in g.problem.text()
+
+
+@pytest.mark.slow
+def test_a_folder_that_holds_a_run_is_kept_and_the_next_run_goes_beside_it(qtbot, guide, dataset, tmp_path):
+    g = guide
+    earlier = tmp_path / "tiny-out"
+    earlier.mkdir()
+    (earlier / "results.txt").write_text("an earlier run\n")
+    _start_emulated(g, dataset)
+    assert g.running and g.out.text() == str(tmp_path / "tiny-out-2")
+    assert any("holds an earlier run" in line for line in g.log_lines)
+    g.stop_button.click()
+    qtbot.waitUntil(lambda: not g.running, timeout=DEADLINE_MS)
+    assert (earlier / "results.txt").read_text() == "an earlier run\n"
+
+
+def test_run_again_keeps_each_run_in_its_own_folder(tmp_path):
+    from station.ui.tiny_guide import fresh_out_dir
+
+    out = tmp_path / "tiny-out"
+    assert fresh_out_dir(out) == out  # not there yet
+    out.mkdir()
+    assert fresh_out_dir(out) == out  # there, but no run in it
+    (out / "results.txt").write_text("x")
+    assert fresh_out_dir(out) == tmp_path / "tiny-out-2"
+    (tmp_path / "tiny-out-2" / "station").mkdir(parents=True)
+    assert fresh_out_dir(out) == tmp_path / "tiny-out-3"
+    assert fresh_out_dir(tmp_path / "tiny-out-2") == tmp_path / "tiny-out-3"  # not tiny-out-2-2

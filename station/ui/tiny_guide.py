@@ -17,6 +17,7 @@ tests and demos.
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import statistics
 import tempfile
@@ -54,6 +55,7 @@ from PySide6.QtWidgets import (
 
 from station.core.live_store import LiveStore
 from station.tiny.boards import BoardError, dataset_files, open_interface, open_monitor
+from station.tiny.bundle import BUNDLE_DIR, SESSION_DIR
 from station.tiny.demo import STREAMING_DEMO_S, build_bench, write_truth
 from station.ui.inbox import Inbox, TaskLane, run_callback
 from station.ui.power_plot import PowerPlot
@@ -114,6 +116,8 @@ class TinyRunSetup:
     faults: dict = field(default_factory=dict)  # the emulated boards' faults
     streaming: bool = False  # streaming wakeword: one long trial scored as average power (mW)
     stream_s: float = 1200.0  # the emulated audio's length when no truth file is given
+    operator: str = ""  # who ran it and on what: the bundle's verdict says "not given" without them
+    sut: str = ""
 
 
 def emulated_dataset(directory: Path, files: int = 5) -> list[Path]:
@@ -125,6 +129,23 @@ def emulated_dataset(directory: Path, files: int = 5) -> list[Path]:
         path.write_bytes(bytes((i * 7 + k) % 256 for k in range(EMULATED_INPUT_BYTES)))
         paths.append(path)
     return paths
+
+
+def fresh_out_dir(out: Path) -> Path:
+    """``out`` when it holds no run yet, else the first of ``out-2``, ``out-3``, … that holds none."""
+    def holds_run(d: Path) -> bool:
+        return any((d / name).exists() for name in (SESSION_DIR, BUNDLE_DIR, "results.txt", "results.json"))
+    if not holds_run(out):
+        return out
+    # "Run again" after out-2 goes on to out-3, not out-2-2.
+    numbered = re.fullmatch(r"(.+)-(\d+)", out.name)
+    base, k = (numbered.group(1), int(numbered.group(2))) if numbered and out.with_name(numbered.group(1)).exists() \
+        else (out.name, 1)
+    candidate = out
+    while holds_run(candidate):
+        k += 1
+        candidate = out.with_name(f"{base}-{k}")
+    return candidate
 
 
 class OpenWindowMeter:
@@ -272,6 +293,7 @@ class TinyGuideWidget(QWidget):
             buttons.addWidget(b)
         layout.addLayout(buttons)
 
+        self.mode.currentIndexChanged.connect(self.refresh)  # the start button names the mode
         self.timer = QTimer(self)
         self.timer.setInterval(FRAME_MS)
         self.timer.timeout.connect(self._tick)
@@ -313,6 +335,10 @@ class TinyGuideWidget(QWidget):
         self.dataset = QLineEdit()
         self.dataset.setPlaceholderText("directory of the model's input files (the first five by name are the trials)")
         self.out = QLineEdit(str(out_dir))
+        self.operator = QLineEdit()
+        self.operator.setPlaceholderText("your name: the bundle is not compliant without it")
+        self.sut = QLineEdit()
+        self.sut.setPlaceholderText("the DUT board and firmware (default: the name the DUT gives)")
         self.inferences_spin = QSpinBox()
         self.inferences_spin.setRange(0, 10**8)
         self.inferences_spin.setSpecialValueText("measured: each window lasts at least 10 s")
@@ -343,6 +369,7 @@ class TinyGuideWidget(QWidget):
                          ("DUT supply voltage", self.voltage), ("", self.monitor_note),
                          ("Dataset", with_browse(self.dataset, "The model's input files")),
                          ("Result folder", with_browse(self.out, "Where the result files go")),
+                         ("Operator", self.operator), ("System under test", self.sut),
                          ("Inferences per window", self.inferences_spin), ("Emulation speed", self.speed)):
             form.addRow(label, w)
         self._monitor_changed()
@@ -483,7 +510,8 @@ class TinyGuideWidget(QWidget):
                             Path(self.out.text().strip()),
                             None if streaming else (self.inferences_spin.value() or None), self.speed.value(),
                             faults=dict(self.emulation_faults) if emulated else {}, streaming=streaming,
-                            stream_s=self.emulated_stream_s)
+                            stream_s=self.emulated_stream_s, operator=self.operator.text().strip(),
+                            sut=self.sut.text().strip())
 
     def use_emulation(self, speed: float = 1.0) -> None:
         """Choose the emulated boards, their clock ``speed`` times the wall clock."""
@@ -516,6 +544,12 @@ class TinyGuideWidget(QWidget):
                                    "correct the monitor setting and start again.")
                 return
         self._reset()
+        fresh = fresh_out_dir(setup.out)
+        if fresh != setup.out:
+            # The procedure refuses a folder that holds a run, and "Run again" must keep the last one.
+            self._say(f"{setup.out} holds an earlier run, kept as it is; this one goes into {fresh}.")
+            self.out.setText(str(fresh))
+            setup.out = fresh
         self.running = True
         self.emulated = setup.monitor == MONITOR_EMULATED
         self.streaming = setup.streaming
@@ -595,7 +629,8 @@ class TinyGuideWidget(QWidget):
                 monitor, interface = boards
             result = run_energy(monitor=monitor, interface=interface, dataset=files, out=setup.out,
                                 dut_baud=setup.dut_baud, inferences=setup.inferences, clock=clock,
-                                on_event=on_event, stop=stop, streaming=setup.streaming)
+                                on_event=on_event, stop=stop, streaming=setup.streaming,
+                                operator=setup.operator, sut=setup.sut)
             return result, self._verify_bundle(result.bundle)
         finally:
             for thing in made:
@@ -840,6 +875,10 @@ class TinyGuideWidget(QWidget):
 
     def _set_trial_columns(self) -> None:
         self.trials.setHorizontalHeaderLabels(STREAMING_COLUMNS if self.streaming else TRIAL_COLUMNS)
+        # One row for the one streaming trial, five otherwise, without scrolling: the checks need the room.
+        rows = self.trials.verticalHeader().defaultSectionSize() * (1 if self.streaming else 5)
+        self.trials.setFixedHeight(rows + self.trials.horizontalHeader().sizeHint().height()
+                                   + 2 * self.trials.frameWidth() + 4)
 
     def _show_result(self, summary: dict) -> None:
         from station.measurement.verdict import tiny_verdict
@@ -1034,6 +1073,7 @@ class TinyGuideWidget(QWidget):
         self.pages.widget(PAGE_SETUP).setEnabled(not self.running)
         self.primary.setEnabled(not self.running and not self.closed)
         self.primary.setText("Run again" if self.summary is not None or self.failure is not None
+                             else "Start streaming run" if self.mode.currentData() == MODE_STREAMING
                              else "Start energy run")
         self.setup_button.setEnabled(not self.running and self.pages.currentIndex() == PAGE_RUN)
         self.stop_button.setEnabled(self.running)
