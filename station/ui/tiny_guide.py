@@ -7,7 +7,15 @@ on the page's timer. The monitor's sample blocks go straight into a :class:`Live
 procedure's recorder thread (one writer), which the :class:`PowerPlot` reads on the frame timer,
 like the guide's live page. Each trial's window between the DUT's timestamp edges is shaded as the
 edges arrive and labelled with its energy per inference when the trial ends. At the end: the
-median in uJ/inference as ``results.txt`` prints it and the verdict words of :mod:`station.verify`.
+median in uJ/inference as ``results.txt`` prints it, the verdict words of :mod:`station.verify`,
+where the runner's files and the station bundle went and the line ``station verify`` prints for
+that bundle.
+
+Streaming wakeword (``station tiny --mode streaming``): the dataset field asks for the runner's
+truth file folder; the one long window is shaded from its start edge, labelled with the time so far
+and the average power (:class:`OpenWindowMeter`), and the result is that average in mW. The monitor
+is an LPM01A (it supplies the DUT at the voltage chosen) or a Joulescope (it measures the supply it
+is wired into: no voltage), both opened by :func:`station.tiny.boards.open_monitor`.
 
 "Emulated boards" runs the procedure on the emulated DUT + interface board and the fake LPM01A
 (instruments.fakes), said as such on the page; ``emulation_speed`` runs their clock faster, for
@@ -293,7 +301,9 @@ class TinyGuideWidget(QWidget):
             buttons.addWidget(b)
         layout.addLayout(buttons)
 
-        self.mode.currentIndexChanged.connect(self.refresh)  # the start button names the mode
+        # The start button and the instructions name the mode and the monitor.
+        self.mode.currentIndexChanged.connect(self.refresh)
+        self.monitor.currentIndexChanged.connect(self.refresh)
         self.timer = QTimer(self)
         self.timer.setInterval(FRAME_MS)
         self.timer.timeout.connect(self._tick)
@@ -1052,8 +1062,8 @@ class TinyGuideWidget(QWidget):
             self.why.setText("Each shaded band is one trial's window between the DUT's two timestamp edges; its "
                              "label gives the energy per inference once the trial ends. N is chosen so every "
                              "window lasts at least 10 s.")
-        elif self.summary is not None or self.failure is not None:
-            page = self.pages.currentIndex()
+        elif (self.summary is not None or self.failure is not None) and self.pages.currentIndex() == PAGE_RUN:
+            page = PAGE_RUN
             self.do_now.setText("The run is finished: read the verdict and the trials, or open the result folder."
                                 if self.summary is not None else "The run failed: fix what the red line says, then "
                                 "start it again.")
@@ -1062,17 +1072,25 @@ class TinyGuideWidget(QWidget):
                              + "; the checks are stricter than the reference runners, which only print warnings.")
         else:
             page = self.pages.currentIndex()
-            self.do_now.setText("Choose the energy monitor, the interface board's port, the dataset and the result "
-                                "folder, then start the energy run.")
-            self.why.setText("The interface board passes the runner's commands to the DUT at 9600 baud; the LPM01A "
-                             "supplies the DUT and measures the energy between its timestamp edges; five trials, one "
-                             "per input file, scored by their median in uJ/inference.")
+            streaming = self.mode.currentData() == MODE_STREAMING
+            self.do_now.setText("Choose the mode, the energy monitor, the interface board's port, "
+                                + ("the truth file folder" if streaming else "the dataset")
+                                + " and the result folder, then start the run.")
+            monitor = ("the Joulescope measures the supply it is wired into"
+                       if self.monitor.currentData() == MONITOR_JOULESCOPE
+                       else "the LPM01A supplies the DUT and measures it")
+            self.why.setText("The interface board passes the runner's commands to the DUT at 9600 baud; "
+                             + monitor + ", and its timestamp edges bound the windows; "
+                             + ("one trial while the board plays the runner's audio file, scored by its average "
+                                "power in mW." if streaming else
+                                "five trials, one per input file, scored by their median in uJ/inference."))
         if page != self.pages.currentIndex():
             self.pages.setCurrentIndex(page)
         self.emulation_banner.setVisible(self.emulated and page == PAGE_RUN)
         self.pages.widget(PAGE_SETUP).setEnabled(not self.running)
         self.primary.setEnabled(not self.running and not self.closed)
-        self.primary.setText("Run again" if self.summary is not None or self.failure is not None
+        finished = self.summary is not None or self.failure is not None
+        self.primary.setText("Run again" if finished and self.pages.currentIndex() == PAGE_RUN
                              else "Start streaming run" if self.mode.currentData() == MODE_STREAMING
                              else "Start energy run")
         self.setup_button.setEnabled(not self.running and self.pages.currentIndex() == PAGE_RUN)

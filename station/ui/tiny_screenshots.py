@@ -6,7 +6,8 @@ measured, the third one open), ``tiny-result.png`` (the median, the verdict, whe
 and what ``station verify`` says of the bundle), ``tiny-not-valid.png`` (a run whose DUT raised one
 timestamp edge too few in trial 2: the verdict with its reason), ``tiny-streaming-run.png`` (the
 streaming-wakeword window open, its time and average power so far) and ``tiny-streaming-result.png``
-(its average power in mW). The pictures say EMULATED, as the window does.
+(its average power in mW); ``tiny-setup-streaming.png`` is the setup page with the streaming mode
+and a Joulescope chosen. The run pictures say EMULATED, as the window does.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     w.show()
     g = w.guide
     g.use_emulation(args.speed)
+    g.operator.setText("A. Tester")
     _pump(app, 0.3)
 
     def save(name: str) -> None:
@@ -81,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     save("tiny-not-valid")
 
     g.emulation_faults = {}
+    g.show_setup()
     g.use_streaming()
+    g.monitor.setCurrentIndex(g.monitor.findData("joulescope"))  # its note: it sets no voltage
+    save("tiny-setup-streaming")
     g.use_emulation(args.streaming_speed)
     g.start()
 
