@@ -279,3 +279,30 @@ def test_run_again_keeps_each_run_in_its_own_folder(tmp_path):
     (tmp_path / "tiny-out-2" / "station").mkdir(parents=True)
     assert fresh_out_dir(out) == tmp_path / "tiny-out-3"
     assert fresh_out_dir(tmp_path / "tiny-out-2") == tmp_path / "tiny-out-3"  # not tiny-out-2-2
+
+
+def test_the_open_window_meter_averages_only_the_samples_between_the_edges():
+    import numpy as np
+
+    from station.ui.tiny_guide import OpenWindowMeter
+
+    def block(t0: float, n: int, w: float) -> np.ndarray:
+        b = np.zeros(n, dtype=[("t", "f8"), ("w", "f8")])
+        b["t"], b["w"] = t0 + np.arange(n) / 1000.0, w
+        return b
+
+    m = OpenWindowMeter()
+    m.block(block(0.0, 1000, 0.003))  # idle, before the start edge
+    assert m.reading() is None
+    m.block(block(1.0, 1000, 0.006))
+    m.edge(1.5)  # the start edge falls inside the block just fed: only its second half counts
+    elapsed, mean_w = m.reading()
+    assert elapsed == pytest.approx(0.499) and mean_w == pytest.approx(0.006)
+    m.block(block(2.0, 1000, 0.009))
+    elapsed, mean_w = m.reading()
+    assert elapsed == pytest.approx(1.499) and mean_w == pytest.approx((500 * 0.006 + 1000 * 0.009) / 1500)
+    m.block(block(3.0, 1000, 0.012))
+    m.edge(3.25)  # the stop edge: what came after it is taken out again
+    elapsed, mean_w = m.reading()
+    assert elapsed == pytest.approx(1.75)
+    assert mean_w == pytest.approx((500 * 0.006 + 1000 * 0.009 + 250 * 0.012) / 1750)
