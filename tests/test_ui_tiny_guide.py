@@ -182,7 +182,7 @@ def _verify_first_line(path, capsys) -> str:
 
 @pytest.mark.slow
 def test_a_streaming_run_marks_its_one_window_live_and_shows_the_average_power_of_results_txt(
-        qtbot, guide, tmp_path, capsys):
+        qtbot, guide, tmp_path, capsys, monkeypatch):
     g = guide
     g.emulated_stream_s = 60.0  # the runner's audio lasts 20 minutes; 60 s keep the test short
     g.use_streaming()
@@ -219,6 +219,11 @@ def test_a_streaming_run_marks_its_one_window_live_and_shows_the_average_power_o
     assert g.verify_line == f"{bundle}: station result, VALID"  # the operator was given: compliant too
     assert f"Station bundle: {bundle}" in g.files.text() and g.verify_line in g.files.text()
     assert str(out) in g.files.text() and g.files.isVisible()
+    opened = []
+    monkeypatch.setattr("station.ui.tiny_guide.QDesktopServices.openUrl", lambda url: opened.append(url.toLocalFile()))
+    g.open_report_button.click()
+    g.open_folder_button.click()
+    assert opened == [str(bundle / "report.html"), str(out)]
 
 
 def test_joulescope_needs_no_voltage_and_a_bad_setting_starts_nothing(qtbot, guide, dataset, tmp_path):
