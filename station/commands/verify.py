@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, sort_keys=True, default=str))
     else:
         verdict = Verdict.from_dict(result)
-        print(f"{args.path}: {result['kind']} result, {verdict.text}")
+        print(verdict_line(args.path, result))
         print(f"  {verdict.answers}")
         if verdict.sides:
             print(f"  {verdict.sides}")
@@ -72,6 +72,13 @@ def run(args: argparse.Namespace) -> int:
             value = m["value"]
             print(f"  metric: {value:.6g} {m['unit']}" if isinstance(value, float) else f"  metric: {value} {m['unit']}")
     return EXIT_VALID if result["valid"] else EXIT_INVALID
+
+
+def verdict_line(path: Path | str, result: dict) -> str:
+    """The first line ``station verify PATH`` prints for a result (``verify_path``'s dict)."""
+    from station.measurement.verdict import Verdict
+
+    return f"{path}: {result['kind']} result, {Verdict.from_dict(result).text}"
 
 
 def _run_tree(args: argparse.Namespace) -> int:

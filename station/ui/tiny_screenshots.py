@@ -2,9 +2,12 @@
 
 Runs the window's Tiny energy run on the emulated boards (their clock ``--speed`` times the wall
 clock, so five 12 s windows take seconds) and saves ``tiny-run.png`` (mid-run: two windows
-measured, the third one open), ``tiny-result.png`` (the median and the verdict) and
-``tiny-not-valid.png`` (a run whose DUT raised one timestamp edge too few in trial 2: the verdict
-with its reason). The pictures say EMULATED, as the window does.
+measured, the third one open), ``tiny-result.png`` (the median, the verdict, where the files went
+and what ``station verify`` says of the bundle), ``tiny-not-valid.png`` (a run whose DUT raised one
+timestamp edge too few in trial 2: the verdict with its reason), ``tiny-streaming-run.png`` (the
+streaming-wakeword window open, its time and average power so far) and ``tiny-streaming-result.png``
+(its average power in mW); ``tiny-setup-streaming.png`` is the setup page with the streaming mode
+and a Joulescope chosen. The run pictures say EMULATED, as the window does.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--width", type=int, default=1400)
     ap.add_argument("--height", type=int, default=900)
     ap.add_argument("--speed", type=float, default=10.0, help="the emulated boards' clock, x real time")
+    ap.add_argument("--streaming-speed", type=float, default=50.0,
+                    help="the emulated boards' clock for the 20-minute streaming run, x real time")
     args = ap.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     home = Path(os.environ.setdefault("STATION_HOME", tempfile.mkdtemp(prefix="station-tiny-shots-")))
@@ -47,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     w.show()
     g = w.guide
     g.use_emulation(args.speed)
+    g.operator.setText("A. Tester")
     _pump(app, 0.3)
 
     def save(name: str) -> None:
@@ -75,6 +81,26 @@ def main(argv: list[str] | None = None) -> int:
     if g.failure:
         raise SystemExit(g.failure)
     save("tiny-not-valid")
+
+    g.emulation_faults = {}
+    g.show_setup()
+    g.use_streaming()
+    g.monitor.setCurrentIndex(g.monitor.findData("joulescope"))  # its note: it sets no voltage
+    save("tiny-setup-streaming")
+    g.use_emulation(args.streaming_speed)
+    g.start()
+
+    def well_into_the_audio() -> bool:
+        reading = g.meter.reading()
+        return not g.running or (reading is not None and reading[0] >= 0.4 * (g.stream_length_s or 0))
+    if not _pump(app, 300, until=well_into_the_audio):
+        raise SystemExit(f"the streaming run did not get going: {g.failure} {g.log_lines}")
+    save("tiny-streaming-run")
+    if not _pump(app, 600, until=lambda: not g.running):
+        raise SystemExit("the streaming run did not finish")
+    if g.failure:
+        raise SystemExit(g.failure)
+    save("tiny-streaming-result")
     g.close_run()
     return 0
 
