@@ -398,9 +398,14 @@ class N6705(NoRanges, Driver):
                 "power": "I_avg x V_avg per record"}
 
     def open(self) -> None:
-        """Connect the VISA session."""
+        """Connect the VISA session and throw away replies of an interrupted conversation (an
+        ELOG block sent after the link broke would otherwise answer the next ``*IDN?``)."""
         self._streaming = False
         super().open()
+        try:
+            self.transport.drain(timeout=min(0.05, float(self.setting("reply_timeout_s"))))
+        except TransportError as exc:
+            raise InstrumentDisconnected(f"cannot talk to {self._who()}: {exc}") from None
 
     def close(self) -> None:
         """Stop logging and release the session."""

@@ -406,13 +406,10 @@ class ScpiPowerAnalyzer(Driver):
 
     def _drain(self) -> None:
         """Throw away replies left over from an earlier, interrupted conversation."""
-        for _ in range(16):
-            try:
-                self.transport.read_line(timeout=min(0.05, self._timeout))
-            except TransportTimeout:
-                return
-            except TransportError as exc:
-                raise InstrumentDisconnected(f"cannot talk to {self._who}: {exc}") from exc
+        try:
+            self.transport.drain(timeout=min(0.05, self._timeout))
+        except TransportError as exc:
+            raise InstrumentDisconnected(f"cannot talk to {self._who}: {exc}") from exc
 
     def read_errors(self) -> list[tuple[int | None, str]]:
         """Empty the instrument's error queue; the errors it held, oldest first."""

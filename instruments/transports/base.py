@@ -45,6 +45,18 @@ class Transport(ABC):
     @abstractmethod
     def write_bytes(self, data: bytes) -> None: ...
 
+    def drain(self, timeout: float = 0.05, lines: int = 16) -> int:
+        """Throw away replies left over from an earlier, interrupted conversation (a reply the
+        instrument sent after the link broke arrives on the next one and would answer the next
+        query); at most ``lines``, each waited for ``timeout`` s. Returns how many were thrown
+        away; TransportError if the connection breaks."""
+        for dropped in range(lines):
+            try:
+                self.read_line(timeout=timeout)
+            except TransportTimeout:
+                return dropped
+        return lines
+
     def query(self, command: str, timeout: float | None = None) -> str:
         """Write ``command`` and return the reply line."""
         self.write(command)
