@@ -4,7 +4,8 @@ Live (testing, ``fixed_ranges_required``): a range change reported by the run mo
 testing records. Final: how each instrument's testing ranges were chosen (as proposed from the
 ranging maxima with ``current_headroom``, or an operator override with its reason) and, per
 testing run and instrument, that no sample inside the window was under auto range or switching.
-An instrument with no ranges to set (telemetry: Prometheus, a BMC) is a warning that says so.
+An instrument with no ranges to set (telemetry: Prometheus, a BMC) is said so: a warning where the
+rule set requires fixed ranges, else a pass.
 """
 
 from __future__ import annotations
@@ -60,8 +61,11 @@ def _selection(review: Review) -> list[Check]:
     sel = review.session.get("range_selection")
     rangeless = {inst: not_settable(run, inst) for run in review.runs for inst in run.per
                  if not_settable(run, inst) is not None}
-    out = [review.check(f"range selection {inst}", WARN, f"ranges: not settable on {inst} ({why}); none proposed",
-                        "fixed_ranges_required") for inst, why in rangeless.items()]
+    required = bool(review.rules.get("fixed_ranges_required"))
+    out = [review.check(f"range selection {inst}", WARN if required else PASS,
+                        f"ranges: not settable on {inst} ({why}); none proposed"
+                        + ("" if required else "; the rule set needs no fixed ranges"), "fixed_ranges_required")
+           for inst, why in rangeless.items()]
     if not sel:
         if review.rules.get("fixed_ranges_required") and not rangeless:
             return [review.check("range selection", FAIL, "no ranges were selected for testing",
