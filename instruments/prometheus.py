@@ -219,6 +219,7 @@ class PrometheusSeries(NoRanges, Driver):
     )
     resource_forms = ("http://192.0.2.7:9090", "https://prometheus.example.org/prefix")
     reconfigures_while_measuring = True
+    fleet_telemetry = True  # a fleet's own sensors, one channel per node: the kiosk's fleet mode takes it
 
     @classmethod
     def claims(cls, resource: str) -> bool:

@@ -88,3 +88,65 @@ def test_measure_refuses_a_used_directory_and_needs_a_confirmation(tmp_path, cap
     captured = capsys.readouterr()
     assert code == 2 and "pass --yes" in captured.err
     assert json.loads((out / "session.json").read_text())["state"] == "abandoned"
+
+
+def test_measure_a_fleet_from_prometheus_names_the_node_gap_and_integrates_exactly(tmp_path, capsys):
+    """A rangeless fleet source goes through ranging and testing; one node stops mid-testing."""
+    import math
+    import threading
+    import time
+
+    from instruments.fakes.prometheus import FleetPrometheus
+
+    def swing(t):  # 200 W +- 20 W over 30 s
+        return 200.0 + 20.0 * math.sin(2 * math.pi * t / 30.0)
+
+    def swing_energy(a, b):
+        return 200.0 * (b - a) - 20.0 * 30.0 / (2 * math.pi) * (math.cos(2 * math.pi * b / 30.0)
+                                                               - math.cos(2 * math.pi * a / 30.0))
+
+    fleet = FleetPrometheus({"n1": 100.0, "n2": swing, "n3": 300.0}, scrape_s=0.25)
+    out = tmp_path / "fleet"
+    done = threading.Event()
+
+    def stop_n3_when_testing_starts():
+        deadline = time.monotonic() + 60
+        while not (out / "testing_1").exists() and time.monotonic() < deadline and not done.is_set():
+            time.sleep(0.05)
+        fleet.stop_node("n3", at=time.time() + 1.0)  # in the workload window (after the 1 s settle)
+
+    watcher = threading.Thread(target=stop_n3_when_testing_starts, daemon=True)
+    watcher.start()
+    try:
+        code = cli.main(["measure", "--instrument", "prometheus", "--resource", fleet.url,
+                         "-o", "query=node_power_watts", "-o", "lookback_s=5",
+                         "--workload", make_workload(tmp_path, duration=5.0), "--out", str(out),
+                         "--operator", "Grace", "--sut", "three nodes", "--rules", "mlperf-inference",
+                         "--set", "min_testing_s=3", "--set", "settle_s=1", "--yes", "--json"])
+    finally:
+        done.set()
+        watcher.join(5)
+        fleet.close()
+    text = capsys.readouterr().out
+    review = json.loads(text.strip().splitlines()[-1])
+    series = fleet.series_name("n3")
+    checks = {c["name"]: c for c in review["checks"]}
+    # No range is proposed or set: the review says so, as a warning.
+    assert "ranges: not settable on prometheus-1" in text
+    assert checks["range selection prometheus-1"]["status"] == "warn"
+    assert checks["testing_1 prometheus-1: fixed ranges"]["status"] == "warn"
+    # A source without per-sample uncertainty is "not reported", neither a pass nor a failure.
+    assert checks["testing_1 prometheus-1: uncertainty"]["status"] == "warn"
+    assert "not reported" in checks["testing_1 prometheus-1: uncertainty"]["evidence"]
+    # The node that stopped is named, in the review and in the per-run summary.
+    gap_check = checks["testing_1 prometheus-1: channel gaps"]
+    assert gap_check["status"] == "warn" and series in gap_check["evidence"]
+    gaps = review["metrics"]["testing_1"]["instruments"]["prometheus-1"]["channel_gaps"]
+    assert [g["series"] for g in gaps] == [series]
+    assert f"prometheus-1 gap: {series} stopped updating" in text
+    assert [c["name"] for c in review["checks"] if c["status"] == "fail"] == []
+    assert code == 0, text
+    # Energy over the LoadGen window is the exact integral of the profiles (n3 bridged at its 300 W).
+    begin, end, _ = loadgen_times(out / "testing_1" / "mlperf_log_detail.txt")
+    exact = 100.0 * (end - begin) + swing_energy(begin, end) + 300.0 * (end - begin)
+    assert review["metrics"]["testing_1"]["energy_j"] == pytest.approx(exact, rel=0.01)

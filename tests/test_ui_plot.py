@@ -312,6 +312,56 @@ def test_two_instruments_each_in_its_colour_with_legend_and_total(plot):
     assert "inst1" not in plot._w_series and "inst1" not in plot.rows["v"].series
 
 
+
+def _legend_of(plot) -> list[str]:
+    return [lbl.text for _, lbl in plot.legend.items] if plot.legend.isVisible() else []
+
+
+def test_the_legend_forgets_removed_instruments_and_the_total_after_disconnecting(plot):
+    """Add instrument, remove it, disconnect: no old name and no "system total" stays behind."""
+    n = 20_000
+    a, _ = _store_with(n, 200.0, v=230.0)
+    b, _ = _store_with(n, 50.0, v=120.0, t0=T0 + 0.0005)
+    plot.set_store(a, live=True)
+    plot.label = "analyzer A"
+    plot.add_source("inst1", "analyzer B", b)
+    plot.set_show_total(True)  # as the window does with two instruments
+    plot.set_window(30)
+    assert plot.refresh()
+    assert _legend_of(plot) == ["analyzer A", "analyzer B", "system total"]
+    plot.remove_source("inst1")
+    plot.refresh()
+    assert _legend_of(plot) == []  # one instrument: nothing to tell apart
+    _, total = plot.trace_values("w", "total")
+    assert not len(total)  # and no total line left on the plot
+    plot.set_store(None)
+    plot.refresh()
+    assert _legend_of(plot) == []
+    # Connected again and another instrument added: only the new names.
+    c, _ = _store_with(n, 80.0, v=230.0)
+    plot.set_store(a, live=True)
+    plot.add_source("inst2", "analyzer C", c)
+    assert plot.refresh()
+    assert _legend_of(plot) == ["analyzer A", "analyzer C", "system total"]
+
+
+def test_the_element_legend_goes_with_the_store_it_came_from(plot):
+    from station.core.samples import sample_dtype
+
+    dt = sample_dtype(3)
+    store, b = _store_with(5000, 300.0, v=230.0, dtype=dt)
+    b["ch_w"] = np.array([50.0, 100.0, 150.0], np.float32)
+    store = LiveStore(dtype=dt, interval_s=INTERVAL, window_samples=1 << 16)
+    store.append(b)
+    plot.set_store(store, live=True)
+    plot.set_trace("ch_w", True)
+    assert plot.refresh()
+    assert _legend_of(plot) == ["element 1", "element 2", "element 3"]
+    plot.set_store(None)  # disconnected
+    plot.refresh()
+    assert _legend_of(plot) == []
+
+
 def test_deep_zoom_into_an_old_stretch_draws_the_journals_samples(qtbot, plot, tmp_path):
     """The store remembers the last 4 s in full; zoomed into the first minute of a long run the
     pyramid has only wide bins there, and the plot draws the journal's samples instead, read

@@ -688,8 +688,15 @@ def test_two_instruments_stream_and_both_show_with_a_total(qtbot, window):
     names = [lbl.text for _, lbl in w.plot.legend.items]
     assert names[0].startswith("inst0: SIM-PA1") and names[1].startswith(f"{inst}: SIM-PA1")
     assert names[2] == "system total"
+    w.set_trace("a", False)  # no trace row left: the frame draws no extras after the removal
     w.remove_instrument(inst)
     assert inst not in w.plot.sources
+    w.disconnect_instrument()
+    qtbot.waitUntil(lambda: not w.link.connected, timeout=WAIT)
+    w.plot.refresh()
+    # Nothing of the removed instrument or the total stays in the legend (it used to).
+    assert not w.plot.legend.isVisible() or [lbl.text for _, lbl in w.plot.legend.items] == []
+    assert not len(w.plot.trace_values("w", "total")[1])
 
 
 @pytest.mark.slow

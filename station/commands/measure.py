@@ -85,6 +85,7 @@ def _metric_text(metric: dict | None) -> str:
 
 def run(args: argparse.Namespace) -> ExitCode:
     from station import rules as rules_mod
+    from station.measurement.checks.dropped_samples import gap_text
     from station.measurement.verdict import MISSING_OPERATOR, MISSING_SUT, review_verdict
     from station.procedure import Procedure, ProcedureError, SetupInfo, Step
 
@@ -206,6 +207,9 @@ def run(args: argparse.Namespace) -> ExitCode:
             if m.get("average_power_w") is not None:
                 _say(f"  {run_name}: average {m['average_power_w']:.6g} W, peak {m['peak_power_w']:.6g} W, "
                      f"energy {m['energy_j']:.6g} J over {m['window_s']:.3f} s ({m['window_source']} window)")
+            for inst, stats in m.get("instruments", {}).items():
+                for gap in stats.get("channel_gaps", []):
+                    _say(f"    {inst} gap: {gap_text(gap)}")
         _say(f"  metric: {_metric_text(review.get('metric'))}")
         verdict = review_verdict(review, rules.to_dict(), proc.session)
         _say(f"  verdict: {verdict.text}")

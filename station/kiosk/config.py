@@ -28,6 +28,19 @@ wrong>`` (exit 2). Example (TOML)::
     title = "Edge box"
     throughput_per_s = 2000.0          # the figure the efficiency numbers are computed from
     work = "images"
+
+A **fleet kiosk** shows a fleet's own telemetry instead of a simulated analyzer: its
+``[instrument]`` names a source without ranges or workload profiles (the prometheus driver).
+Each cycle then measures the fleet as it is for ``testing_s`` seconds (default 60): no ranging,
+no profiles (giving ``profiles`` or ``ranging_s`` is an error), ``rate_hz`` is the record rate
+(default 1), and the result card says it is fleet telemetry, not an MLPerf analyzer measurement::
+
+    pin = "8642"
+    testing_s = 120
+    [instrument]
+    driver = "prometheus"
+    resource = "http://127.0.0.1:9090"
+    options = { query = "DCGM_FI_DEV_POWER_USAGE" }
 """
 
 from __future__ import annotations
@@ -89,6 +102,23 @@ STRINGS: dict[str, str] = {
         "classify or learn from images. Lower energy per answer and more answers per joule are better."),
     "compare_pending": "measured soon",
     "error": "The demo hit a problem and starts over: {message}",
+    "fleet_title": "The fleet",
+    "fleet_subtitle": "Live power of a fleet of computers, read from their own sensors through Prometheus",
+    "step_measuring": "1  Measuring the fleet",
+    "step_fleet_result": "2  Result",
+    "explain_fleet": (
+        "Every node reports its own power through its telemetry (the server's BMC, its GPUs or the "
+        "power strip), and the station adds them up: the total is plotted, each node is in the table. "
+        "Nothing to switch or to play: this measures the fleet as it is."),
+    "explain_fleet_result": (
+        "Over {duration} the {nodes} nodes drew {avg_power} on average: {energy} in all. {gaps}"
+        "This is fleet telemetry from the nodes' own sensors, NOT an MLPerf-compliant measurement "
+        "with a calibrated power analyzer."),
+    "fleet_gaps": "{count} stopped reporting ({names}); their share is estimated from their average. ",
+    "label_energy": "Energy",
+    "label_nodes": "Nodes reporting",
+    "label_source": "Source (no meter ranges)",
+    "fleet_source": "telemetry",
 }
 PLACEHOLDERS = {
     "explain_ranging": {"title"},
@@ -99,6 +129,8 @@ PLACEHOLDERS = {
     "label_per_joule": {"work"},
     "pin_locked": {"seconds"},
     "error": {"message"},
+    "explain_fleet_result": {"duration", "nodes", "avg_power", "energy", "gaps"},
+    "fleet_gaps": {"count", "names"},
 }
 
 # What the shipped workload profiles stand for on screen. ``throughput_per_s`` is an
@@ -163,6 +195,7 @@ class KioskConfig:
     instrument: InstrumentSpec = field(default_factory=lambda: InstrumentSpec("sim"))
     strings: dict[str, str] = field(default_factory=lambda: dict(STRINGS))
     source: Path | None = None
+    fleet: bool = False  # the instrument is a fleet's telemetry: measured as it is, no ranging, no profiles
 
     def text(self, key: str, **values: Any) -> str:
         s = self.strings[key]
@@ -255,10 +288,24 @@ def parse_config(data: dict, path: Path | None) -> KioskConfig:
     if not isinstance(pin, str) or not pin.isdigit() or not pin.isascii() or not 4 <= len(pin) <= 12:
         fail("pin", "must be 4 to 12 digits, e.g. \"2468\"")
 
+    instrument, fleet = _instrument(data.get("instrument", {"driver": "sim"}), fail)
+    given_strings = data.get("strings") if isinstance(data.get("strings"), dict) else {}
+    if fleet:
+        for key, why in (("profiles", "it plays no workload profiles"),
+                         ("ranging_s", "there is no ranging (the source has no ranges to set)")):
+            if key in data:
+                fail(key, f"a fleet kiosk ({instrument.driver}) measures the fleet as it is: {why}; remove "
+                          f"{key} (testing_s sets how long each cycle measures)")
+        if data.get("testing_s") == "cycle":
+            fail("testing_s", "a fleet has no workload cycle; give the seconds each cycle measures (default 60)")
+        data = {"testing_s": 60.0, "rate_hz": 1.0, **data, "ranging_s": data.get("testing_s", 60.0), "profiles": []}
     from instruments.sim import profile_names
 
     known = profile_names()
     entries = data.get("profiles", ["tiny", "edge", "datacenter", "training"])
+    if fleet:
+        entries = [{"name": "fleet"}]
+        known = ["fleet"]
     if not isinstance(entries, list) or not entries:
         fail("profiles", "must be a non-empty list of profile names or tables")
     profiles = []
@@ -276,6 +323,9 @@ def parse_config(data: dict, path: Path | None) -> KioskConfig:
             fail(f"{key}.name", f"{name!r} is not a workload profile; known: {', '.join(known)}")
         merged = {"title": name, "detail": "", "throughput_per_s": None, "work": "inferences",
                   "work_one": "inference", **DEFAULT_PROFILES.get(name, {}), **entry}
+        if fleet:  # throughput is not used: a fleet's result is power and energy, no per-item figures
+            merged.update(title=given_strings.get("fleet_title", STRINGS["fleet_title"]),
+                          detail=_fleet_detail(instrument), throughput_per_s=1.0)
         for k in ("title", "detail", "work", "work_one"):
             if not isinstance(merged[k], str):
                 fail(f"{key}.{k}", f"must be text, not {merged[k]!r}")
@@ -323,7 +373,14 @@ def parse_config(data: dict, path: Path | None) -> KioskConfig:
     if directory.exists() and not directory.is_dir():
         fail("data_dir", f"{directory} exists and is not a directory")
 
-    instrument = _instrument(data.get("instrument", {"driver": "sim"}), fail)
+    rate_hz = number("rate_hz", 50.0, 1.0, 10000.0) if not fleet else number("rate_hz", 1.0, 0.001, 100.0)
+    if fleet:
+        desc = _driver_description(instrument.driver)
+        if not desc.fastest_interval_s <= 1.0 / rate_hz <= desc.slowest_interval_s:
+            fail("rate_hz", f"{rate_hz:g} Hz is one record every {1 / rate_hz:g} s; {instrument.driver} takes "
+                            f"{desc.fastest_interval_s:g} to {desc.slowest_interval_s:g} s")
+        if "subtitle" not in given:  # the analyzer demo's says "simulated meter"
+            strings["subtitle"] = strings["fleet_subtitle"]
     return KioskConfig(
         pin=pin,
         profiles=tuple(profiles),
@@ -331,7 +388,7 @@ def parse_config(data: dict, path: Path | None) -> KioskConfig:
         testing_s=testing_s,
         result_s=number("result_s", 20.0, 0.0, 3600),
         compare_s=number("compare_s", 15.0, 0.0, 3600),
-        rate_hz=number("rate_hz", 50.0, 1.0, 10000.0),
+        rate_hz=rate_hz,
         realtime=boolean("realtime", True),
         screen_timeout_s=number("screen_timeout_s", 45.0, 5.0, 86400.0),
         data_dir=directory,
@@ -342,11 +399,24 @@ def parse_config(data: dict, path: Path | None) -> KioskConfig:
         instrument=instrument,
         strings=strings,
         source=path,
+        fleet=fleet,
     )
 
 
-def _instrument(table: Any, fail) -> InstrumentSpec:
-    """The ``instrument`` table: the command line's keys (station.commands.grammar), checked now."""
+def _driver_description(name: str):
+    from station.measurement.instruments import driver_class
+
+    return driver_class(name).description
+
+
+def _fleet_detail(spec: InstrumentSpec) -> str:
+    what = spec.options.get("query") or spec.options.get("preset") or ""
+    return f"{spec.driver} at {spec.resource}" + (f": {what}" if what else "")
+
+
+def _instrument(table: Any, fail) -> tuple[InstrumentSpec, bool]:
+    """The ``instrument`` table: the command line's keys (station.commands.grammar), checked now;
+    and whether it is a fleet source (no workload profiles and no ranges: measured as it is)."""
     from station.commands.grammar import UsageError, check_specs, spec_from_table
     from station.measurement.instruments import SpecError
 
@@ -367,6 +437,11 @@ def _instrument(table: Any, fail) -> InstrumentSpec:
         fail("instrument", str(exc))
     from station.measurement.instruments import driver_class
 
-    if "profile" not in {s.name for s in driver_class(spec.driver).description.settings}:
-        fail("instrument.driver", f"the kiosk plays workload profiles; {spec.driver} has none (use sim)")
-    return spec
+    cls = driver_class(spec.driver)
+    if "profile" in {s.name for s in cls.description.settings}:
+        return spec, False
+    # A driver says it reads a fleet's telemetry (class attribute fleet_telemetry); a plug-in can too.
+    if not getattr(cls, "fleet_telemetry", False) or cls.description.voltage_ranges or cls.description.current_ranges:
+        fail("instrument.driver", f"the kiosk plays workload profiles on a simulated analyzer (sim) or shows a "
+                                  f"fleet's telemetry (prometheus); {spec.driver} does neither")
+    return spec, True

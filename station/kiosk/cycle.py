@@ -20,6 +20,11 @@ oldest cycles beyond ``max_runs`` are deleted, so the disk stays bounded however
 kiosk runs. Memory too: each phase gets a fresh session and a live store of bounded size, and
 the loop keeps only the latest result per profile.
 
+A **fleet kiosk** (``config.fleet``: a telemetry source such as the prometheus driver) has one
+phase per cycle, ``measuring``: the fleet as it is for ``testing_s``, no ranging and no profile;
+its result is the average power and the energy of the records (the total of every node, a node
+that stopped reporting bridged by the driver), the nodes and the series that stopped.
+
 The instruments come from the service's builder (:func:`station.measurement.instruments.open_instrument`).
 Qt-free: the window polls :meth:`DemoLoop.status` on its timer.
 """
@@ -62,6 +67,10 @@ class CycleResult:
     items_per_joule: float | None
     overrange_samples: int
     run_dir: str
+    fleet: bool = False  # fleet telemetry (no ranges, no workload), not an analyzer measurement
+    nodes: int = 0  # channels of a fleet source
+    nodes_reporting: int = 0  # of them, measured in the last record
+    stopped: tuple[str, ...] = ()  # series that stopped updating during the cycle
 
 
 @dataclass
@@ -77,6 +86,8 @@ class LoopStatus:
     error: str | None = None
     cycles_done: int = 0
     results: dict[str, CycleResult] = field(default_factory=dict)  # latest per profile
+    channels: list[str] | None = None  # a fleet source's channel names (series), for the node table
+    stale_after_s: list[float] | None = None  # and how long the driver waits for each
 
 
 class _Maxima(RangingMaxima):
@@ -151,7 +162,7 @@ class DemoLoop:
         with self._lock:
             s = self._status
             return LoopStatus(s.cycle, s.profile, s.phase, s.phase_started, s.phase_s, s.store, s.ranges,
-                              s.result, s.error, s.cycles_done, dict(s.results))
+                              s.result, s.error, s.cycles_done, dict(s.results), s.channels, s.stale_after_s)
 
     def _set(self, **changes) -> None:
         with self._lock:
@@ -200,6 +211,8 @@ class DemoLoop:
         return self.config.ranging_s, self.config.testing_s
 
     def _run_cycle(self, cycle: int, profile: KioskProfile) -> CycleResult | None:
+        if self.config.fleet:
+            return self._run_fleet_cycle(cycle, profile)
         from instruments.sim import SimulatedAnalyzer
 
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -230,6 +243,44 @@ class DemoLoop:
             return None
         return self._result(cycle, profile, cycle_dir, maxima, v_range, a_range, records, window)
 
+    def _run_fleet_cycle(self, cycle: int, profile: KioskProfile) -> CycleResult | None:
+        """The fleet as it is for ``testing_s``: one recorded run, no ranging."""
+        from station.core.samples import good_mask
+
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        cycle_dir = self.runs_dir / f"{stamp}-{cycle:06d}-fleet"
+        self._set(cycle=cycle, profile=profile, ranges=None, result=None, error=None)
+        stopped: list[str] = []
+
+        def on_event(kind: str, t: float | None = None, **detail) -> None:
+            if kind == "channel_gap" and detail.get("state") == "begin" and detail.get("series") not in stopped:
+                stopped.append(str(detail.get("series")))
+
+        state = self._record("measuring", cycle_dir / "fleet", profile, 0, "auto", "auto", self.config.testing_s,
+                             listener=on_event)
+        if state != "complete":
+            return None
+        from station.core.journal import JournalReader
+
+        # The journal's records, as a later review reads them (a sink may see one more after the end).
+        data = np.asarray(JournalReader(cycle_dir / "fleet").samples("inst0"))
+        interval = 1.0 / self.config.rate_hz
+        nodes = len(self.status().channels or []) or 1
+        avg = energy = None
+        window_s, reporting = 0.0, 0
+        if len(data):
+            good = data[good_mask(data)]
+            if len(good):
+                window_s = len(data) * interval
+                energy = float(np.sum(good["w"])) * interval
+                avg = float(np.mean(good["w"]))
+            last = data["ch_w"][-1] if "ch_w" in data.dtype.names and nodes > 1 else data["w"][-1:]
+            reporting = int(np.count_nonzero(np.isfinite(np.atleast_1d(last)[:nodes])))
+        nan = float("nan")
+        return CycleResult(profile.name, cycle, nan, nan, nan, nan, float(np.nanmax(data["w"])) if avg else nan,
+                           avg, window_s, energy, None, None, 0, str(cycle_dir), fleet=True, nodes=nodes,
+                           nodes_reporting=reporting, stopped=tuple(stopped))
+
     def _record(self, phase: str, run_dir: Path, profile: KioskProfile, seed: int, v_range, a_range,
                 duration_s: float, sink=None, listener=None) -> str:
         from dataclasses import replace
@@ -239,11 +290,18 @@ class DemoLoop:
 
         interval = 1.0 / self.config.rate_hz
         spec = self.config.instrument
-        options = {**spec.options, "profile": profile.name, "seed": seed, "pace": self.config.realtime,
-                   "events": True, "rate_hz": self.config.rate_hz}
+        if self.config.fleet:  # the source is read as configured: there is no profile to play
+            options = dict(spec.options)
+        else:
+            options = {**spec.options, "profile": profile.name, "seed": seed, "pace": self.config.realtime,
+                       "events": True, "rate_hz": self.config.rate_hz}
         session = open_instrument(replace(spec, options=options, voltage_range=v_range, current_range=a_range),
                                   "inst0", interval_s=interval)
         session.connect()
+        if self.config.fleet:
+            snapshot = session.driver.settings_snapshot()
+            self._set(channels=list(snapshot.get("channel_names") or []) or None,
+                      stale_after_s=list(snapshot.get("stale_after_s") or []) or None)
         store = LiveStore(session.dtype, window_samples=max(64, int(LIVE_WINDOW_S / interval)), interval_s=interval)
         session.add_sink(store.append)
         if sink is not None:
@@ -251,7 +309,7 @@ class DemoLoop:
         if listener is not None:
             session.add_listener(listener)
         settings = {"command": "kiosk", "phase": phase, "profile": profile.name, "seed": seed,
-                    "voltage_range": v_range, "current_range": a_range}
+                    "voltage_range": v_range, "current_range": a_range, "fleet": self.config.fleet}
         run = MeasuredRun(run_dir, [session], settings=settings, duration_s=duration_s, cancel=self._stop)
         self._set(phase=phase, store=store, phase_started=time.monotonic(), phase_s=duration_s)
         state = "complete"

@@ -165,6 +165,7 @@ class Procedure:
                             "voltage and current of this run.", self.problem)
         if step == Step.RANGE_SELECTION:
             lines = [f"{p.inst}: {p.voltage:g} V / {p.current:g} A — {p.why}" for p in self.proposal.values()]
+            lines += [f"ranges: not settable on {inst} ({why})" for inst, why in self.rangeless().items()]
             problems = [p.problem for p in self.proposal.values() if p.problem]
             return Guidance(step, state, "Confirm the proposed ranges, or override them with a reason: "
                             + "; ".join(lines),
@@ -195,6 +196,12 @@ class Procedure:
                             "The bundle holds every file, the audit log and the report, with checksums.")
         return Guidance(step, "done", "This session was abandoned; start a new one.",
                         "Nothing of it is used for a result.", self.problem)
+
+    def rangeless(self) -> dict[str, str]:
+        """Instruments with no ranges to set (telemetry such as Prometheus), each with the driver's reason."""
+        return {s.inst_id: getattr(s.driver, "no_ranges_reason", "no ranges to set")
+                for s in self.sessions if not s.driver.description.voltage_ranges
+                and not s.driver.description.current_ranges}
 
     # -- actions -------------------------------------------------------------------------------
     def start_setup(self, info: SetupInfo) -> None:
@@ -254,7 +261,7 @@ class Procedure:
 
     def start_testing(self) -> None:
         self._need(Step.TESTING)
-        if self.rules.get("fixed_ranges_required") and not self.selection:
+        if self.rules.get("fixed_ranges_required") and not self.selection and len(self.rangeless()) < len(self.sessions):
             raise ProcedureError("choose the fixed ranges first (range selection)")
         name = f"testing_{self.testing_done + 1}"
         self._spawn("testing", self._do_run, name, "testing")
@@ -504,7 +511,7 @@ class Procedure:
         for s in self.sessions:
             desc = s.driver.description
             if not desc.voltage_ranges and not desc.current_ranges:
-                used[s.inst_id] = {"settable": False}
+                used[s.inst_id] = {"settable": False, "reason": self.rangeless()[s.inst_id]}
                 continue
             if kind == "ranging" or s.inst_id not in self.selection:
                 v, a = AUTO, AUTO
@@ -668,7 +675,7 @@ class Procedure:
             maxima.add(np.asarray(reader.samples(s.inst_id)))
             self.proposal[s.inst_id] = propose_ranges(desc, maxima, s.inst_id, headroom)
         self.session["range_proposal"] = {k: p.to_dict() for k, p in self.proposal.items()}
-        self._event("ranges_proposed", proposal=self.session["range_proposal"])
+        self._event("ranges_proposed", proposal=self.session["range_proposal"], not_settable=self.rangeless())
 
     def _failure_text(self, name: str, kind: str, failure: str | None, workload: WorkloadProcess | None,
                       kept: Path | None) -> str:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from station.measurement.checks import FAIL
+from station.measurement.checks.dropped_samples import channel_gaps
 from station.measurement.checks.final import Review, ReviewedRun, final_checks, public_stats, stream_stats
 from station.measurement.checks.gpio_windows import gpio_windows
 from station.measurement.checks.ranging_vs_testing import ranging_average
@@ -51,6 +52,9 @@ class Reviewer:
             if ravg is not None and run.total["average_w"]:
                 self.metrics[run.name]["ranging_average_power_w"] = ravg
             headline = self.headline_metric(run) or headline
+        for run in review.runs:  # a fleet source's nodes that stopped updating, per instrument
+            for inst, stats in self.metrics.get(run.name, {}).get("instruments", {}).items():
+                stats["channel_gaps"] = channel_gaps(review, run, inst)
         valid = bool(review.testing) and all(c["status"] != FAIL for c in checks)
         return {"valid": valid, "checks": checks, "metrics": self.metrics, "metric": headline,
                 "windows": windows, "rules": self.rules.name,

@@ -14,6 +14,10 @@ again when the screen changes or something moved it.
 The window polls the demo loop (:mod:`station.kiosk.cycle`) on a 10 Hz timer; it holds only
 the live store of the phase running now, so memory does not grow with the cycles. After a
 cycle it shows the comparison board: the latest result of every profile side by side.
+
+A fleet kiosk (``config.fleet``) has two steps, measuring and result; beside the total power it
+shows the per-node table of the window's Nodes dock (:class:`station.ui.node_table.NodeTable`,
+fed from the same live store), and its result card says it is fleet telemetry.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from PySide6.QtWidgets import (
 from station.kiosk.config import KioskConfig
 from station.kiosk.cycle import CycleResult, DemoLoop, LoopStatus
 from station.ui import units
+from station.ui.node_table import NodeTable, NodeTally, feed_from_store
 
 TICK_MS = 100
 PLOT_S = 30.0  # seconds of live power on the plot
@@ -321,6 +326,8 @@ class KioskWindow(QWidget):
         self.refused_exits = 0
         self._may_close = False
         self._store = None
+        self._tally_store = None
+        self._table_refreshed = -1.0
         self._scale = 1.0
         self._watched_screen = None
         self.setObjectName("kiosk_window")
@@ -333,7 +340,9 @@ class KioskWindow(QWidget):
         self.title = QLabel(config.text("title"))
         self.subtitle = QLabel(config.text("subtitle"))
         self.subtitle.setWordWrap(True)
-        self.steps = [QLabel(config.text(k)) for k in ("step_ranging", "step_testing", "step_result")]
+        steps = ("step_measuring", "step_fleet_result") if config.fleet else ("step_ranging", "step_testing",
+                                                                              "step_result")
+        self.steps = [QLabel(config.text(k)) for k in steps]
         for s in self.steps:
             s.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.progress = QProgressBar()
@@ -398,17 +407,27 @@ class KioskWindow(QWidget):
         left.addWidget(self.plot, 1)
         body.addLayout(left, 11)
         right = QVBoxLayout()
-        right.addWidget(self.explain, 1)
+        right.addWidget(self.explain, 0 if config.fleet else 1)
+        self.node_table: NodeTable | None = None  # a fleet's nodes, as in the window's Nodes dock
+        self.tally: NodeTally | None = None
+        if config.fleet:
+            self.node_table = NodeTable()
+            self.node_table.setObjectName("kiosk_nodes")
+            right.addWidget(self.node_table, 1)
         tiles = QGridLayout()
         tiles.setSpacing(12)
-        for i, (caption, value) in enumerate(self.tiles.values()):
+        # A fleet shows its energy and how many nodes report in one row: the average is the big figure
+        # already, the source is in the subtitle, and the node table needs the height.
+        shown = ("energy_per", "per_joule") if config.fleet else tuple(self.tiles)
+        for i, key in enumerate(shown):
+            caption, value = self.tiles[key]
             frame = QFrame()
             frame.setObjectName("tile")
             frame.setStyleSheet(f"#tile {{ background: {TILE}; border-radius: 14px; }}")
             fl = QVBoxLayout(frame)
             fl.addWidget(caption)
             fl.addWidget(value)
-            tiles.addWidget(frame, i // 2, i % 2)
+            tiles.addWidget(frame, *((0, i) if config.fleet else (i // 2, i % 2)))
         right.addLayout(tiles)
         body.addLayout(right, 9)
         measure_page = QWidget()
@@ -526,6 +545,19 @@ class KioskWindow(QWidget):
         self.glossary.setStyleSheet(f"font-size: {px(22)}px; color: {MUTED};")
         self.note.setStyleSheet(f"font-size: {px(18)}px; color: {MUTED};")
         self.dots.setStyleSheet(f"font-size: {px(40)}px; color: {ACCENT};")
+        if self.node_table is not None:
+            # The table's summary turns red with a stale node (its own style sheet): the size goes by font.
+            font = self.node_table.summary.font()
+            font.setPixelSize(px(24))
+            self.node_table.summary.setFont(font)
+            self.explain.setStyleSheet(f"font-size: {px(26)}px; line-height: 130%;")
+            self.node_table.table.setStyleSheet(
+                f"QTableView {{ font-size: {px(20)}px; color: {FG}; background: {TILE}; "
+                f"alternate-background-color: #243447; gridline-color: {BG}; border: none; }} "
+                f"QHeaderView::section {{ font-size: {px(18)}px; color: {MUTED}; background: {BG}; border: none; "
+                f"padding: {int(6 * s)}px; }} QTableCornerButton::section {{ background: {BG}; border: none; }} "
+                f"QHeaderView {{ background: {BG}; }} QScrollBar {{ background: {BG}; width: {px(14)}px; }} "
+                f"QScrollBar::handle {{ background: #3a4d63; border-radius: 4px; min-height: 24px; }}")
         self.staff_button.setMinimumSize(max(96, int(150 * s)), max(64, int(80 * s)))
         self.staff_button.setStyleSheet(f"QPushButton {{ font-size: {px(24)}px; color: {MUTED}; background: {TILE}; "
                                         f"border-radius: 12px; }}")
@@ -546,6 +578,8 @@ class KioskWindow(QWidget):
         self._style_steps(self._phase_index(self.loop.status().phase))
 
     def _phase_index(self, phase: str) -> int:
+        if self.config.fleet:
+            return {"measuring": 0, "result": 1}.get(phase, -1)
         return {"ranging": 0, "testing": 1, "result": 2, "compare": 2}.get(phase, -1)
 
     def _style_steps(self, active: int) -> None:
@@ -599,6 +633,9 @@ class KioskWindow(QWidget):
         else:
             self.power_caption.setText(c.text("label_power"))
         self._draw_live(show_value=st.phase != "result")
+        if c.fleet:
+            self._show_fleet(st)
+            return
         result = st.result if st.phase == "result" else (st.results.get(p.name) if p is not None else None)
         self._show_result(result, p)
         if st.error:
@@ -625,6 +662,44 @@ class KioskWindow(QWidget):
             tile[1].setText(c.text("auto_ranges"))
         elif st.ranges is not None:
             tile[1].setText(f"{units.range_label(st.ranges[0], 'V')} · {units.range_label(st.ranges[1], 'A')}")
+
+    def _show_fleet(self, st: LoopStatus) -> None:
+        """The node table, the explanation and the tiles of a fleet kiosk: power, energy, nodes, source."""
+        c = self.config
+        self.note.setVisible(False)
+        self.glossary.setVisible(False)  # inferences and J per answer: not what a fleet shows
+        self.dots.setText("")
+        if st.store is not None and st.channels and (self.tally is None or self.tally.names != st.channels
+                                                     or self._tally_store is not st.store):
+            self.tally = NodeTally(st.channels, st.store.interval_s or 1.0 / c.rate_hz, st.stale_after_s)
+            self._tally_store = st.store
+        if self.tally is not None and st.store is not None and self.node_table is not None:
+            now = time.monotonic()
+            if now - self._table_refreshed >= 0.5:
+                self._table_refreshed = now
+                feed_from_store(self.tally, st.store)
+                self.node_table.show_rows(self.tally.rows())
+        r = st.result if st.phase == "result" else st.results.get("fleet")
+        if st.error:
+            self.explain.setText(c.text("error", message=st.error))
+        elif st.phase == "measuring":
+            self.explain.setText(c.text("explain_fleet"))
+        elif st.phase == "result" and r is not None:
+            names = short_names(r.stopped, st.channels)
+            gaps = c.text("fleet_gaps", count=len(r.stopped), names=", ".join(names)) if r.stopped else ""
+            self.explain.setText(c.text("explain_fleet_result", duration=f"{r.window_s:.0f} s", nodes=r.nodes,
+                                        avg_power=_fmt(r.avg_w, "W"), energy=_fmt(r.energy_j, "J"), gaps=gaps))
+        else:
+            self.explain.setText(c.text("explain_waiting"))
+        tiles = self.tiles
+        tiles["average"][0].setText(c.text("label_average"))
+        tiles["average"][1].setText(_fmt(r.avg_w if r else None, "W"))
+        tiles["energy_per"][0].setText(c.text("label_energy"))
+        tiles["energy_per"][1].setText(_fmt(r.energy_j if r else None, "J"))
+        tiles["per_joule"][0].setText(c.text("label_nodes"))
+        tiles["per_joule"][1].setText(f"{r.nodes_reporting} / {r.nodes}" if r else "—")
+        tiles["ranges"][0].setText(c.text("label_source"))
+        tiles["ranges"][1].setText(c.text("fleet_source"))
 
     def _show_result(self, r: CycleResult | None, p) -> None:
         work = p.work if p is not None else "inferences"
@@ -657,6 +732,14 @@ class KioskWindow(QWidget):
             tail = w[-max(1, int(0.5 / interval)):]
             tail = tail[np.isfinite(tail)]
             self.power_value.setText(_fmt(float(np.mean(tail)) if len(tail) else None, "W"))
+
+
+def short_names(series: tuple[str, ...], channels: list[str] | None) -> list[str]:
+    """The stopped series as the node table labels them (``n3``), else whole."""
+    from station.ui.node_table import short_labels
+
+    labels = dict(zip(channels or [], short_labels(list(channels or [])), strict=True))
+    return [labels.get(name, name) for name in series]
 
 
 def run_window(config: KioskConfig) -> int:

@@ -353,20 +353,24 @@ class NodeDock:
         self.widget.show_rows(self.tally.rows())
 
     def _feed(self, store) -> None:
-        """The records newer than the tally's last: a few more than the time since, more if they were not enough."""
-        tally = self.tally
-        interval = store.interval_s or tally.interval_s
-        span = store.span()
-        if span is None:
-            return
-        # the first time: all the ring holds (a new connection's store holds only the records since)
-        want = 1 << 30 if not math.isfinite(tally.t_seen) else int((span[1] - tally.t_seen) / interval) + 8
-        while True:
-            records = store.latest(want)
-            if len(records) < want or len(records) == 0 or records["t"][0] <= tally.t_seen:
-                break
-            want *= 2
-        tally.feed(records, store.interval_s)
+        feed_from_store(self.tally, store)
+
+
+def feed_from_store(tally: NodeTally, store) -> None:
+    """Feed ``tally`` the records of a live store newer than its last: a few more than the time since,
+    more if they were not enough (the window's dock and the fleet kiosk)."""
+    interval = store.interval_s or tally.interval_s
+    span = store.span()
+    if span is None:
+        return
+    # the first time: all the ring holds (a new connection's store holds only the records since)
+    want = 1 << 30 if not math.isfinite(tally.t_seen) else int((span[1] - tally.t_seen) / interval) + 8
+    while True:
+        records = store.latest(want)
+        if len(records) < want or len(records) == 0 or records["t"][0] <= tally.t_seen:
+            break
+        want *= 2
+    tally.feed(records, store.interval_s)
 
 
 def install(window: QMainWindow) -> NodeDock:

@@ -542,12 +542,16 @@ class PowerPlot(QWidget):
         self._dirty = True
 
     def remove_source(self, key: str) -> None:
+        """Stop showing an instrument: its lines, its legend entry, and the total once it is the last."""
         if self.sources.pop(key, None) is None:
             return
         for series_map in (self._w_series, *(r.series for r in self.rows.values())):
             if key in series_map:
                 series_map.pop(key).remove()
+        if not self.sources and "total" in self._w_series:  # one instrument has no total to show
+            self._w_series.pop("total").remove()
         self._dirty = True
+        self._update_legend()  # a frame draws the extras (and with them the legend) only while there are any
 
     def set_show_total(self, show: bool) -> None:
         """Draw the system total: the sum of all instruments' power (where all have data)."""
@@ -686,6 +690,8 @@ class PowerPlot(QWidget):
         """Show ``store`` (live: being appended to). A new store resets the view unless ``keep_view``."""
         if store is not self.store:
             self.set_journal(None)
+            for key in [k for k in self._w_series if k.startswith("ch:")]:  # elements of the store that goes
+                self._w_series.pop(key).remove()
         self.store = store
         self.live = live
         self._revision = -1
@@ -698,6 +704,7 @@ class PowerPlot(QWidget):
             if not live:
                 self.fit_all()
         self._update_mode_label()
+        self._update_legend()
 
     def set_journal(self, detail: JournalDetail | None) -> None:
         """The journal holding every sample of the main store (a recorded run, or the run being

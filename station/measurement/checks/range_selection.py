@@ -4,6 +4,8 @@ Live (testing, ``fixed_ranges_required``): a range change reported by the run mo
 testing records. Final: how each instrument's testing ranges were chosen (as proposed from the
 ranging maxima with ``current_headroom``, or an operator override with its reason) and, per
 testing run and instrument, that no sample inside the window was under auto range or switching.
+An instrument with no ranges to set (telemetry: Prometheus, a BMC) is said so: a warning where the
+rule set requires fixed ranges, else a pass.
 """
 
 from __future__ import annotations
@@ -27,12 +29,24 @@ class Live(LiveRule):
                  "the workload window this makes the run invalid", "fixed_ranges_required", t)
 
 
+def not_settable(run, inst: str) -> str | None:
+    """Why ``inst`` had no ranges to set in ``run`` (telemetry such as Prometheus), or None when it had."""
+    used = run.info.get("ranges", {}).get(inst, {})
+    return used.get("reason", "no ranges to set") if used.get("settable") is False else None
+
+
 def final(review: Review) -> list[Check]:
     out = _selection(review)
     if review.rules.get("fixed_ranges_required"):
         for run in review.testing:
             for inst, s in run.per.items():
                 used = run.info.get("ranges", {}).get(inst, {})
+                why = not_settable(run, inst)
+                if why is not None:
+                    out.append(review.check(f"{run.name} {inst}: fixed ranges", WARN,
+                                            f"ranges: not settable on {inst} ({why}); the accuracy is the "
+                                            "source's own, not a fixed analyzer range's", "fixed_ranges_required"))
+                    continue
                 auto = s["auto_range_samples"] or used.get("voltage_auto") or used.get("current_auto")
                 ok = not auto and not s["range_change_samples"]
                 out.append(review.check(
@@ -45,12 +59,18 @@ def final(review: Review) -> list[Check]:
 
 def _selection(review: Review) -> list[Check]:
     sel = review.session.get("range_selection")
+    rangeless = {inst: not_settable(run, inst) for run in review.runs for inst in run.per
+                 if not_settable(run, inst) is not None}
+    required = bool(review.rules.get("fixed_ranges_required"))
+    out = [review.check(f"range selection {inst}", WARN if required else PASS,
+                        f"ranges: not settable on {inst} ({why}); none proposed"
+                        + ("" if required else "; the rule set needs no fixed ranges"), "fixed_ranges_required")
+           for inst, why in rangeless.items()]
     if not sel:
-        if review.rules.get("fixed_ranges_required"):
+        if review.rules.get("fixed_ranges_required") and not rangeless:
             return [review.check("range selection", FAIL, "no ranges were selected for testing",
                                  "fixed_ranges_required")]
-        return []
-    out = []
+        return out
     for inst, item in sel.items():
         if item.get("override"):
             out.append(review.check(

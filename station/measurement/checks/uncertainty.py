@@ -3,7 +3,9 @@
 
 Live (testing): the first sample above the limit fails the run; the average so far from the run
 monitors' snapshots. Final, per testing run and instrument: samples above the limit or of unknown
-uncertainty (auto range, clipped) inside the window, and the average.
+uncertainty (auto range, clipped) inside the window, and the average. A source with no ranges
+and no per-sample uncertainty (fleet telemetry) is "not reported", a warning: neither a pass nor a
+failure of the analyzer.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from station.measurement.checks import FAIL, PASS, PENDING, WARN, Check
 from station.measurement.checks.final import Review
 from station.measurement.checks.live import LiveRule, clock_text
+from station.measurement.checks.range_selection import not_settable
 from station.rules import ParamSpec
 
 PARAMETERS = {
@@ -56,6 +59,12 @@ def final(review: Review) -> list[Check]:
     for run in review.testing:
         for inst, s in run.per.items():
             label = f"{run.name} {inst}"
+            if s["uncertainty_known"] == 0 and not_settable(run, inst) is not None:
+                if lim is not None or avg_lim is not None:  # telemetry: no analyzer range to compute it from
+                    out.append(review.check(f"{label}: uncertainty", WARN, f"not reported: {inst} gives no "
+                                            "per-sample uncertainty (telemetry without analyzer ranges), so the "
+                                            "limit cannot be checked", "max_uncertainty"))
+                continue
             if lim is not None:
                 over, unknown = s["uncertainty_over"](lim), s["uncertainty_unknown"]
                 ok = over == 0 and unknown == 0 and s["uncertainty_known"] > 0
