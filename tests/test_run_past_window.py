@@ -38,6 +38,7 @@ DIES_AFTER_WINDOW_S = 6  # the second node's exporter dies this long after the w
 
 @pytest.mark.skipif(PROMETHEUS is None or PROMTOOL is None,
                     reason="prometheus and promtool (Debian package prometheus) are not installed")
+@pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_a_past_window_ends_with_the_duration_when_until_utc_is_not_given(tmp_path, station_home):
     start = history_end() - 120
