@@ -1,9 +1,8 @@
-"""The redfish driver against ``sushy-static`` serving the mockup tree of tests/data/redfish.
+"""The redfish driver against ``sushy-static`` serving the mockup tree of tests/data/redfish
+(tests/helpers/redfish_bmc.py), whose readings the tests change between requests.
 
-sushy-static re-reads ``index.json`` on every request, so the test changes the BMC's readings
-between requests by rewriting the files (atomically). It accepts any credentials and answers a
-session login with neither token nor ``Location`` (the DMTF client then fails), so the tests on
-it log in with basic authentication; the session login (token, refusal of a bad password,
+sushy-static accepts any credentials and answers a session login with neither token nor
+``Location`` (the DMTF client then fails), so the tests on it log in with basic authentication; the session login (token, refusal of a bad password,
 logout) is tested against a small session-keeping fake serving the same tree.
 """
 
@@ -12,14 +11,10 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -29,74 +24,19 @@ from instruments import registry
 from instruments.base import Config, ConfigurationError, InstrumentError
 from instruments.records import Flag
 from instruments.redfish import PASSWORD_ENV, USERNAME_ENV
+from tests.helpers.redfish_bmc import MOCKUP, SKIP_REASON, SUSHY, running_bmc
 
 ROOT = Path(__file__).resolve().parents[1]
-MOCKUP = ROOT / "tests" / "data" / "redfish" / "node"
-SUSHY = shutil.which("sushy-static") or shutil.which("sushy-static", path=str(Path(sys.executable).parent))
-pytestmark = pytest.mark.skipif(SUSHY is None, reason="sushy-static (sushy-tools) is not installed")
+pytestmark = pytest.mark.skipif(SUSHY is None, reason=SKIP_REASON)
 USER, PASSWORD = "operator7", "pw-Zq81-never-on-disk"
-
-
-class Bmc:
-    """The mockup tree served by sushy-static, with readings the test sets."""
-
-    def __init__(self, tree: Path, url: str) -> None:
-        self.tree = tree
-        self.url = url
-
-    def _rewrite(self, path: str, change) -> None:
-        file = self.tree / path / "index.json"
-        body = json.loads(file.read_text())
-        change(body)
-        tmp = file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(body))
-        os.replace(tmp, file)  # a request never sees half a file
-
-    def set_reading(self, watts: float, reading_time: float) -> None:
-        stamp = datetime.fromtimestamp(reading_time, UTC).isoformat()
-
-        def sensor(body):
-            body["Reading"], body["ReadingTime"] = watts, stamp
-
-        def environment(body):
-            body["PowerWatts"]["Reading"] = watts
-
-        def legacy(body):
-            body["PowerControl"][0]["PowerConsumedWatts"] = watts
-
-        self._rewrite("Chassis/Node1/Sensors/TotalPower", sensor)
-        self._rewrite("Chassis/Node1/EnvironmentMetrics", environment)
-        self._rewrite("Chassis/Node1/Power", legacy)
 
 
 @pytest.fixture
 def bmc(tmp_path, monkeypatch):
-    tree = tmp_path / "mockup"
-    shutil.copytree(MOCKUP, tree)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(tmp_path / "sushy.log", "wb")  # noqa: SIM115 - closed below; sushy prints every request's headers
-    server = subprocess.Popen([SUSHY, "-i", "127.0.0.1", "-p", str(port), "-m", str(tree)],
-                              stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/redfish/v1/", timeout=1).read()
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise AssertionError("sushy-static did not start") from None
-            time.sleep(0.1)
     monkeypatch.setenv(USERNAME_ENV, USER)
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-    try:
-        yield Bmc(tree, url)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
+    with running_bmc(tmp_path) as served:
+        yield served
 
 
 def connected(url: str, **options):
@@ -193,7 +133,7 @@ def test_station_run_reads_the_bmc_and_writes_no_credential(tmp_path, station_ho
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     bmc.set_reading(1500.0, time.time())
     res = subprocess.run([sys.executable, "-m", "station", "run", "--instrument", "redfish",
-                          "--resource", bmc.url.replace("http://", "redfish+http://"), "--rate", "2",
+                          "--resource", bmc.resource, "--rate", "2",
                           "-o", f"credentials_file={secrets}", "-o", "stale_after_s=600", "-o", "auth=basic",
                           "--duration", "3", "--json", "--out", str(out)],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)

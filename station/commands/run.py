@@ -5,6 +5,8 @@
 
 Several ``--instrument`` groups record several instruments into one journal; the summary's
 top-level figures are the first instrument's, every instrument's are under ``instruments``.
+An instrument that reads a past window (``-o from_utc=T``, the prometheus driver) reads
+``--duration`` seconds of it: without ``-o until_utc=U`` the window ends with the run.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import signal
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from station.commands.grammar import (
     positive_float,
 )
 from station.commands.recover import recover_pending
-from station.measurement.instruments import InstrumentSpec
+from station.measurement.instruments import InstrumentSpec, SpecError, driver_class, interval_for
 
 
 def add_parser(sub) -> None:
@@ -47,6 +50,29 @@ def _default_out() -> Path:
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return station_home() / "runs" / f"run-{stamp}"
+
+
+def past_window_ends_with_the_run(specs: list[InstrumentSpec], duration_s: float) -> list[InstrumentSpec]:
+    """``specs``, where one reads a past window from ``from_utc`` without ``until_utc``, with the window
+    ending with the run: ``until_utc = from_utc + duration + one update interval``.
+
+    The extra interval is the record that tells the recording the duration is complete (records
+    are stamped at their interval's end; the recording keeps the ones inside the duration). Without
+    an end, the replay would read on past the run and journal gaps of series that stop after it.
+    """
+    out = []
+    for spec in specs:
+        try:
+            settings = {s.name for s in driver_class(spec.driver).description.settings}
+            begin = float(spec.options.get("from_utc") or 0.0)
+            interval = interval_for(spec)
+        except (SpecError, TypeError, ValueError):
+            out.append(spec)  # opening it says what is wrong
+            continue
+        if {"from_utc", "until_utc"} <= settings and begin > 0 and not spec.options.get("until_utc"):
+            spec = replace(spec, options={**spec.options, "until_utc": begin + duration_s + interval})
+        out.append(spec)
+    return out
 
 
 def open_sessions(specs: list[InstrumentSpec], duration_s: float) -> list:
@@ -91,7 +117,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         raise UsageError(f"{out} already holds a recorded run; choose another --out (nothing was overwritten)")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")
-    specs = instrument_specs(args)
+    specs = past_window_ends_with_the_run(instrument_specs(args), args.duration)
     sessions = open_sessions(specs, args.duration)
     recover_pending(args.json)
     for k, (spec, session) in enumerate(zip(specs, sessions, strict=True)):
