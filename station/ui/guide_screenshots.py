@@ -9,24 +9,12 @@ technician sees, and to keep the README's pictures current.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import os
 import shlex
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-
-def _pump(app, seconds: float, until=None) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        if until is not None and until():
-            return True
-        time.sleep(0.01)
-    return until is None
+from station.ui.shots import offscreen, parser, pump, save
 
 
 def _has_module(name: str) -> bool:
@@ -37,14 +25,10 @@ def _has_module(name: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("out", type=Path, help="directory for the PNG files")
-    ap.add_argument("--width", type=int, default=1280)
-    ap.add_argument("--height", type=int, default=900)
+    ap = parser(__doc__, 1280, 900)
     ap.add_argument("--workload-s", type=float, default=16.0, help="how long each run's workload lasts")
     args = ap.parse_args(argv)
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    home = Path(os.environ.setdefault("STATION_HOME", tempfile.mkdtemp(prefix="station-guide-shots-")))
+    home = offscreen("station-guide-shots-")
 
     from station.procedure import Step
     from station.ui.app import make_application
@@ -71,24 +55,21 @@ def main(argv: list[str] | None = None) -> int:
     g.scenario.setCurrentText("Offline")
     g.select_driver("sim")
     g.options.setText("profile=datacenter seed=7")
-    _pump(app, 0.3)
+    pump(app, 0.3)
 
-    def save(name: str) -> None:
-        _pump(app, 0.3)
-        path = args.out / f"{name}.png"
-        w.grab().save(str(path), "PNG", 0)
-        print(path, path.stat().st_size)
+    def save_shot(name: str) -> None:
+        save(app, w, args.out / f"{name}.png", settle_s=0.3)
 
     def step(until: Step, shot: str | None = None) -> None:
         g.refresh()  # the button is enabled by the refresh after the last step
         g.primary.click()
         if shot is not None:
             # well into the workload: the plot shows settle and load, the checks have spoken
-            if not _pump(app, 120, until=lambda: g.workload_running and g.live_run is not None
+            if not pump(app, 120, until=lambda: g.workload_running and g.live_run is not None
                          and time.time() - g.live_run.workload_begin > args.workload_s * 0.6):
                 raise SystemExit(f"the workload did not run: {g.proc.problem}")
-            save(shot)
-        if not _pump(app, 180, until=lambda: not g.busy and (g.proc.step == until or g.proc.problem)):
+            save_shot(shot)
+        if not pump(app, 180, until=lambda: not g.busy and (g.proc.step == until or g.proc.problem)):
             raise SystemExit(f"step {until} did not come: {g.proc.problem} {g.problem.text()} {g.log_lines}")
         if g.proc.problem:
             raise SystemExit(g.proc.problem)
@@ -101,12 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     step(Step.DONE)
     g.refresh()
     g.primary.click()
-    if not _pump(app, 180, until=lambda: g.export_result is not None):
+    if not pump(app, 180, until=lambda: g.export_result is not None):
         raise SystemExit("the export did not finish")
     g.refresh()
-    save("guide-result")
+    save_shot("guide-result")
     g.close_procedure()
-    _pump(app, 60, until=lambda: g.closed)
+    pump(app, 60, until=lambda: g.closed)
     return 0
 
 

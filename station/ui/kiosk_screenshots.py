@@ -7,32 +7,18 @@ through the cycle, shown on its result card with the node table beside the total
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
 import sys
 import tempfile
-import time
-from pathlib import Path
 
-
-def _pump(app, seconds: float, until=None) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        if until is not None and until():
-            return
-        time.sleep(0.01)
+from station.ui.shots import offscreen, parser, pump, save
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("out", type=Path, help="directory for the PNG file")
-    ap.add_argument("--width", type=int, default=1600)
-    ap.add_argument("--height", type=int, default=900)
+    ap = parser(__doc__, 1600, 900)
     ap.add_argument("--seconds", type=float, default=16.0, help="length of the measured cycle")
     args = ap.parse_args(argv)
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    offscreen(None)
 
     from instruments.fakes.prometheus import FleetPrometheus
     from station.kiosk.config import parse_config
@@ -55,15 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     window.loop.max_cycles = 1
     window.loop.start()
     try:
-        _pump(app, 30, until=lambda: window.loop.status().phase == "measuring")
-        _pump(app, args.seconds / 2)
+        pump(app, 30, until=lambda: window.loop.status().phase == "measuring")
+        pump(app, args.seconds / 2)
         fleet.stop_node("node04")
-        _pump(app, args.seconds + 20, until=lambda: window.loop.status().phase == "result")
-        _pump(app, 1.0)
-        path = args.out / "kiosk-fleet.png"
+        pump(app, args.seconds + 20, until=lambda: window.loop.status().phase == "result")
         args.out.mkdir(parents=True, exist_ok=True)
-        window.grab().save(str(path), "PNG", 0)
-        print(path, path.stat().st_size)
+        save(app, window, args.out / "kiosk-fleet.png", settle_s=1.0)
     finally:
         window.leave()
         fleet.close()

@@ -8,36 +8,19 @@ Run alone: ``python -m station.ui.results_screenshots docs/screenshots``.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
+
+from station.ui.shots import offscreen, parser, pump, save
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "tests" / "data" / "published"
 
 
-def _pump(app, seconds: float, until: Callable[[], bool] | None = None) -> None:
-    from PySide6.QtCore import QCoreApplication, QEvent
-
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        # widgets replaced with deleteLater() (the panel's settings form when the driver changes) go as
-        # they would in the application's event loop, which processEvents() alone does not do
-        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-        if until is not None and until():
-            return
-        time.sleep(0.005)
 
 
-def _save(app, widget, path: Path) -> None:
-    _pump(app, 0.4)
-    widget.grab().save(str(path), "PNG", 0)  # 0: strongest compression
-    print(path, path.stat().st_size)
 
 
 def grab_results_tree(app, window, out: Path, width: int = 1600, height: int = 560) -> Path | None:
@@ -55,13 +38,13 @@ def grab_results_tree(app, window, out: Path, width: int = 1600, height: int = 5
         safe_extract(z, tree)
     tw = open_results_tree(window, tree)
     tw.resize(width, height)
-    _pump(app, 120, until=lambda: tw.view.finished)
+    pump(app, 120, until=lambda: tw.view.finished)
     tw.view.table.sortByColumn(COL_ROUND, Qt.SortOrder.AscendingOrder)
     rows = tw.view.visible_rows()
     doubted = next((i for i, r in enumerate(rows) if r.category == "ACCEPTED OFFICIALLY"), 0)
     tw.view.table.selectRow(doubted)
     path = out / "results-tree-light.png"
-    _save(app, tw, path)
+    save(app, tw, path)
     tw.close()
     return path
 
@@ -89,16 +72,16 @@ def grab_fleet(app, window, out: Path, width: int = 1600, height: int = 880) -> 
                             ("lookback_s", 10.0)):
             panel.form.set_value(name, value)
         window.connect_instrument(panel.request())
-        _pump(app, 20, until=lambda: window.link.state == "running")
-        _pump(app, 12)
+        pump(app, 20, until=lambda: window.link.state == "running")
+        pump(app, 12)
         fleet.stop_node("gpu-node-06")
         dock = window.node_dock
-        _pump(app, 20, until=lambda: dock.tally is not None and any(r.stale for r in dock.tally.rows()))
-        _pump(app, 6)
+        pump(app, 20, until=lambda: dock.tally is not None and any(r.stale for r in dock.tally.rows()))
+        pump(app, 6)
         path = out / "fleet-nodes-light.png"
-        _save(app, window, path)
+        save(app, window, path)
         window.disconnect_instrument()
-        _pump(app, 10, until=lambda: not window.link.connected and not window.link.pending)
+        pump(app, 10, until=lambda: not window.link.connected and not window.link.pending)
         return path
     finally:
         fleet.close()
@@ -111,7 +94,7 @@ def grab_all(app, out: Path, settings, width: int = 1400, height: int = 880) -> 
     w = create_window(settings=settings)
     w.resize(width, height)
     w.show()
-    _pump(app, 0.3)
+    pump(app, 0.3)
     try:
         grab_results_tree(app, w, out)
         grab_fleet(app, w, out)
@@ -122,13 +105,9 @@ def grab_all(app, out: Path, settings, width: int = 1400, height: int = 880) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("out", type=Path, help="directory for the PNG files")
-    ap.add_argument("--width", type=int, default=1400)
-    ap.add_argument("--height", type=int, default=880)
+    ap = parser(__doc__, 1400, 880)
     args = ap.parse_args(argv)
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ.setdefault("STATION_HOME", tempfile.mkdtemp(prefix="station-shots-"))
+    offscreen("station-shots-")
 
     from PySide6.QtCore import QSettings
 
