@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QFont
+from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -57,6 +57,7 @@ from station import rules as rules_mod
 from station.core.live_store import LiveStore
 from station.procedure import InstrumentSpec, Procedure, ProcedureError, SetupInfo, Step
 from station.ui import units
+from station.ui.guide_parts import STATUS_COLOURS, enlarge, instruction_labels
 from station.ui.guide_text import EventWording, run_title, sentence
 from station.ui.inbox import Inbox, TaskLane, run_callback
 from station.ui.instrument_link import live_store_for
@@ -67,7 +68,6 @@ from station.ui.readout_panel import ReadoutPanel
 STEPS = [(Step.SETUP, "1 Setup"), (Step.RANGING, "2 Ranging"), (Step.RANGE_SELECTION, "3 Ranges"),
          (Step.TESTING, "4 Testing"), (Step.REVIEW, "5 Review"), (Step.DONE, "6 Export")]
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream", "Interactive")
-STATUS_COLOURS = {"pass": "#1b7f3b", "warn": "#b26a00", "fail": "#c62828", "pending": "#5b6470"}
 STATUS_WORDS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "pending": "WATCHING"}
 STATUS_ORDER = {"fail": 0, "warn": 1, "pending": 2, "pass": 3}
 REFRESH_KINDS = frozenset({"busy", "idle", "step", "ranges_proposed", "review", "done"})  # the page changes
@@ -120,13 +120,6 @@ class LiveRun:
         return total
 
 
-def _big(widget: QWidget, scale: float, bold: bool = False) -> None:
-    f = QFont(widget.font())
-    f.setPointSizeF(f.pointSizeF() * scale)
-    f.setBold(bold)
-    widget.setFont(f)
-
-
 class GuideWidget(QWidget):
     """One guided session in ``out_dir``.
 
@@ -171,17 +164,7 @@ class GuideWidget(QWidget):
             self.step_labels[step] = lab
             steps.addWidget(lab)
         layout.addLayout(steps)
-        self.do_now = QLabel()
-        self.do_now.setWordWrap(True)
-        _big(self.do_now, 1.5, bold=True)
-        self.why = QLabel()
-        self.why.setWordWrap(True)
-        _big(self.why, 1.1)
-        self.problem = QLabel()
-        self.problem.setWordWrap(True)
-        _big(self.problem, 1.2, bold=True)
-        self.problem.setStyleSheet("background:#c62828;color:white;padding:8px;border-radius:4px;")
-        self.problem.hide()
+        self.do_now, self.why, self.problem = instruction_labels(1.5, 1.1, 1.2)
         for w in (self.do_now, self.why, self.problem):
             layout.addWidget(w)
 
@@ -202,7 +185,7 @@ class GuideWidget(QWidget):
 
         buttons = QHBoxLayout()
         self.primary = QPushButton()
-        _big(self.primary, 1.3, bold=True)
+        enlarge(self.primary, 1.3, bold=True)
         self.primary.setMinimumHeight(48)
         self.primary.clicked.connect(self.advance)
         self.mark_begin = QPushButton("Workload begins")
@@ -306,9 +289,9 @@ class GuideWidget(QWidget):
         page = QWidget()
         v = QVBoxLayout(page)
         self.verdict = QLabel()
-        _big(self.verdict, 1.8, bold=True)
+        enlarge(self.verdict, 1.8, bold=True)
         self.metric_label = QLabel()
-        _big(self.metric_label, 1.4)
+        enlarge(self.metric_label, 1.4)
         self.checks = QTableWidget(0, 3)
         self.checks.setHorizontalHeaderLabels(["Check", "Verdict", "Evidence"])
         self.checks.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -318,7 +301,7 @@ class GuideWidget(QWidget):
         self.watched_label.setObjectName("guide_watched")
         self.watched_label.setWordWrap(True)
         self.watched_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        _big(self.watched_label, 1.05)
+        enlarge(self.watched_label, 1.05)
         self.export_label = QLabel()
         self.export_label.setWordWrap(True)
         self.export_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -330,7 +313,7 @@ class GuideWidget(QWidget):
         self.open_folder_button.clicked.connect(self.open_folder)
         opens = QHBoxLayout()
         for b in (self.open_report_button, self.open_folder_button):
-            _big(b, 1.2, bold=True)
+            enlarge(b, 1.2, bold=True)
             b.setMinimumHeight(40)
             b.hide()
             opens.addWidget(b)
@@ -355,19 +338,19 @@ class GuideWidget(QWidget):
         self.workload_state.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.workload_state.setWordWrap(True)
         self.workload_state.setMinimumWidth(300)
-        _big(self.workload_state, 1.4, bold=True)
+        enlarge(self.workload_state, 1.4, bold=True)
         self.elapsed_label = QLabel()
         self.elapsed_label.setObjectName("guide_elapsed")
-        _big(self.elapsed_label, 1.5, bold=True)
+        enlarge(self.elapsed_label, 1.5, bold=True)
         self.remaining_label = QLabel()
         self.remaining_label.setObjectName("guide_remaining")
         self.remaining_label.setWordWrap(True)
-        _big(self.remaining_label, 1.1)
+        enlarge(self.remaining_label, 1.1)
         self.workload_avg_label = QLabel()
         self.workload_avg_label.setObjectName("guide_workload_average")
         self.workload_avg_label.setWordWrap(True)
         self.workload_avg_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        _big(self.workload_avg_label, 1.1)
+        enlarge(self.workload_avg_label, 1.1)
         for w in (self.workload_state, self.elapsed_label, self.remaining_label, self.workload_avg_label):
             status.addWidget(w)
         status.addStretch(1)

@@ -31,8 +31,7 @@ from station.bundle.report import format_value as _fmt
 from station.bundle.result_model import ResultModel
 from station.measurement.checks import FAIL, PASS, WARN, Check
 from station.measurement.verdict import Verdict
-
-STATUS_COLOURS = {"pass": "#1b7f3b", "warn": "#b26a00", "fail": "#c62828"}
+from station.ui.guide_parts import STATUS_COLOURS
 
 
 class ResultView(QWidget):

@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
 )
 
 from station.measurement.verdict import Verdict
+from station.ui.guide_parts import STATUS_COLOURS
 from station.ui.inbox import Inbox, TaskLane, run_callback
-from station.ui.result_view import STATUS_COLOURS
 
 DRAIN_MS = 50
 ALL = "All verdicts"

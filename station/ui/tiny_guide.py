@@ -65,6 +65,7 @@ from station.core.live_store import LiveStore
 from station.tiny.boards import BoardError, dataset_files, open_interface, open_monitor
 from station.tiny.bundle import BUNDLE_DIR, SESSION_DIR
 from station.tiny.demo import STREAMING_DEMO_S, build_bench, write_truth
+from station.ui.guide_parts import STATUS_COLOURS, enlarge, instruction_labels
 from station.ui.inbox import Inbox, TaskLane, run_callback
 from station.ui.power_plot import PowerPlot
 from station.ui.theme import qcolor
@@ -76,7 +77,6 @@ JOULESCOPE_NOTE = ("The Joulescope measures the supply it is wired into: it sets
 PAGE_SETUP, PAGE_RUN = range(2)
 FRAME_MS = 100
 MIN_VIEW_S = 20.0  # the plot shows at least this much, then the whole run so far
-STATUS_COLOURS = {"pass": "#1b7f3b", "warn": "#b26a00", "fail": "#c62828", "pending": "#5b6470"}
 WINDOW_BRUSH = "#2b8a3e40"  # a trial's window: green, see-through so the trace stays readable
 OPEN_WINDOW_BRUSH = "#f2a40040"  # a window whose second edge has not come yet
 CALIBRATION_BRUSH = "#8a94a340"
@@ -84,13 +84,6 @@ NO_WINDOW_BRUSH = "#c6282833"  # a trial whose edges do not make a window
 EMULATED_INPUT_BYTES = 80
 TRIAL_COLUMNS = ("Trial", "Input file", "Inferences", "Window (s)", "Energy (uJ)", "uJ/inference")
 STREAMING_COLUMNS = ("Trial", "Audio file", "Inferences", "Window (s)", "Energy (uJ)", "Average (mW)")
-
-
-def _big(widget: QWidget, scale: float, bold: bool = False) -> None:
-    f = QFont(widget.font())
-    f.setPointSizeF(f.pointSizeF() * scale)
-    f.setBold(bold)
-    widget.setFont(f)
 
 
 @dataclass
@@ -244,18 +237,7 @@ class TinyGuideWidget(QWidget):
         self.verify_line: str | None = None  # what `station verify` says of the run's bundle
 
         layout = QVBoxLayout(self)
-        self.do_now = QLabel()
-        self.do_now.setWordWrap(True)
-        _big(self.do_now, 1.4, bold=True)
-        self.why = QLabel()
-        self.why.setWordWrap(True)
-        _big(self.why, 1.05)
-        self.problem = QLabel()
-        self.problem.setWordWrap(True)
-        _big(self.problem, 1.15, bold=True)
-        self.problem.setStyleSheet("background:#c62828;color:white;padding:8px;border-radius:4px;")
-        self.problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.problem.hide()
+        self.do_now, self.why, self.problem = instruction_labels(1.4, 1.05, 1.15)
         self.emulation_banner = QLabel("EMULATED BOARDS: the DUT, the interface board and the LPM01A are software "
                                        "stand-ins. This shows how a run goes; it measures no device.")
         self.emulation_banner.setObjectName("tiny_emulation_banner")
@@ -282,7 +264,7 @@ class TinyGuideWidget(QWidget):
 
         buttons = QHBoxLayout()
         self.primary = QPushButton("Start energy run")
-        _big(self.primary, 1.3, bold=True)
+        enlarge(self.primary, 1.3, bold=True)
         self.primary.setMinimumHeight(44)
         self.primary.clicked.connect(self.start)
         self.setup_button = QPushButton("Change setup")
@@ -422,7 +404,7 @@ class TinyGuideWidget(QWidget):
         self.state = QLabel()
         self.state.setObjectName("tiny_state")
         self.state.setWordWrap(True)
-        _big(self.state, 1.3, bold=True)
+        enlarge(self.state, 1.3, bold=True)
         left.addWidget(self.state)
         self.plot = PowerPlot(page)
         self.plot.empty_label.setText("No samples yet: the monitor's power is shown here once it measures.")
@@ -434,17 +416,17 @@ class TinyGuideWidget(QWidget):
         self.verdict.setObjectName("tiny_verdict")
         self.verdict.setWordWrap(True)
         self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        _big(self.verdict, 1.7, bold=True)
+        enlarge(self.verdict, 1.7, bold=True)
         self.median = QLabel()
         self.median.setObjectName("tiny_median")
         self.median.setWordWrap(True)
         self.median.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        _big(self.median, 1.35, bold=True)
+        enlarge(self.median, 1.35, bold=True)
         self.reason = QLabel()
         self.reason.setObjectName("tiny_reason")
         self.reason.setWordWrap(True)
         self.reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        _big(self.reason, 1.05)
+        enlarge(self.reason, 1.05)
         self.files = QLabel()
         self.files.setObjectName("tiny_files")
         self.files.setWordWrap(True)
