@@ -98,12 +98,17 @@ def test_measure_a_fleet_from_prometheus_names_the_node_gap_and_integrates_exact
 
     from instruments.fakes.prometheus import FleetPrometheus
 
-    def swing(t):  # 200 W +- 20 W over 30 s
-        return 200.0 + 20.0 * math.sin(2 * math.pi * t / 30.0)
+    # 200 W +- 20 W with a 2 s period: ranging and testing (several seconds each) both average
+    # over whole swings, so they agree whatever phase each starts at (a 30 s period made the
+    # testing-vs-ranging check fail or pass by timing alone)
+    period = 2.0
+
+    def swing(t):
+        return 200.0 + 20.0 * math.sin(2 * math.pi * t / period)
 
     def swing_energy(a, b):
-        return 200.0 * (b - a) - 20.0 * 30.0 / (2 * math.pi) * (math.cos(2 * math.pi * b / 30.0)
-                                                               - math.cos(2 * math.pi * a / 30.0))
+        return 200.0 * (b - a) - 20.0 * period / (2 * math.pi) * (math.cos(2 * math.pi * b / period)
+                                                                 - math.cos(2 * math.pi * a / period))
 
     fleet = FleetPrometheus({"n1": 100.0, "n2": swing, "n3": 300.0}, scrape_s=0.25)
     out = tmp_path / "fleet"

@@ -57,7 +57,7 @@ from station import rules as rules_mod
 from station.core.live_store import LiveStore
 from station.procedure import InstrumentSpec, Procedure, ProcedureError, SetupInfo, Step
 from station.ui import units
-from station.ui.guide_parts import STATUS_COLOURS, enlarge, instruction_labels
+from station.ui.guide_parts import STATUS_COLOURS, enlarge, fill_checks, instruction_labels
 from station.ui.guide_text import EventWording, run_title, sentence
 from station.ui.inbox import Inbox, TaskLane, run_callback
 from station.ui.instrument_link import live_store_for
@@ -868,16 +868,7 @@ class GuideWidget(QWidget):
         value = m.get("value")
         shown = f"{value:.6g}" if isinstance(value, float) else ("—" if value is None else str(value))
         self.metric_label.setText(f"Metric: {shown} {m.get('unit', '')}".strip())
-        checks = sorted(review.get("checks", []), key=lambda c: {"fail": 0, "warn": 1}.get(c.get("status"), 2))
-        self.checks.setRowCount(len(checks))
-        for r, c in enumerate(checks):
-            status = str(c.get("status", ""))
-            items = [QTableWidgetItem(str(c.get("name"))), QTableWidgetItem(status.upper()),
-                     QTableWidgetItem(str(c.get("evidence")))]
-            items[1].setForeground(QColor(STATUS_COLOURS.get(status, "#000000")))
-            for col, it in enumerate(items):
-                it.setToolTip(it.text())
-                self.checks.setItem(r, col, it)
+        fill_checks(self.checks, review.get("checks", []))
         self.checks.resizeColumnToContents(0)
         self.comparison = self.metric_comparison(review)
         self.watched_label.setText(self.comparison["text"] if self.comparison else "")

@@ -4,8 +4,8 @@ three instruction lines at the top (what to do now, why, and what is wrong, in r
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QWidget
 
 # The colour of a check's status, everywhere a check is shown (guides, result view, results tree).
 STATUS_COLOURS = {"pass": "#1b7f3b", "warn": "#b26a00", "fail": "#c62828", "pending": "#5b6470"}
@@ -33,3 +33,18 @@ def instruction_labels(do_now_scale: float, why_scale: float, problem_scale: flo
     problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     problem.hide()
     return do_now, why, problem
+
+
+def fill_checks(table: QTableWidget, checks: list[dict]) -> None:
+    """Rows of (check, verdict, evidence), failures first, then warnings; the verdict in its
+    status colour; every cell's full text as its tooltip (evidence can be long)."""
+    ordered = sorted(checks, key=lambda c: {"fail": 0, "warn": 1}.get(c.get("status"), 2))
+    table.setRowCount(len(ordered))
+    for r, c in enumerate(ordered):
+        status = str(c.get("status", ""))
+        items = [QTableWidgetItem(str(c.get("name"))), QTableWidgetItem(status.upper()),
+                 QTableWidgetItem(str(c.get("evidence")))]
+        items[1].setForeground(QColor(STATUS_COLOURS.get(status, "#000000")))
+        for col, item in enumerate(items):
+            item.setToolTip(item.text())
+            table.setItem(r, col, item)

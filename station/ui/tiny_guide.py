@@ -65,7 +65,7 @@ from station.core.live_store import LiveStore
 from station.tiny.boards import BoardError, dataset_files, open_interface, open_monitor
 from station.tiny.bundle import BUNDLE_DIR, SESSION_DIR
 from station.tiny.demo import STREAMING_DEMO_S, build_bench, write_truth
-from station.ui.guide_parts import STATUS_COLOURS, enlarge, instruction_labels
+from station.ui.guide_parts import STATUS_COLOURS, enlarge, fill_checks, instruction_labels
 from station.ui.inbox import Inbox, TaskLane, run_callback
 from station.ui.power_plot import PowerPlot
 from station.ui.theme import qcolor
@@ -906,16 +906,7 @@ class TinyGuideWidget(QWidget):
             + (f"Station bundle: {bundle}\nstation verify says: {self.verify_line}" if bundle
                else "No station bundle was written."))
         self.files.show()
-        checks = sorted(summary["checks"], key=lambda c: {"fail": 0, "warn": 1}.get(c.get("status"), 2))
-        self.checks.setRowCount(len(checks))
-        for r, c in enumerate(checks):
-            status = str(c.get("status", ""))
-            items = [QTableWidgetItem(str(c.get("name"))), QTableWidgetItem(status.upper()),
-                     QTableWidgetItem(str(c.get("evidence")))]
-            items[1].setForeground(QColor(STATUS_COLOURS.get(status, "#000000")))
-            for col, it in enumerate(items):
-                it.setToolTip(it.text())
-                self.checks.setItem(r, col, it)
+        fill_checks(self.checks, summary["checks"])
         self.checks.resizeRowsToContents()
         self.checks.show()
         what = "Average power" if unit == "mW" else "Median"
