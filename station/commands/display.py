@@ -29,7 +29,7 @@ XCB_LIBRARIES: tuple[tuple[str, str], ...] = (
     ("libdbus-1.so.3", "libdbus-1-3"),
 )
 
-HEADLESS_HINT = ("everything else works without a display: station run, measure, serve, export, verify; "
+HEADLESS_HINT = ("everything else works without a display: station run, measure, serve, tiny, training, export, verify; "
                  "or set QT_QPA_PLATFORM=offscreen")
 
 

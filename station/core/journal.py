@@ -345,7 +345,8 @@ class JournalReader:
         return np.memmap(path, dtype=entry.dtype, mode="r", shape=(n,))
 
     def events(self) -> list[dict]:
-        """Every complete event line; a torn or garbled line is skipped, not fatal."""
+        """Every complete event line; a torn or garbled line is skipped, not fatal (garbage that
+        happens to parse as JSON but is no object, such as ``0``, is garbled too)."""
         path = self.directory / EVENTS
         out: list[dict] = []
         if not path.exists():
@@ -355,9 +356,11 @@ class JournalReader:
                 if not line.endswith("\n"):
                     break  # torn tail of an interrupted write
                 try:
-                    out.append(json.loads(line))
+                    event = json.loads(line)
                 except ValueError:
                     continue
+                if isinstance(event, dict):
+                    out.append(event)
         return out
 
     def lock_pid(self) -> int | None:

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from station.bundle import audit
@@ -33,6 +33,7 @@ def _journal(d: Path) -> None:
 
 
 @given(tail=st.binary(max_size=200), events_tail=st.binary(max_size=200))
+@example(tail=b"", events_tail=b"0\n")  # garbage that parses as JSON but is no event (found by the fuzzer)
 def test_journal_with_garbage_appended_recovers_every_whole_record(tmp_path_factory, tail, events_tail):
     tried("journal.samples+events (recover)")
     d = tmp_path_factory.mktemp("j")
