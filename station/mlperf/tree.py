@@ -43,24 +43,19 @@ def verify_tree(path: Path, round_name: str | None = None) -> Iterator[dict]:
             root = path
         by_verdict: Counter[str] = Counter()
         by_round: Counter[str] = Counter()
-        for perf in performance_dirs(root):
-            rel = perf.relative_to(root).as_posix() if perf != root else "."
-            try:
-                result = {"path": rel, **verify_published(perf, round_name)}
-            except FormatError as exc:
-                result = {"path": rel, "kind": "mlperf", "valid": False, "error": str(exc)}
-            by_verdict[_verdict(result)] += 1
-            by_round[(result.get("round") or {}).get("name", "unknown")] += 1
-            yield result
-        for power_dir in training_result_dirs(root):
-            rel = power_dir.relative_to(root).as_posix() if power_dir != root else "."
-            try:
-                result = {"path": rel, **verify_training(power_dir, round_name)}
-            except OSError as exc:
-                result = {"path": rel, "kind": "training", "valid": False, "error": str(exc)}
-            by_verdict[_verdict(result)] += 1
-            by_round[(result.get("round") or {}).get("name") or "unknown"] += 1
-            yield result
+        # Inference power directories, then Training power results: the same walk, each by its verifier.
+        kinds = ((performance_dirs, verify_published, "mlperf", FormatError),
+                 (training_result_dirs, verify_training, "training", OSError))
+        for find, verify, kind, unreadable in kinds:
+            for found in find(root):
+                rel = found.relative_to(root).as_posix() if found != root else "."
+                try:
+                    result = {"path": rel, **verify(found, round_name)}
+                except unreadable as exc:
+                    result = {"path": rel, "kind": kind, "valid": False, "error": str(exc)}
+                by_verdict[_verdict(result)] += 1
+                by_round[(result.get("round") or {}).get("name") or "unknown"] += 1
+                yield result
         yield {"summary": {"results": sum(by_verdict.values()), "by_verdict": dict(sorted(by_verdict.items())),
                            "by_round": dict(sorted(by_round.items()))}}
     finally:
